@@ -1,0 +1,135 @@
+use std::fs::File;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, new_null_array};
+use arrow::datatypes::{DataType, Field, Schema};
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use weir_model::SourceOptions;
+
+use super::UnitReader;
+use crate::batch::SourceBatch;
+use crate::error::{IngestError, Result};
+use crate::files::FileUnit;
+
+pub(super) fn open(
+    unit: &FileUnit,
+    options: &SourceOptions,
+    columns: &[String],
+) -> Result<UnitReader> {
+    let parquet_error = |e: parquet::errors::ParquetError| IngestError::Parquet {
+        path: unit.path.clone(),
+        message: e.to_string(),
+    };
+    let file = File::open(&unit.path).map_err(|e| IngestError::io(&unit.path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_error)?;
+    let file_schema = builder.schema().clone();
+    let total_rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
+    let mut warnings = Vec::new();
+    let column_map: Vec<Option<usize>> = columns
+        .iter()
+        .map(|c| file_schema.index_of(c).ok())
+        .collect();
+    for (c, idx) in columns.iter().zip(&column_map) {
+        if idx.is_none() {
+            warnings.push(format!(
+                "{}: file has no column `{c}`; its values are read as null",
+                unit.key
+            ));
+        }
+    }
+    for f in file_schema.fields() {
+        if !columns.contains(f.name()) {
+            warnings.push(format!(
+                "{}: column `{}` is not in the contract and is not stored",
+                unit.key,
+                f.name()
+            ));
+        }
+    }
+    if total_rows == 0 {
+        warnings.push(format!("{}: file has no rows", unit.key));
+    }
+    let fields: Vec<Field> = columns
+        .iter()
+        .zip(&column_map)
+        .map(|(c, idx)| match idx {
+            Some(i) => Field::new(c, file_schema.field(*i).data_type().clone(), true),
+            None => Field::new(c, DataType::Utf8, true),
+        })
+        .collect();
+    let reader = builder
+        .with_batch_size(options.batch_rows)
+        .build()
+        .map_err(parquet_error)?;
+    let state = ParquetState {
+        reader,
+        path: unit.path.clone(),
+        schema: Arc::new(Schema::new(fields)),
+        column_map,
+        next_row: 1,
+        total_rows,
+        size: unit.size,
+    };
+    Ok(UnitReader {
+        warnings,
+        batches: Box::new(state),
+    })
+}
+
+struct ParquetState {
+    reader: ParquetRecordBatchReader,
+    path: std::path::PathBuf,
+    schema: Arc<Schema>,
+    column_map: Vec<Option<usize>>,
+    next_row: u64,
+    total_rows: u64,
+    size: u64,
+}
+
+impl Iterator for ParquetState {
+    type Item = Result<SourceBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let batch = match self.reader.next()? {
+            Ok(b) => b,
+            Err(e) => {
+                return Some(Err(IngestError::Parquet {
+                    path: self.path.clone(),
+                    message: e.to_string(),
+                }));
+            }
+        };
+        let n = batch.num_rows();
+        let columns: Vec<ArrayRef> = self
+            .column_map
+            .iter()
+            .map(|idx| match idx {
+                Some(i) => batch.column(*i).clone(),
+                None => new_null_array(&DataType::Utf8, n),
+            })
+            .collect();
+        let out = match RecordBatch::try_new(self.schema.clone(), columns) {
+            Ok(b) => b,
+            Err(e) => {
+                return Some(Err(IngestError::Decode {
+                    path: self.path.clone(),
+                    message: e.to_string(),
+                }));
+            }
+        };
+        let positions = (self.next_row..self.next_row + n as u64).collect();
+        self.next_row += n as u64;
+        let bytes = if self.total_rows == 0 {
+            0
+        } else {
+            self.size * n as u64 / self.total_rows
+        };
+        Some(Ok(SourceBatch {
+            batch: out,
+            positions,
+            raw_lines: None,
+            rejects: Vec::new(),
+            bytes,
+        }))
+    }
+}

@@ -1,0 +1,26 @@
+//! The project model: what a weir project *is*, parsed and checked, with no I/O engine.
+//!
+//! This crate reads text (`weir.toml`, ODCS contracts, source definitions) and turns it into
+//! typed [`Project`] / [`Asset`] values, collecting every problem as a [`Diagnostic`] that names
+//! the file, line and field. It never touches the lake, the state store or the network: every
+//! other crate depends on it, so it must stay cheap and side-effect free (apart from reading the
+//! project's own text files in [`load_project`]).
+
+mod contract;
+mod diagnostic;
+mod project;
+mod source;
+mod telemetry;
+mod types;
+
+pub use contract::{
+    Contract, LogicalType, LogicalTypeOptions, Operator, QualityRule, RuleKind, SchemaObject,
+    SchemaProperty, Severity, SlaProperty, Support, Team, TeamMember, Unit, parse_contract,
+};
+pub use diagnostic::{Diagnostic, Diagnostics};
+pub use project::{
+    Asset, Project, ProjectConfig, ProjectSection, TeamConfig, did_you_mean, load_project,
+};
+pub use source::{FileFormat, SourceDef, SourceOptions};
+pub use telemetry::ComponentMetrics;
+pub use types::arrow_type;

@@ -1,0 +1,336 @@
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::contract::{Contract, parse_contract};
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::source::{SourceDef, toml_diagnostic};
+
+/// `weir.toml`: the project's name, where its lake and state live, and its teams.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectConfig {
+    pub project: ProjectSection,
+    #[serde(default)]
+    pub teams: BTreeMap<String, TeamConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectSection {
+    pub name: String,
+    /// Where Delta tables live, relative to the project root.
+    #[serde(default = "default_lake")]
+    pub lake: String,
+    /// The state store URL; SQLite under `.weir/` by default.
+    #[serde(default = "default_state")]
+    pub state: String,
+}
+
+/// A team and where its alerts go (`slack:#channel`, `email:addr`, a webhook URL, ...).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamConfig {
+    pub description: Option<String>,
+    #[serde(default)]
+    pub channels: Vec<String>,
+}
+
+fn default_lake() -> String {
+    "lake".into()
+}
+fn default_state() -> String {
+    "sqlite:.weir/state.db".into()
+}
+
+/// A parsed, checked project.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub root: PathBuf,
+    pub config: ProjectConfig,
+    /// Sorted by name.
+    pub assets: Vec<Asset>,
+}
+
+/// A dataset weir produces and guarantees: one producer, one contract, one owner.
+#[derive(Debug, Clone)]
+pub struct Asset {
+    pub name: String,
+    pub contract: Contract,
+    pub contract_path: PathBuf,
+    pub source: Option<SourceDef>,
+    pub source_path: Option<PathBuf>,
+}
+
+impl Asset {
+    pub fn owners(&self) -> Vec<String> {
+        self.contract.owners()
+    }
+
+    pub fn team(&self) -> Option<&str> {
+        self.contract.team_name()
+    }
+}
+
+impl Project {
+    pub fn lake_dir(&self) -> PathBuf {
+        self.root.join(&self.config.project.lake)
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.join(".weir")
+    }
+
+    /// The state store URL with a relative SQLite path resolved against the project root.
+    pub fn state_url(&self) -> String {
+        let state = &self.config.project.state;
+        match state.strip_prefix("sqlite:") {
+            Some(rest) => {
+                let rest = rest.trim_start_matches("//");
+                let path = Path::new(rest);
+                let full = if path.is_absolute() {
+                    path.to_path_buf()
+                } else {
+                    self.root.join(path)
+                };
+                format!("sqlite://{}", full.display())
+            }
+            None => state.clone(),
+        }
+    }
+
+    pub fn asset(&self, name: &str) -> Option<&Asset> {
+        self.assets.iter().find(|a| a.name == name)
+    }
+
+    pub fn team_channels(&self, team: &str) -> &[String] {
+        self.config
+            .teams
+            .get(team)
+            .map(|t| t.channels.as_slice())
+            .unwrap_or(&[])
+    }
+}
+
+/// Reads and checks the project in `root`, collecting every problem instead of stopping at the
+/// first. The project is returned whenever `weir.toml` itself parses, so callers can show
+/// partial information; it is only safe to run when the diagnostics have no errors.
+pub fn load_project(root: &Path) -> (Option<Project>, Diagnostics) {
+    let mut diagnostics = Diagnostics::default();
+    let config_path = root.join("weir.toml");
+    let text = match std::fs::read_to_string(&config_path) {
+        Ok(t) => t,
+        Err(e) => {
+            diagnostics.push(Diagnostic::error(
+                &config_path,
+                format!("cannot read project file: {e} (run `weir init` to create a project)"),
+            ));
+            return (None, diagnostics);
+        }
+    };
+    let config: ProjectConfig = match toml::from_str(&text) {
+        Ok(c) => c,
+        Err(e) => {
+            diagnostics.push(toml_diagnostic(&config_path, &text, &e));
+            return (None, diagnostics);
+        }
+    };
+
+    let mut contracts: BTreeMap<String, (Contract, PathBuf)> = BTreeMap::new();
+    for path in list_files(root, "contracts", &["yaml", "yml"], &mut diagnostics) {
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                diagnostics.push(Diagnostic::error(&path, format!("cannot read: {e}")));
+                continue;
+            }
+        };
+        let (contract, found) = parse_contract(&path, &text);
+        diagnostics.0.extend(found);
+        let Some(contract) = contract else { continue };
+        let Some(name) = contract.table().map(|t| t.name.clone()) else {
+            continue;
+        };
+        if let Some((_, other)) = contracts.get(&name) {
+            diagnostics.push(
+                Diagnostic::error(
+                    &path,
+                    format!(
+                        "asset `{name}` already has a contract in {}",
+                        other.display()
+                    ),
+                )
+                .field("schema[0].name"),
+            );
+            continue;
+        }
+        if let Some(team) = contract.team_name()
+            && !config.teams.contains_key(team)
+        {
+            diagnostics.push(
+                Diagnostic::warning(
+                    &path,
+                    format!(
+                        "team `{team}` is not declared in weir.toml; its alerts have no channel"
+                    ),
+                )
+                .field("team.name"),
+            );
+        }
+        contracts.insert(name, (contract, path));
+    }
+
+    let mut sources: BTreeMap<String, (SourceDef, PathBuf)> = BTreeMap::new();
+    for path in list_files(root, "sources", &["toml"], &mut diagnostics) {
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                diagnostics.push(Diagnostic::error(&path, format!("cannot read: {e}")));
+                continue;
+            }
+        };
+        match SourceDef::parse(&path, &text) {
+            Ok(def) => {
+                let stem = path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or_default()
+                    .to_string();
+                let name = def.asset.clone().unwrap_or(stem);
+                if !contracts.contains_key(&name) {
+                    let hint = did_you_mean(&name, contracts.keys());
+                    diagnostics.push(
+                        Diagnostic::error(&path, format!("source feeds asset `{name}`, which has no contract in contracts/{hint}"))
+                            .field("asset"),
+                    );
+                    continue;
+                }
+                if let Some((_, other)) = sources.get(&name) {
+                    diagnostics.push(Diagnostic::error(
+                        &path,
+                        format!("asset `{name}` already has a producer: {}", other.display()),
+                    ));
+                    continue;
+                }
+                sources.insert(name, (def, path));
+            }
+            Err(d) => diagnostics.push(d),
+        }
+    }
+
+    let mut assets = Vec::new();
+    for (name, (contract, contract_path)) in contracts {
+        let (source, source_path) = match sources.remove(&name) {
+            Some((def, path)) => (Some(def), Some(path)),
+            None => {
+                diagnostics.push(Diagnostic::warning(
+                    &contract_path,
+                    format!(
+                        "asset `{name}` has a contract but no producer (no sources/{name}.toml)"
+                    ),
+                ));
+                (None, None)
+            }
+        };
+        if !is_valid_asset_name(&name) {
+            diagnostics.push(
+                Diagnostic::error(&contract_path, format!("asset name `{name}` must be lowercase letters, digits and `_`, starting with a letter"))
+                    .field("schema[0].name"),
+            );
+        }
+        assets.push(Asset {
+            name,
+            contract,
+            contract_path,
+            source,
+            source_path,
+        });
+    }
+    let project = Project {
+        root: root.to_path_buf(),
+        config,
+        assets,
+    };
+    (Some(project), diagnostics)
+}
+
+fn is_valid_asset_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn list_files(
+    root: &Path,
+    dir: &str,
+    extensions: &[&str],
+    diagnostics: &mut Diagnostics,
+) -> Vec<PathBuf> {
+    let dir_path = root.join(dir);
+    let entries = match std::fs::read_dir(&dir_path) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => {
+            diagnostics.push(Diagnostic::error(&dir_path, format!("cannot list: {e}")));
+            return Vec::new();
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| extensions.contains(&e))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// " (did you mean `x`?)" when a known name is within a small edit distance.
+pub fn did_you_mean<'a>(name: &str, candidates: impl Iterator<Item = &'a String>) -> String {
+    candidates
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| format!(" (did you mean `{c}`?)"))
+        .unwrap_or_default()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names() {
+        let names = vec!["orders".to_string(), "customers".to_string()];
+        assert_eq!(
+            did_you_mean("order", names.iter()),
+            " (did you mean `orders`?)"
+        );
+        assert_eq!(did_you_mean("zzz", names.iter()), "");
+    }
+
+    #[test]
+    fn asset_names() {
+        assert!(is_valid_asset_name("daily_revenue2"));
+        assert!(!is_valid_asset_name("Orders"));
+        assert!(!is_valid_asset_name("2x"));
+    }
+}

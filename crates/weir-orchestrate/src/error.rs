@@ -1,0 +1,28 @@
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OrchestrateError {
+    #[error("state store: {0}")]
+    State(String),
+    #[error("{0}")]
+    Config(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "another weir process is working in this project (lock {0} is held); wait for it or stop it"
+    )]
+    Locked(PathBuf),
+    #[error(transparent)]
+    Ingest(#[from] weir_ingest::IngestError),
+    #[error(transparent)]
+    Quality(#[from] weir_quality::QualityError),
+    #[error(transparent)]
+    Store(#[from] weir_store::StoreError),
+    #[error(transparent)]
+    Arrow(#[from] arrow::error::ArrowError),
+}
+
+pub type Result<T, E = OrchestrateError> = std::result::Result<T, E>;

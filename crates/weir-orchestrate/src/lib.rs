@@ -1,0 +1,23 @@
+//! Running assets: the pipeline from a source through the contract into the lake, the state
+//! store that remembers runs and ingested files, and crash recovery.
+//!
+//! This crate wires the layers together but owns none of their logic: reading is
+//! `weir-ingest`, deciding is `weir-quality`, committing is `weir-store`. What it owns is
+//! *order* (stage → audit → journal → publish → record) and the state store.
+
+mod error;
+mod lock;
+mod progress;
+mod quarantine_rows;
+mod recover;
+mod report;
+mod runner;
+mod state;
+
+pub use error::{OrchestrateError, Result};
+pub use lock::ProjectLock;
+pub use progress::{NoProgress, Progress};
+pub use recover::recover_pending;
+pub use report::{AssetRunReport, RunStatus};
+pub use runner::{RunOptions, run_assets, table_paths};
+pub use state::{LedgerEntry, RunRecord, StateStore};

@@ -1,0 +1,60 @@
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use weir_quality::CheckResult;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    /// Published.
+    Success,
+    /// Nothing new to ingest; nothing was written.
+    UpToDate,
+    /// A blocking contract check failed; nothing was published.
+    Failed,
+    /// The run could not complete (unreadable file, I/O); nothing was published.
+    Error,
+}
+
+impl RunStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RunStatus::Success => "success",
+            RunStatus::UpToDate => "up_to_date",
+            RunStatus::Failed => "failed",
+            RunStatus::Error => "error",
+        }
+    }
+}
+
+/// What one asset's run did, for the summary table, `--json` and the state store.
+#[derive(Debug, Clone)]
+pub struct AssetRunReport {
+    pub run_id: String,
+    pub asset: String,
+    pub status: RunStatus,
+    pub rows_in: u64,
+    pub rows_stored: u64,
+    pub rows_quarantined: u64,
+    pub bytes_in: u64,
+    pub files: Vec<String>,
+    pub checks: Vec<CheckResult>,
+    pub quarantine_by_rule: BTreeMap<String, u64>,
+    pub table_version: Option<u64>,
+    pub quarantine_version: Option<u64>,
+    pub table_path: PathBuf,
+    pub quarantine_path: PathBuf,
+    pub warnings: Vec<String>,
+    pub error: Option<String>,
+    pub duration: Duration,
+}
+
+impl AssetRunReport {
+    pub fn checks_passed(&self) -> usize {
+        self.checks.iter().filter(|c| c.passed).count()
+    }
+
+    pub fn checks_failed(&self) -> usize {
+        self.checks.iter().filter(|c| !c.passed).count()
+    }
+}

@@ -1,0 +1,19 @@
+//! Contract enforcement: the row-level pass that splits every incoming row into *stored* or
+//! *quarantined* (with the rule and the reason), and the dataset-level audit that runs all of a
+//! table's metrics in one fused DataFusion query before anything is published.
+//!
+//! This crate decides; it never writes. The orchestrator hands it batches and a query context,
+//! and gets back typed batches, quarantined rows and [`CheckResult`]s.
+
+mod audit;
+mod check;
+mod convert;
+mod error;
+mod rules;
+mod validate;
+
+pub use audit::{AuditScope, audit};
+pub use check::{CheckResult, CheckScope};
+pub use error::{QualityError, Result};
+pub use rules::{DatasetRule, DatasetRuleKind, ParseOptions};
+pub use validate::{QuarantinedRow, Validated, Validator};

@@ -1,0 +1,21 @@
+//! The lake: Delta Lake tables, written with write–audit–publish.
+//!
+//! Writers *stage* Parquet files inside the table directory (invisible to every reader until a
+//! commit names them), the audit reads the table as it will be, and [`Publication::apply`]
+//! commits each table in one atomic Delta commit carrying a `txn` (application transaction)
+//! action. A publication is journalled before its first commit, so a run killed between the
+//! commits of an asset and its quarantine is completed by the next run, and the `txn` version
+//! makes every commit idempotent. This crate is the only one that writes to the lake.
+
+mod error;
+mod publish;
+mod quarantine;
+mod table;
+
+pub use deltalake::kernel::Add;
+pub use error::{Result, StoreError};
+pub use publish::{
+    PartOutcome, Publication, PublicationPart, read_journal, remove_journal, write_journal,
+};
+pub use quarantine::{QUARANTINE_DIR, quarantine_schema};
+pub use table::{LakeTable, StagedWriter, TableInfo, register_delta, register_post_publish_view};

@@ -1,0 +1,175 @@
+//! Publishing a run: one atomic Delta commit per table, made exactly-once by a `txn` action,
+//! and journalled so a crash between two tables' commits is completed, never doubled.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, Add, Transaction};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use futures::TryStreamExt;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, StoreError};
+use crate::table::LakeTable;
+
+/// Everything needed to make a staged run visible, written to disk before the first commit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Publication {
+    pub run_id: String,
+    /// The Delta application id (`weir:<asset>`): one monotonic sequence per asset.
+    pub app_id: String,
+    /// This run's position in that sequence; a table whose `txn` for `app_id` is at or past it
+    /// already holds this run.
+    pub version: i64,
+    /// Added to each commit's `commitInfo` (run id, contract version, ...).
+    pub commit_metadata: BTreeMap<String, serde_json::Value>,
+    pub parts: Vec<PublicationPart>,
+    /// What the orchestrator must record once the commits are in (the file ledger), so that a
+    /// recovered run can record it too.
+    pub payload: serde_json::Value,
+}
+
+/// One table's share of a publication.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PublicationPart {
+    pub table_path: PathBuf,
+    pub adds: Vec<Add>,
+    /// Replace every row the table has (a full refresh) instead of appending.
+    pub replace: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct PartOutcome {
+    pub table_path: PathBuf,
+    /// The table version holding this run.
+    pub version: Option<u64>,
+    /// The commit was already there (a recovered run, or a re-applied journal).
+    pub already_published: bool,
+}
+
+impl Publication {
+    /// Commits every part that does not hold this run yet. Safe to call any number of times.
+    pub async fn apply(&self) -> Result<Vec<PartOutcome>> {
+        let mut outcomes = Vec::with_capacity(self.parts.len());
+        for part in &self.parts {
+            let mut table = LakeTable::open(&part.table_path).await?.ok_or_else(|| {
+                StoreError::Other(format!(
+                    "table {} vanished before publishing",
+                    part.table_path.display()
+                ))
+            })?;
+            if table
+                .txn_version(&self.app_id)
+                .await?
+                .is_some_and(|v| v >= self.version)
+            {
+                outcomes.push(PartOutcome {
+                    table_path: part.table_path.clone(),
+                    version: table.version(),
+                    already_published: true,
+                });
+                continue;
+            }
+            let version = self.commit(&mut table, part).await?;
+            outcomes.push(PartOutcome {
+                table_path: part.table_path.clone(),
+                version: Some(version),
+                already_published: false,
+            });
+        }
+        Ok(outcomes)
+    }
+
+    async fn commit(&self, table: &mut LakeTable, part: &PublicationPart) -> Result<u64> {
+        let path = table.path.clone();
+        let snapshot = table.table.snapshot().map_err(StoreError::delta(&path))?;
+        let mut actions: Vec<Action> = Vec::new();
+        if part.replace {
+            let removes: Vec<Action> = snapshot
+                .snapshot()
+                .file_views(table.table.log_store().as_ref(), None)
+                .map_ok(|f| Action::Remove(f.remove_action(true)))
+                .try_collect()
+                .await
+                .map_err(StoreError::delta(&path))?;
+            actions.extend(removes);
+        }
+        actions.extend(part.adds.iter().cloned().map(Action::Add));
+        let properties = CommitProperties::default()
+            .with_application_transaction(Transaction::new(&self.app_id, self.version))
+            .with_metadata(self.commit_metadata.clone());
+        let operation = DeltaOperation::Write {
+            mode: if part.replace {
+                SaveMode::Overwrite
+            } else {
+                SaveMode::Append
+            },
+            partition_by: None,
+            predicate: None,
+        };
+        let finalized = CommitBuilder::from(properties)
+            .with_actions(actions)
+            .build(Some(snapshot), table.table.log_store(), operation)
+            .await
+            .map_err(|e| StoreError::Delta {
+                path: path.clone(),
+                source: e.into(),
+            })?;
+        Ok(finalized.version())
+    }
+}
+
+/// Writes the journal atomically: a reader sees the whole file or none of it.
+pub fn write_journal(path: &Path, publication: &Publication) -> Result<()> {
+    let io = |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let tmp = path.with_extension("tmp");
+    let bytes = serde_json::to_vec(publication).map_err(|e| StoreError::Journal {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let mut file = std::fs::File::create(&tmp).map_err(io)?;
+    file.write_all(&bytes).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+pub fn read_journal(path: &Path) -> Result<Option<Publication>> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(StoreError::Io {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| StoreError::Journal {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+}
+
+pub fn remove_journal(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}

@@ -1,0 +1,284 @@
+use std::path::{Path, PathBuf};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use deltalake::DeltaTable;
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::kernel::{Add, StructType};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use futures::TryStreamExt;
+
+use crate::error::{Result, StoreError};
+
+/// Files are rolled at this size so one run never holds more than a file's worth in flight.
+const TARGET_FILE_BYTES: u64 = 128 * 1024 * 1024;
+
+/// One Delta table of the lake.
+pub struct LakeTable {
+    pub path: PathBuf,
+    pub table: DeltaTable,
+}
+
+/// What `weir show` tells about a table.
+#[derive(Debug, Clone)]
+pub struct TableInfo {
+    pub version: Option<u64>,
+    pub num_files: usize,
+    pub size_bytes: i64,
+}
+
+pub(crate) fn table_url(path: &Path) -> Result<url::Url> {
+    std::fs::create_dir_all(path).map_err(|e| StoreError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    let absolute = std::fs::canonicalize(path).map_err(|e| StoreError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    url::Url::from_directory_path(&absolute).map_err(|()| {
+        StoreError::Other(format!("{} is not a valid table location", path.display()))
+    })
+}
+
+impl LakeTable {
+    /// Opens the table at `path`, or `None` if no Delta table exists there yet.
+    pub async fn open(path: &Path) -> Result<Option<LakeTable>> {
+        if !path.join("_delta_log").exists() {
+            return Ok(None);
+        }
+        let url = table_url(path)?;
+        let table = deltalake::open_table(url)
+            .await
+            .map_err(StoreError::delta(path))?;
+        Ok(Some(LakeTable {
+            path: path.to_path_buf(),
+            table,
+        }))
+    }
+
+    /// Opens the table, creating it with `schema` if it does not exist. An existing table
+    /// whose columns differ from `schema` is an error: the contract changed under it.
+    pub async fn open_or_create(
+        path: &Path,
+        name: &str,
+        schema: &SchemaRef,
+        description: Option<&str>,
+    ) -> Result<LakeTable> {
+        if let Some(existing) = LakeTable::open(path).await? {
+            existing.check_schema(schema)?;
+            return Ok(existing);
+        }
+        let url = table_url(path)?;
+        let struct_type: StructType = schema
+            .as_ref()
+            .try_into_kernel()
+            .map_err(|e| StoreError::Other(format!("{name}: {e}")))?;
+        let table = DeltaTable::try_from_url(url)
+            .await
+            .map_err(StoreError::delta(path))?;
+        let mut create = table
+            .create()
+            .with_table_name(name)
+            .with_columns(struct_type.fields().cloned());
+        if let Some(d) = description {
+            create = create.with_comment(d);
+        }
+        let table = create.await.map_err(StoreError::delta(path))?;
+        Ok(LakeTable {
+            path: path.to_path_buf(),
+            table,
+        })
+    }
+
+    fn check_schema(&self, expected: &SchemaRef) -> Result<()> {
+        let snapshot = self
+            .table
+            .snapshot()
+            .map_err(StoreError::delta(&self.path))?;
+        let actual: Vec<(String, String)> = snapshot
+            .schema()
+            .fields()
+            .map(|f| (f.name().to_string(), f.data_type().to_string()))
+            .collect();
+        let wanted: StructType = expected
+            .as_ref()
+            .try_into_kernel()
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        let wanted: Vec<(String, String)> = wanted
+            .fields()
+            .map(|f| (f.name().to_string(), f.data_type().to_string()))
+            .collect();
+        if actual != wanted {
+            let show = |cols: &[(String, String)]| {
+                cols.iter()
+                    .map(|(n, t)| format!("{n}: {t}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            return Err(StoreError::Other(format!(
+                "table {} has columns ({}) but the contract now says ({}); rebuild it with `weir run --full-refresh` after removing the table directory",
+                self.path.display(),
+                show(&actual),
+                show(&wanted)
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn version(&self) -> Option<u64> {
+        self.table.version()
+    }
+
+    pub async fn refresh(&mut self) -> Result<()> {
+        self.table
+            .update_state()
+            .await
+            .map_err(StoreError::delta(&self.path))
+    }
+
+    /// The last `txn` version committed by `app_id`: how far this table has published.
+    pub async fn txn_version(&self, app_id: &str) -> Result<Option<i64>> {
+        let snapshot = self
+            .table
+            .snapshot()
+            .map_err(StoreError::delta(&self.path))?;
+        snapshot
+            .transaction_version(self.table.log_store().as_ref(), app_id)
+            .await
+            .map_err(StoreError::delta(&self.path))
+    }
+
+    pub async fn info(&self) -> Result<TableInfo> {
+        let snapshot = self
+            .table
+            .snapshot()
+            .map_err(StoreError::delta(&self.path))?;
+        let files: Vec<_> = snapshot
+            .snapshot()
+            .file_views(self.table.log_store().as_ref(), None)
+            .try_collect()
+            .await
+            .map_err(StoreError::delta(&self.path))?;
+        Ok(TableInfo {
+            version: self.version(),
+            num_files: files.len(),
+            size_bytes: files.iter().map(|f| f.size()).sum(),
+        })
+    }
+
+    /// A writer whose files are staged in the table directory but belong to no version.
+    pub fn stage(&self) -> Result<StagedWriter> {
+        let writer = RecordBatchWriter::for_table(&self.table)
+            .map_err(StoreError::delta(&self.path))?
+            .with_target_file_size(TARGET_FILE_BYTES);
+        Ok(StagedWriter {
+            writer,
+            path: self.path.clone(),
+            rows: 0,
+        })
+    }
+}
+
+/// Streams batches into staged Parquet files; [`StagedWriter::finish`] returns the `add`
+/// actions a commit must carry to make them visible.
+pub struct StagedWriter {
+    writer: RecordBatchWriter,
+    path: PathBuf,
+    pub rows: u64,
+}
+
+impl StagedWriter {
+    pub async fn write(&mut self, batch: RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        self.rows += batch.num_rows() as u64;
+        self.writer
+            .write(batch)
+            .await
+            .map_err(StoreError::delta(&self.path))
+    }
+
+    pub async fn finish(mut self) -> Result<Vec<Add>> {
+        if self.rows == 0 {
+            self.writer.reset();
+            return Ok(Vec::new());
+        }
+        self.writer
+            .flush()
+            .await
+            .map_err(StoreError::delta(&self.path))
+    }
+}
+
+/// Registers the published table under `name` in a query context.
+pub async fn register_delta(ctx: &SessionContext, name: &str, table: &LakeTable) -> Result<()> {
+    table
+        .table
+        .update_datafusion_session(&ctx.state())
+        .map_err(StoreError::delta(&table.path))?;
+    let provider = table
+        .table
+        .table_provider()
+        .await
+        .map_err(StoreError::Query)?;
+    ctx.register_table(name, provider)?;
+    Ok(())
+}
+
+/// Registers under `name` the table as it will be once `staged` is published: what readers
+/// see now plus the staged files. The audit runs against this view.
+pub async fn register_post_publish_view(
+    ctx: &SessionContext,
+    name: &str,
+    table: &LakeTable,
+    staged: &[Add],
+    replace: bool,
+) -> Result<()> {
+    let published = format!("{name}__published");
+    let staged_name = format!("{name}__staged");
+    register_delta(ctx, &published, table).await?;
+    let mut parts = Vec::new();
+    if !replace {
+        parts.push(format!("SELECT * FROM \"{published}\""));
+    }
+    if !staged.is_empty() {
+        let paths: Vec<String> = staged
+            .iter()
+            .map(|add| {
+                let decoded = percent_decode(&add.path);
+                table.path.join(decoded).display().to_string()
+            })
+            .collect();
+        let schema = ctx
+            .table(published.as_str())
+            .await?
+            .schema()
+            .as_arrow()
+            .clone();
+        let options = ParquetReadOptions::default().schema(&schema);
+        let df = ctx.read_parquet(paths, options).await?;
+        ctx.register_table(staged_name.as_str(), df.into_view())?;
+        parts.push(format!("SELECT * FROM \"{staged_name}\""));
+    }
+    if parts.is_empty() {
+        parts.push(format!("SELECT * FROM \"{published}\" WHERE false"));
+    }
+    let sql = format!(
+        "CREATE OR REPLACE VIEW \"{name}\" AS {}",
+        parts.join(" UNION ALL ")
+    );
+    ctx.sql(&sql).await?.collect().await?;
+    Ok(())
+}
+
+/// Delta `add` paths are URI-encoded relative paths.
+fn percent_decode(path: &str) -> String {
+    url::Url::parse(&format!("file:///{path}"))
+        .ok()
+        .and_then(|u| u.to_file_path().ok())
+        .map(|p| p.to_string_lossy().trim_start_matches('/').to_string())
+        .unwrap_or_else(|| path.to_string())
+}

@@ -1,0 +1,64 @@
+mod check;
+mod init;
+mod run;
+mod runs;
+mod show;
+
+use std::path::Path;
+
+use weir_model::{Diagnostics, Project, load_project};
+
+use crate::Outcome;
+use crate::cli::{Cli, Command};
+
+pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
+    match cli.command {
+        Command::Init { dir, common } => init::init(&dir, &common),
+        Command::Demo { dir, common } => {
+            if !dir.join("weir.toml").exists() {
+                init::init(&dir, &common)?;
+            } else if !common.json {
+                eprintln!("using the existing demo project in {}", dir.display());
+            }
+            run::run(&dir, &[], false, common.json).await
+        }
+        Command::Check {
+            deny_warnings,
+            common,
+        } => check::check(&common.project, deny_warnings, common.json),
+        Command::Run {
+            assets,
+            full_refresh,
+            common,
+        } => run::run(&common.project, &assets, full_refresh, common.json).await,
+        Command::Show { asset, common } => show::show(&common.project, &asset, common.json).await,
+        Command::Runs {
+            asset,
+            limit,
+            common,
+        } => runs::runs(&common.project, asset.as_deref(), limit, common.json).await,
+    }
+}
+
+/// Loads the project, printing its diagnostics; `None` means it has errors (exit 2).
+pub(crate) fn load(root: &Path, json: bool) -> Option<Project> {
+    let (project, diagnostics) = load_project(root);
+    print_diagnostics(&diagnostics, json && diagnostics.has_errors());
+    if diagnostics.has_errors() {
+        return None;
+    }
+    project
+}
+
+pub(crate) fn print_diagnostics(diagnostics: &Diagnostics, as_json: bool) {
+    if as_json {
+        println!(
+            "{}",
+            serde_json::json!({ "diagnostics": crate::output::diagnostics_json(diagnostics) })
+        );
+        return;
+    }
+    for d in &diagnostics.0 {
+        eprintln!("{d}");
+    }
+}

@@ -1,0 +1,160 @@
+//! Everything users read: summary tables on stdout, JSON documents for `--json`.
+
+use comfy_table::presets::UTF8_BORDERS_ONLY;
+use comfy_table::{ContentArrangement, Table};
+use serde_json::{Value, json};
+use weir_model::Diagnostics;
+use weir_orchestrate::{AssetRunReport, RunRecord};
+
+pub fn new_table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_BORDERS_ONLY)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.to_vec());
+    table
+}
+
+pub fn diagnostics_json(diagnostics: &Diagnostics) -> Value {
+    Value::Array(
+        diagnostics
+            .0
+            .iter()
+            .map(|d| {
+                json!({
+                    "level": if d.is_warning { "warning" } else { "error" },
+                    "file": d.file, "line": d.line, "column": d.column, "field": d.field, "message": d.message,
+                })
+            })
+            .collect(),
+    )
+}
+
+pub fn run_json(reports: &[AssetRunReport], recovered: &[String]) -> Value {
+    let runs: Vec<Value> = reports
+        .iter()
+        .map(|r| {
+            let checks: Vec<Value> = r
+                .checks
+                .iter()
+                .map(|c| {
+                    json!({
+                        "id": c.id, "metric": c.metric, "column": c.column, "value": c.value, "threshold": c.threshold,
+                        "unit": c.unit, "passed": c.passed, "severity": c.severity.as_str(),
+                        "scope": match c.scope { weir_quality::CheckScope::Run => "run", weir_quality::CheckScope::Table => "table" },
+                    })
+                })
+                .collect();
+            json!({
+                "run_id": r.run_id,
+                "asset": r.asset,
+                "status": r.status.as_str(),
+                "rows_in": r.rows_in,
+                "rows_stored": r.rows_stored,
+                "rows_quarantined": r.rows_quarantined,
+                "bytes_in": r.bytes_in,
+                "files": r.files,
+                "table_version": r.table_version,
+                "quarantine_version": r.quarantine_version,
+                "table_path": r.table_path,
+                "quarantine_path": r.quarantine_path,
+                "checks_passed": r.checks_passed(),
+                "checks_failed": r.checks_failed(),
+                "checks": checks,
+                "quarantine_by_rule": r.quarantine_by_rule,
+                "warnings": r.warnings,
+                "error": r.error,
+                "duration_ms": r.duration.as_millis() as u64,
+            })
+        })
+        .collect();
+    json!({ "runs": runs, "recovered": recovered })
+}
+
+pub fn run_record_json(r: &RunRecord) -> Value {
+    json!({
+        "run_id": r.id, "asset": r.asset, "trigger": r.trigger, "status": r.status, "started_at": r.started_at,
+        "ended_at": r.ended_at, "rows_in": r.rows_in, "rows_stored": r.rows_stored, "rows_quarantined": r.rows_quarantined,
+        "bytes_in": r.bytes_in, "table_version": r.table_version, "contract_version": r.contract_version,
+        "checks": serde_json::from_str::<Value>(&r.checks).unwrap_or(Value::Null), "error": r.error,
+    })
+}
+
+pub fn print_run_summary(reports: &[AssetRunReport]) {
+    for r in reports {
+        for w in &r.warnings {
+            eprintln!("warning: {}: {w}", r.asset);
+        }
+    }
+    let mut table = new_table(&[
+        "asset",
+        "status",
+        "rows in",
+        "stored",
+        "quarantined",
+        "checks",
+        "duration",
+        "version",
+    ]);
+    for r in reports {
+        table.add_row(vec![
+            r.asset.clone(),
+            r.status.as_str().to_string(),
+            r.rows_in.to_string(),
+            r.rows_stored.to_string(),
+            r.rows_quarantined.to_string(),
+            format!("{} passed, {} failed", r.checks_passed(), r.checks_failed()),
+            format!("{:.2}s", r.duration.as_secs_f64()),
+            r.table_version
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    println!("{table}");
+    for r in reports {
+        for c in r.checks.iter().filter(|c| !c.passed) {
+            let level = c.severity.as_str();
+            println!(
+                "{level}: {}: check `{}` ({}{}) measured {} {}, expected {}",
+                r.asset,
+                c.id,
+                c.metric,
+                c.column
+                    .as_deref()
+                    .map(|c| format!(" on `{c}`"))
+                    .unwrap_or_default(),
+                trim_float(c.value),
+                c.unit,
+                c.threshold
+            );
+        }
+        if !r.quarantine_by_rule.is_empty() {
+            let parts: Vec<String> = r
+                .quarantine_by_rule
+                .iter()
+                .map(|(rule, n)| format!("{rule}: {n}"))
+                .collect();
+            println!(
+                "{}: quarantined by rule: {}  → {}",
+                r.asset,
+                parts.join(", "),
+                r.quarantine_path.display()
+            );
+        }
+        if let Some(e) = &r.error {
+            println!("error: {}: {e}", r.asset);
+        }
+    }
+    let total_in: u64 = reports.iter().map(|r| r.rows_in).sum();
+    let stored: u64 = reports.iter().map(|r| r.rows_stored).sum();
+    let quarantined: u64 = reports.iter().map(|r| r.rows_quarantined).sum();
+    println!("rows in {total_in} = stored {stored} + quarantined {quarantined}");
+}
+
+fn trim_float(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
