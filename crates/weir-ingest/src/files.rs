@@ -29,12 +29,8 @@ pub fn discover_files(root: &Path, pattern: &str) -> Result<Vec<FileUnit>> {
     })?;
     let mut units = Vec::new();
     for entry in paths {
-        let path = entry.map_err(|e| {
-            IngestError::io(
-                &e.path().to_path_buf(),
-                std::io::Error::other(e.to_string()),
-            )
-        })?;
+        let path =
+            entry.map_err(|e| IngestError::io(e.path(), std::io::Error::other(e.to_string())))?;
         let meta = std::fs::metadata(&path).map_err(|e| IngestError::io(&path, e))?;
         if !meta.is_file() {
             continue;

@@ -319,7 +319,7 @@ mod tests {
 
     #[test]
     fn suggests_close_names() {
-        let names = vec!["orders".to_string(), "customers".to_string()];
+        let names = ["orders".to_string(), "customers".to_string()];
         assert_eq!(
             did_you_mean("order", names.iter()),
             " (did you mean `orders`?)"

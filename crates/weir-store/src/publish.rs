@@ -115,7 +115,7 @@ impl Publication {
             .await
             .map_err(|e| StoreError::Delta {
                 path: path.clone(),
-                source: e.into(),
+                source: e,
             })?;
         Ok(finalized.version())
     }

@@ -49,13 +49,18 @@ impl LakeTable {
             return Ok(None);
         }
         let url = table_url(path)?;
-        let table = deltalake::open_table(url)
-            .await
-            .map_err(StoreError::delta(path))?;
-        Ok(Some(LakeTable {
-            path: path.to_path_buf(),
-            table,
-        }))
+        match deltalake::open_table(url).await {
+            Ok(table) => Ok(Some(LakeTable {
+                path: path.to_path_buf(),
+                table,
+            })),
+            // A log folder without a first commit: a creation that was killed half-way.
+            Err(deltalake::DeltaTableError::NotATable(_)) => Ok(None),
+            Err(e) => Err(StoreError::Delta {
+                path: path.to_path_buf(),
+                source: e,
+            }),
+        }
     }
 
     /// Opens the table, creating it with `schema` if it does not exist. An existing table

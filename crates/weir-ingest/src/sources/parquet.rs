@@ -119,11 +119,9 @@ impl Iterator for ParquetState {
         };
         let positions = (self.next_row..self.next_row + n as u64).collect();
         self.next_row += n as u64;
-        let bytes = if self.total_rows == 0 {
-            0
-        } else {
-            self.size * n as u64 / self.total_rows
-        };
+        let bytes = (self.size * n as u64)
+            .checked_div(self.total_rows)
+            .unwrap_or(0);
         Some(Ok(SourceBatch {
             batch: out,
             positions,

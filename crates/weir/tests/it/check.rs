@@ -1,0 +1,111 @@
+use crate::support::{demo_project, weir};
+
+fn check(dir: &std::path::Path) -> (i32, String) {
+    let out = weir(dir, &["check"]);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_demo_project_checks_clean() {
+    let (_tmp, dir) = demo_project();
+    let (code, stderr) = check(&dir);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("ok: 3 assets"), "{stderr}");
+}
+
+#[test]
+fn an_unknown_key_names_file_line_and_field() {
+    let (_tmp, dir) = demo_project();
+    let path = dir.join("contracts/orders.odcs.yaml");
+    let text = std::fs::read_to_string(&path).expect("read");
+    std::fs::write(
+        &path,
+        text.replace(
+            "      - name: customer_id\n",
+            "      - name: customer_id\n        colour: blue\n",
+        ),
+    )
+    .expect("write");
+    let (code, stderr) = check(&dir);
+    assert_eq!(code, 2);
+    let line = text
+        .lines()
+        .position(|l| l == "      - name: customer_id")
+        .map(|i| i + 2)
+        .expect("line");
+    assert!(
+        stderr.contains(&format!("orders.odcs.yaml:{line}:")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("schema[0].properties[1]") && stderr.contains("unknown field `colour`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn wrong_types_and_missing_fields_are_errors() {
+    let (_tmp, dir) = demo_project();
+    let path = dir.join("contracts/customers.odcs.yaml");
+    let text = std::fs::read_to_string(&path).expect("read");
+    std::fs::write(&path, text.replace("id: shop-customers\n", "")).expect("write");
+    let (code, stderr) = check(&dir);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("customers.odcs.yaml") && stderr.contains("missing field `id`"),
+        "{stderr}"
+    );
+
+    std::fs::write(
+        &path,
+        text.replace(
+            "        mustBeGreaterThan: 100\n",
+            "        mustBeGreaterThan: lots\n",
+        ),
+    )
+    .expect("write");
+    let (code, stderr) = check(&dir);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("quality[0]") && stderr.contains("invalid type"),
+        "{stderr}"
+    );
+
+    std::fs::write(
+        &path,
+        text.replace(
+            "        logicalType: date\n",
+            "        logicalType: datetime\n",
+        ),
+    )
+    .expect("write");
+    let (code, stderr) = check(&dir);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("unknown variant `datetime`"), "{stderr}");
+}
+
+#[test]
+fn a_broken_weir_toml_and_an_orphan_source_are_reported_together() {
+    let (_tmp, dir) = demo_project();
+    std::fs::write(
+        dir.join("sources/refunds.toml"),
+        "format = \"csv\"\npath = \"data/refunds/*.csv\"\n",
+    )
+    .expect("write");
+    let (code, stderr) = check(&dir);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("refunds.toml") && stderr.contains("no contract"),
+        "{stderr}"
+    );
+
+    std::fs::write(dir.join("weir.toml"), "[project]\nname = 3\n").expect("write");
+    let (code, stderr) = check(&dir);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("weir.toml:2"), "{stderr}");
+    let out = weir(&dir, &["run"]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,199 @@
+use std::path::Path;
+
+use crate::support::{count, demo_project, query, run_json, run_of, runs, weir};
+
+fn assert_balanced(doc: &serde_json::Value) {
+    for r in runs(doc) {
+        let (i, s, q) = (
+            r["rows_in"].as_u64(),
+            r["rows_stored"].as_u64(),
+            r["rows_quarantined"].as_u64(),
+        );
+        assert_eq!(
+            i.zip(s).zip(q).map(|((i, s), q)| i == s + q),
+            Some(true),
+            "unbalanced run {r}"
+        );
+    }
+}
+
+#[test]
+fn demo_publishes_every_asset_with_quarantine() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("weir-demo");
+    let out = std::process::Command::new(crate::support::weir_bin())
+        .args(["demo", "--json", "--dir"])
+        .arg(&dir)
+        .output()
+        .expect("demo runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // `init --json` prints a line first, then the run document.
+    let text = String::from_utf8_lossy(&out.stdout);
+    let doc: serde_json::Value =
+        serde_json::from_str(text.lines().skip(1).collect::<Vec<_>>().join("\n").as_str())
+            .expect("json");
+    assert_eq!(runs(&doc).len(), 3);
+    assert_balanced(&doc);
+    for r in runs(&doc) {
+        assert_eq!(r["status"], "success", "{r}");
+        assert!(r["rows_quarantined"].as_u64().unwrap_or(0) > 0, "{r}");
+        let table = Path::new(r["table_path"].as_str().expect("table_path"));
+        let quarantine = Path::new(r["quarantine_path"].as_str().expect("quarantine_path"));
+        assert!(table.join("_delta_log").is_dir());
+        assert_eq!(count(table), r["rows_stored"].as_u64().unwrap_or(0));
+        assert_eq!(
+            count(quarantine),
+            r["rows_quarantined"].as_u64().unwrap_or(0)
+        );
+    }
+}
+
+#[test]
+fn rerun_is_a_no_op_and_a_new_file_is_ingested_alone() {
+    let (_tmp, dir) = demo_project();
+    let (code, first) = run_json(&dir, &[]);
+    assert_eq!(code, 0);
+    let orders_version = run_of(&first, "orders")["table_version"].as_u64();
+
+    let (code, second) = run_json(&dir, &[]);
+    assert_eq!(code, 0);
+    for r in runs(&second) {
+        assert_eq!(r["status"], "up_to_date", "{r}");
+        assert_eq!(r["rows_in"], 0);
+    }
+    assert_eq!(
+        run_of(&second, "orders")["table_version"].as_u64(),
+        orders_version,
+        "no new Delta version"
+    );
+
+    let extra = (20_001..20_051)
+        .map(|id| format!("{{\"order_id\":{id},\"customer_id\":7,\"order_ts\":\"2026-11-03T10:00:00Z\",\"status\":\"paid\",\"amount\":12.5,\"currency\":\"EUR\"}}"))
+        .chain(std::iter::once("{\"order_id\":20100,\"amount\":\"lots\"}".to_string()))
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(dir.join("data/orders/2026-11-03.ndjson"), extra).expect("write");
+    let (code, third) = run_json(&dir, &[]);
+    assert_eq!(code, 0);
+    let orders = run_of(&third, "orders");
+    assert_eq!(orders["status"], "success");
+    assert_eq!(orders["rows_in"], 51);
+    assert_eq!(orders["rows_stored"], 50);
+    assert_eq!(orders["rows_quarantined"], 1);
+    assert_eq!(
+        orders["files"],
+        serde_json::json!(["data/orders/2026-11-03.ndjson"])
+    );
+    assert_eq!(run_of(&third, "customers")["status"], "up_to_date");
+    let total_orders = count(Path::new(orders["table_path"].as_str().expect("path")));
+    assert_eq!(
+        total_orders,
+        run_of(&first, "orders")["rows_stored"]
+            .as_u64()
+            .unwrap_or(0)
+            + 50
+    );
+}
+
+#[test]
+fn full_refresh_rebuilds_the_same_contents() {
+    let (_tmp, dir) = demo_project();
+    let (code, first) = run_json(&dir, &[]);
+    assert_eq!(code, 0);
+    let snapshot = |doc: &serde_json::Value, asset: &str, key: &str| {
+        let r = run_of(doc, asset);
+        let table = Path::new(r["table_path"].as_str().expect("path")).to_path_buf();
+        let quarantine = Path::new(r["quarantine_path"].as_str().expect("path")).to_path_buf();
+        (
+            query(&table, &format!("SELECT * FROM t ORDER BY {key}")),
+            query(
+                &quarantine,
+                "SELECT rule_id, reason, source, position, raw_record FROM t ORDER BY source, position",
+            ),
+        )
+    };
+    let before: Vec<_> = [
+        ("orders", "order_id"),
+        ("customers", "customer_id"),
+        ("payments", "payment_id"),
+    ]
+    .iter()
+    .map(|(a, k)| snapshot(&first, a, k))
+    .collect();
+    let (code, refreshed) = run_json(&dir, &["--full-refresh"]);
+    assert_eq!(code, 0);
+    for r in runs(&refreshed) {
+        assert_eq!(r["status"], "success");
+        assert!(
+            r["table_version"].as_u64()
+                > run_of(&first, r["asset"].as_str().unwrap_or_default())["table_version"].as_u64()
+        );
+    }
+    let after: Vec<_> = [
+        ("orders", "order_id"),
+        ("customers", "customer_id"),
+        ("payments", "payment_id"),
+    ]
+    .iter()
+    .map(|(a, k)| snapshot(&refreshed, a, k))
+    .collect();
+    assert_eq!(before, after);
+    let out = weir(&dir, &["runs", "--json"]);
+    let history: serde_json::Value = serde_json::from_slice(&out.stdout).expect("runs json");
+    assert_eq!(history["runs"].as_array().map(Vec::len), Some(6));
+}
+
+#[test]
+fn a_blocking_check_publishes_nothing_and_exits_1() {
+    let (_tmp, dir) = demo_project();
+    // Two payments files with the same ids: the primary key check (severity error) fails.
+    std::fs::copy(
+        dir.join("data/payments/payments-2026-11.parquet"),
+        dir.join("data/payments/copy.parquet"),
+    )
+    .expect("copy");
+    let (code, doc) = run_json(&dir, &["payments"]);
+    assert_eq!(code, 1, "{doc}");
+    let payments = run_of(&doc, "payments");
+    assert_eq!(payments["status"], "failed");
+    let pk = payments["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["id"] == "primaryKey"))
+        .expect("pk check");
+    assert_eq!(pk["passed"], false);
+    assert_eq!(
+        payments["table_version"], 0,
+        "only the create commit exists"
+    );
+    assert_eq!(
+        count(Path::new(payments["table_path"].as_str().expect("path"))),
+        0
+    );
+    // Removing the duplicate lets the next run publish both files' rows once.
+    std::fs::remove_file(dir.join("data/payments/copy.parquet")).expect("rm");
+    let (code, doc) = run_json(&dir, &["payments"]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(run_of(&doc, "payments")["rows_in"], 4000);
+}
+
+#[test]
+fn show_and_runs_describe_the_asset() {
+    let (_tmp, dir) = demo_project();
+    assert_eq!(run_json(&dir, &["orders"]).0, 0);
+    let out = weir(&dir, &["show", "orders", "--json"]);
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["owners"], serde_json::json!(["ana@example.com"]));
+    assert_eq!(doc["team"], "sales");
+    assert_eq!(doc["table_version"], 1);
+    assert_eq!(doc["columns"].as_array().map(Vec::len), Some(6));
+    assert_eq!(doc["runs"].as_array().map(Vec::len), Some(1));
+    let out = weir(&dir, &["show", "ordres"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `orders`"));
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests: the real `weir` binary on real project folders.
+
+mod check;
+mod crash;
+mod e2e;
+mod malformed;
+mod python_reader;
+mod support;

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every test of weir. Installs what a fresh machine lacks first:
+#   - the Python `deltalake` and `pyarrow` packages (the independent Delta reader the
+#     end-to-end tests compare weir's tables with).
+# Usage: ./scripts/test.sh [extra args for cargo nextest / cargo test]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${WEIR_TEST_PYTHON:-python3}"
+if ! "$PYTHON" -c "import deltalake, pyarrow" >/dev/null 2>&1; then
+  echo "installing the Python deltalake and pyarrow packages (independent Delta reader for the tests)"
+  "$PYTHON" -m pip install --quiet deltalake pyarrow
+fi
+export WEIR_TEST_PYTHON="$PYTHON"
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast "$@"
+else
+  cargo test --workspace --no-fail-fast "$@"
+fi
