@@ -1,0 +1,284 @@
+//! `weir-bench`: the figures in BENCHMARKS.md.
+//!
+//! Each phase runs in its own process so peak memory (VmHWM) belongs to that phase alone:
+//!   weir-bench generate DIR [ROWS]   write DIR/data/events.csv and DIR/parquet/events.parquet
+//!   weir-bench ingest DIR            (a) CSV → validated Delta ingest through `weir run`'s pipeline
+//!   weir-bench validate DIR          (b) validation alone on the Parquet file, every failing row captured
+//!   weir-bench all DIR [ROWS]        all three, each in a child process
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use weir_ingest::{discover_files, open_unit};
+use weir_orchestrate::{NoProgress, RunOptions, StateStore, run_assets};
+use weir_quality::{AuditScope, ParseOptions, Validator, audit};
+
+const CONTRACT: &str = r#"apiVersion: v3.1.0
+kind: DataContract
+id: bench-events
+version: 1.0.0
+status: active
+team:
+  name: bench
+  members:
+    - username: bench@example.com
+      role: owner
+schema:
+  - name: events
+    quality:
+      - id: volume
+        metric: rowCount
+        mustBeGreaterThan: 0
+    properties:
+      - name: id
+        logicalType: integer
+        primaryKey: true
+      - name: customer_id
+        logicalType: integer
+        required: true
+      - name: email
+        logicalType: string
+        logicalTypeOptions:
+          pattern: "^[a-z0-9.]+@[a-z]+\\.com$"
+      - name: country
+        logicalType: string
+        quality:
+          - id: country_valid
+            metric: invalidValues
+            arguments:
+              validValues: [US, GB, DE, FR, NL, ES, IT, SE, PL, JP]
+            mustBeLessThan: 5
+            unit: percent
+      - name: amount
+        logicalType: number
+        logicalTypeOptions:
+          minimum: 0
+      - name: quantity
+        logicalType: integer
+        logicalTypeOptions:
+          minimum: 1
+          maximum: 100
+      - name: status
+        logicalType: string
+        required: true
+      - name: created_at
+        logicalType: timestamp
+        required: true
+      - name: note
+        logicalType: string
+        logicalTypeOptions:
+          maxLength: 32
+        quality:
+          - id: note_nulls
+            metric: nullValues
+            mustBeLessThan: 50
+            unit: percent
+      - name: score
+        logicalType: number
+        logicalTypeOptions:
+          minimum: 0
+          maximum: 1
+"#;
+
+const COUNTRIES: &[&str] = &["US", "GB", "DE", "FR", "NL", "ES", "IT", "SE", "PL", "JP"];
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let usage = "usage: weir-bench generate|ingest|validate|all DIR [ROWS]";
+    let command = args.get(1).context(usage)?;
+    let dir = PathBuf::from(args.get(2).context(usage)?);
+    let rows: u64 = args.get(3).map(|r| r.parse()).transpose()?.unwrap_or(10_000_000);
+    match command.as_str() {
+        "generate" => generate(&dir, rows),
+        "ingest" => ingest(&dir),
+        "validate" => validate(&dir),
+        "all" => {
+            let me = std::env::current_exe()?;
+            for phase in ["generate", "ingest", "validate"] {
+                let status = Command::new(&me).arg(phase).arg(&dir).arg(rows.to_string()).status()?;
+                anyhow::ensure!(status.success(), "{phase} failed");
+            }
+            Ok(())
+        }
+        _ => anyhow::bail!(usage),
+    }
+}
+
+/// Peak resident memory of this process, from /proc.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// One row in a hundred breaks a rule, spread over the kinds of rule.
+fn generate(dir: &Path, rows: u64) -> anyhow::Result<()> {
+    let started = Instant::now();
+    std::fs::create_dir_all(dir.join("data"))?;
+    std::fs::create_dir_all(dir.join("parquet"))?;
+    std::fs::create_dir_all(dir.join("contracts"))?;
+    std::fs::create_dir_all(dir.join("sources"))?;
+    std::fs::write(dir.join("weir.toml"), "[project]\nname = \"bench\"\n[teams.bench]\nchannels = []\n")?;
+    std::fs::write(dir.join("contracts/events.odcs.yaml"), CONTRACT)?;
+    std::fs::write(dir.join("sources/events.toml"), "format = \"csv\"\npath = \"data/*.csv\"\n")?;
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut csv = BufWriter::with_capacity(1 << 22, std::fs::File::create(dir.join("data/events.csv"))?);
+    writeln!(csv, "id,customer_id,email,country,amount,quantity,status,created_at,note,score")?;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, true),
+        Field::new("customer_id", DataType::Int64, true),
+        Field::new("email", DataType::Utf8, true),
+        Field::new("country", DataType::Utf8, true),
+        Field::new("amount", DataType::Float64, true),
+        Field::new("quantity", DataType::Int64, true),
+        Field::new("status", DataType::Utf8, true),
+        Field::new("created_at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
+        Field::new("note", DataType::Utf8, true),
+        Field::new("score", DataType::Float64, true),
+    ]));
+    let file = std::fs::File::create(dir.join("parquet/events.parquet"))?;
+    let mut parquet = parquet::arrow::ArrowWriter::try_new(file, schema.clone(), None)?;
+    let chunk = 1_000_000u64;
+    let base = 1_767_225_600_000_000i64;
+    let mut start = 1u64;
+    while start <= rows {
+        let end = (start + chunk).min(rows + 1);
+        let n = (end - start) as usize;
+        let (mut id, mut cust, mut email, mut country, mut amount) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        let (mut qty, mut status, mut ts, mut note, mut score) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        for i in start..end {
+            let bad = rng.random_range(0..100u32) == 0;
+            let kind = if bad { rng.random_range(0..5u32) } else { 99 };
+            id.push(Some(i as i64));
+            cust.push(Some(rng.random_range(1..1_000_000i64)));
+            email.push(Some(if kind == 0 { format!("user{i}-at-example") } else { format!("user{i}@example.com") }));
+            country.push(Some(if kind == 1 { "XX" } else { COUNTRIES[(i % 10) as usize] }));
+            amount.push(Some(if kind == 2 { -1.0 } else { rng.random_range(0..100_000) as f64 / 100.0 }));
+            qty.push(Some(if kind == 3 { 0 } else { rng.random_range(1..=100i64) }));
+            status.push(Some(if i % 3 == 0 { "paid" } else { "placed" }));
+            ts.push(Some(base + rng.random_range(0..86_400_000_000i64 * 30)));
+            note.push(if i % 4 == 0 { None } else { Some(format!("note {}", i % 1000)) });
+            score.push(Some(if kind == 4 { 1.5 } else { rng.random_range(0..1000) as f64 / 1000.0 }));
+        }
+        for r in 0..n {
+            let t = ts[r].map(|micros| {
+                let secs = micros / 1_000_000;
+                arrow::temporal_conversions::timestamp_s_to_datetime(secs).map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default()
+            });
+            writeln!(
+                csv,
+                "{},{},{},{},{},{},{},{},{},{}",
+                id[r].unwrap_or_default(),
+                cust[r].unwrap_or_default(),
+                email[r].as_deref().unwrap_or(""),
+                country[r].unwrap_or(""),
+                amount[r].unwrap_or_default(),
+                qty[r].unwrap_or_default(),
+                status[r].unwrap_or(""),
+                t.unwrap_or_default(),
+                note[r].as_deref().unwrap_or(""),
+                score[r].unwrap_or_default()
+            )?;
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(id)),
+            Arc::new(Int64Array::from(cust)),
+            Arc::new(StringArray::from(email)),
+            Arc::new(StringArray::from(country)),
+            Arc::new(Float64Array::from(amount)),
+            Arc::new(Int64Array::from(qty)),
+            Arc::new(StringArray::from(status)),
+            Arc::new(TimestampMicrosecondArray::from(ts).with_timezone("UTC")),
+            Arc::new(StringArray::from(note)),
+            Arc::new(Float64Array::from(score)),
+        ];
+        parquet.write(&RecordBatch::try_new(schema.clone(), columns)?)?;
+        start = end;
+    }
+    csv.flush()?;
+    parquet.close()?;
+    let size = std::fs::metadata(dir.join("data/events.csv"))?.len();
+    println!("generate: {rows} rows, CSV {:.0} MB, in {:.1}s", size as f64 / 1e6, started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// (a) The real `weir run` pipeline: CSV → types → row rules → quarantine → staged Parquet →
+/// fused audit → Delta commit with txn.
+fn ingest(dir: &Path) -> anyhow::Result<()> {
+    let _ = std::fs::remove_dir_all(dir.join("lake"));
+    let _ = std::fs::remove_dir_all(dir.join(".weir"));
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let (project, diagnostics) = weir_model::load_project(dir);
+        anyhow::ensure!(!diagnostics.has_errors(), "{diagnostics}");
+        let project = project.context("project")?;
+        let state = StateStore::connect(&project.state_url()).await?;
+        let assets: Vec<_> = project.assets.iter().collect();
+        let started = Instant::now();
+        let options = RunOptions { full_refresh: false, trigger: "bench".into() };
+        let reports = run_assets(&project, &state, &assets, &options, &NoProgress).await?;
+        let secs = started.elapsed().as_secs_f64();
+        let r = reports.first().context("no report")?;
+        anyhow::ensure!(r.error.is_none(), "{:?}", r.error);
+        println!(
+            "ingest (a): {} rows in ({} stored, {} quarantined, {} checks) from {:.0} MB CSV in {secs:.2}s = {:.2} M rows/s, peak RSS {:.0} MB",
+            r.rows_in,
+            r.rows_stored,
+            r.rows_quarantined,
+            r.checks.len(),
+            r.bytes_in as f64 / 1e6,
+            r.rows_in as f64 / secs / 1e6,
+            peak_rss_mb()
+        );
+        Ok(())
+    })
+}
+
+/// (b) Validation alone: Parquet → every row rule with failing rows captured, plus the fused
+/// dataset audit over the same file.
+fn validate(dir: &Path) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let (project, _) = weir_model::load_project(dir);
+        let project = project.context("project")?;
+        let asset = project.asset("events").context("events asset")?;
+        let validator = Validator::new("events", &asset.contract, ParseOptions::default())?;
+        let mut source = asset.source.clone().context("source")?;
+        source.format = weir_model::FileFormat::Parquet;
+        let units = discover_files(dir, "parquet/*.parquet")?;
+        let started = Instant::now();
+        let (mut rows, mut captured) = (0u64, 0u64);
+        for unit in &units {
+            for batch in open_unit(unit, &source, &validator.column_names())? {
+                let batch = batch?;
+                let validated = validator.validate(&batch)?;
+                rows += batch.records();
+                captured += validated.quarantined.len() as u64;
+            }
+        }
+        let row_secs = started.elapsed().as_secs_f64();
+        let ctx = SessionContext::new();
+        let path = dir.join("parquet/events.parquet").display().to_string();
+        ctx.register_parquet("events", &path, ParquetReadOptions::default()).await?;
+        let checks = audit(&AuditScope { ctx: &ctx, table: "events" }, validator.dataset_rules()).await?;
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "validate (b): {rows} rows, {captured} failing rows captured, {} dataset checks, row pass {row_secs:.2}s, total {secs:.2}s = {:.2} M rows/s, peak RSS {:.0} MB",
+            checks.len(),
+            rows as f64 / secs / 1e6,
+            peak_rss_mb()
+        );
+        Ok(())
+    })
+}
