@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::array::{
+    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use rand::rngs::StdRng;
@@ -96,7 +98,11 @@ fn main() -> anyhow::Result<()> {
     let usage = "usage: weir-bench generate|ingest|validate|all DIR [ROWS]";
     let command = args.get(1).context(usage)?;
     let dir = PathBuf::from(args.get(2).context(usage)?);
-    let rows: u64 = args.get(3).map(|r| r.parse()).transpose()?.unwrap_or(10_000_000);
+    let rows: u64 = args
+        .get(3)
+        .map(|r| r.parse())
+        .transpose()?
+        .unwrap_or(10_000_000);
     match command.as_str() {
         "generate" => generate(&dir, rows),
         "ingest" => ingest(&dir),
@@ -104,7 +110,11 @@ fn main() -> anyhow::Result<()> {
         "all" => {
             let me = std::env::current_exe()?;
             for phase in ["generate", "ingest", "validate"] {
-                let status = Command::new(&me).arg(phase).arg(&dir).arg(rows.to_string()).status()?;
+                let status = Command::new(&me)
+                    .arg(phase)
+                    .arg(&dir)
+                    .arg(rows.to_string())
+                    .status()?;
                 anyhow::ensure!(status.success(), "{phase} failed");
             }
             Ok(())
@@ -117,7 +127,11 @@ fn main() -> anyhow::Result<()> {
 fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
 }
@@ -129,12 +143,22 @@ fn generate(dir: &Path, rows: u64) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir.join("parquet"))?;
     std::fs::create_dir_all(dir.join("contracts"))?;
     std::fs::create_dir_all(dir.join("sources"))?;
-    std::fs::write(dir.join("weir.toml"), "[project]\nname = \"bench\"\n[teams.bench]\nchannels = []\n")?;
+    std::fs::write(
+        dir.join("weir.toml"),
+        "[project]\nname = \"bench\"\n[teams.bench]\nchannels = []\n",
+    )?;
     std::fs::write(dir.join("contracts/events.odcs.yaml"), CONTRACT)?;
-    std::fs::write(dir.join("sources/events.toml"), "format = \"csv\"\npath = \"data/*.csv\"\n")?;
+    std::fs::write(
+        dir.join("sources/events.toml"),
+        "format = \"csv\"\npath = \"data/*.csv\"\n",
+    )?;
     let mut rng = StdRng::seed_from_u64(7);
-    let mut csv = BufWriter::with_capacity(1 << 22, std::fs::File::create(dir.join("data/events.csv"))?);
-    writeln!(csv, "id,customer_id,email,country,amount,quantity,status,created_at,note,score")?;
+    let mut csv =
+        BufWriter::with_capacity(1 << 22, std::fs::File::create(dir.join("data/events.csv"))?);
+    writeln!(
+        csv,
+        "id,customer_id,email,country,amount,quantity,status,created_at,note,score"
+    )?;
     let schema = Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, true),
         Field::new("customer_id", DataType::Int64, true),
@@ -143,7 +167,11 @@ fn generate(dir: &Path, rows: u64) -> anyhow::Result<()> {
         Field::new("amount", DataType::Float64, true),
         Field::new("quantity", DataType::Int64, true),
         Field::new("status", DataType::Utf8, true),
-        Field::new("created_at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
+        Field::new(
+            "created_at",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            true,
+        ),
         Field::new("note", DataType::Utf8, true),
         Field::new("score", DataType::Float64, true),
     ]));
@@ -155,26 +183,64 @@ fn generate(dir: &Path, rows: u64) -> anyhow::Result<()> {
     while start <= rows {
         let end = (start + chunk).min(rows + 1);
         let n = (end - start) as usize;
-        let (mut id, mut cust, mut email, mut country, mut amount) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-        let (mut qty, mut status, mut ts, mut note, mut score) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        let (mut id, mut cust, mut email, mut country, mut amount) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let (mut qty, mut status, mut ts, mut note, mut score) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
         for i in start..end {
             let bad = rng.random_range(0..100u32) == 0;
             let kind = if bad { rng.random_range(0..5u32) } else { 99 };
             id.push(Some(i as i64));
             cust.push(Some(rng.random_range(1..1_000_000i64)));
-            email.push(Some(if kind == 0 { format!("user{i}-at-example") } else { format!("user{i}@example.com") }));
-            country.push(Some(if kind == 1 { "XX" } else { COUNTRIES[(i % 10) as usize] }));
-            amount.push(Some(if kind == 2 { -1.0 } else { rng.random_range(0..100_000) as f64 / 100.0 }));
-            qty.push(Some(if kind == 3 { 0 } else { rng.random_range(1..=100i64) }));
+            email.push(Some(if kind == 0 {
+                format!("user{i}-at-example")
+            } else {
+                format!("user{i}@example.com")
+            }));
+            country.push(Some(if kind == 1 {
+                "XX"
+            } else {
+                COUNTRIES[(i % 10) as usize]
+            }));
+            amount.push(Some(if kind == 2 {
+                -1.0
+            } else {
+                rng.random_range(0..100_000) as f64 / 100.0
+            }));
+            qty.push(Some(if kind == 3 {
+                0
+            } else {
+                rng.random_range(1..=100i64)
+            }));
             status.push(Some(if i % 3 == 0 { "paid" } else { "placed" }));
             ts.push(Some(base + rng.random_range(0..86_400_000_000i64 * 30)));
-            note.push(if i % 4 == 0 { None } else { Some(format!("note {}", i % 1000)) });
-            score.push(Some(if kind == 4 { 1.5 } else { rng.random_range(0..1000) as f64 / 1000.0 }));
+            note.push(if i % 4 == 0 {
+                None
+            } else {
+                Some(format!("note {}", i % 1000))
+            });
+            score.push(Some(if kind == 4 {
+                1.5
+            } else {
+                rng.random_range(0..1000) as f64 / 1000.0
+            }));
         }
         for r in 0..n {
             let t = ts[r].map(|micros| {
                 let secs = micros / 1_000_000;
-                arrow::temporal_conversions::timestamp_s_to_datetime(secs).map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default()
+                arrow::temporal_conversions::timestamp_s_to_datetime(secs)
+                    .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                    .unwrap_or_default()
             });
             writeln!(
                 csv,
@@ -209,7 +275,11 @@ fn generate(dir: &Path, rows: u64) -> anyhow::Result<()> {
     csv.flush()?;
     parquet.close()?;
     let size = std::fs::metadata(dir.join("data/events.csv"))?.len();
-    println!("generate: {rows} rows, CSV {:.0} MB, in {:.1}s", size as f64 / 1e6, started.elapsed().as_secs_f64());
+    println!(
+        "generate: {rows} rows, CSV {:.0} MB, in {:.1}s",
+        size as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -218,7 +288,9 @@ fn generate(dir: &Path, rows: u64) -> anyhow::Result<()> {
 fn ingest(dir: &Path) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(dir.join("lake"));
     let _ = std::fs::remove_dir_all(dir.join(".weir"));
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let (project, diagnostics) = weir_model::load_project(dir);
         anyhow::ensure!(!diagnostics.has_errors(), "{diagnostics}");
@@ -248,7 +320,9 @@ fn ingest(dir: &Path) -> anyhow::Result<()> {
 /// (b) Validation alone: Parquet → every row rule with failing rows captured, plus the fused
 /// dataset audit over the same file.
 fn validate(dir: &Path) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let (project, _) = weir_model::load_project(dir);
         let project = project.context("project")?;

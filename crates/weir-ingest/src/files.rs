@@ -12,7 +12,8 @@ pub struct FileUnit {
     /// The path as written in the ledger: relative to the project root, `/`-separated.
     pub key: String,
     pub size: u64,
-    /// xxh3-128 of the content, hex: a changed file is a new unit, a renamed copy is not new.
+    /// xxh3-128 of the content, hex. The ledger keys on path + hash: a file whose content
+    /// changes is a new unit, and so is a copy under a new name.
     pub content_hash: String,
 }
 

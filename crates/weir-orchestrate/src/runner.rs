@@ -12,7 +12,7 @@ use weir_ingest::{FileUnit, discover_files, open_unit};
 use weir_model::{Asset, Project, SourceDef};
 use weir_quality::{AuditScope, ParseOptions, Validated, Validator, audit};
 use weir_store::{
-    Add, LakeTable, Publication, PublicationPart, QUARANTINE_DIR, quarantine_schema,
+    LakeTable, Publication, PublicationPart, QUARANTINE_DIR, quarantine_schema,
     register_post_publish_view,
 };
 
@@ -292,9 +292,14 @@ async fn ingest(
         }
     }
     drop(rx);
-    let _ = reader.join();
+    let reader_died = reader.join().is_err();
     if let Some(e) = failure {
         return Err(e);
+    }
+    if reader_died {
+        return Err(OrchestrateError::Config(
+            "internal error: the reading thread stopped unexpectedly; nothing was published".into(),
+        ));
     }
     report.files = files.iter().map(|f| f.path.clone()).collect();
     report.rows_in = files.iter().map(|f| f.rows_in).sum();
@@ -330,8 +335,8 @@ async fn ingest(
     record.bytes_in = report.bytes_in;
     record.checks = checks_json(&report.checks);
     if report.checks.iter().any(|c| c.blocks()) {
-        discard(&table.path, &adds);
-        discard(&quarantine.path, &quarantine_adds);
+        weir_store::discard_staged(&table.path, &adds);
+        weir_store::discard_staged(&quarantine.path, &quarantine_adds);
         report.status = RunStatus::Failed;
         report.table_version = table.version();
         report.quarantine_version = quarantine.version();
@@ -463,14 +468,6 @@ fn read_and_validate(
                 return;
             }
         }
-    }
-}
-
-/// Staged files of a run that will not publish: no version names them, so removing them is
-/// tidiness, not correctness.
-fn discard(table: &std::path::Path, adds: &[Add]) {
-    for add in adds {
-        let _ = std::fs::remove_file(table.join(&add.path));
     }
 }
 

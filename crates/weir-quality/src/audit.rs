@@ -143,17 +143,18 @@ fn missing_expr(column: &str, missing: &[Option<String>]) -> String {
 /// ODCS spells the placeholders `{object}`/`{property}`; its JSON schema's example uses
 /// `${table}`/`${column}`. Both are accepted.
 fn substitute(query: &str, table: &str, column: Option<&str>) -> String {
+    // The `${...}` spellings first, so `{object}` does not eat the inside of `${object}`.
     let mut sql = query
         .replace("${table}", table)
-        .replace("{object}", table)
         .replace("${object}", table)
+        .replace("{object}", table)
         .replace("{table}", table);
     if let Some(c) = column {
         let c = quote(c);
         sql = sql
             .replace("${column}", &c)
-            .replace("{property}", &c)
             .replace("${property}", &c)
+            .replace("{property}", &c)
             .replace("{column}", &c);
     }
     sql

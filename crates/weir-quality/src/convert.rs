@@ -107,7 +107,12 @@ fn parse_timestamp(s: &str, format: Option<&str>) -> Option<i64> {
             .or_else(|_| {
                 NaiveDateTime::parse_from_str(s, f).map(|d| d.and_utc().timestamp_micros())
             })
-            .ok(),
+            .ok()
+            .or_else(|| {
+                string_to_datetime(&Utc, s)
+                    .ok()
+                    .map(|d| d.timestamp_micros())
+            }),
         None => string_to_datetime(&Utc, s)
             .ok()
             .map(|d| d.timestamp_micros()),

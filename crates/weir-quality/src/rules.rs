@@ -36,9 +36,20 @@ pub(crate) enum ValueCheckKind {
     MaxLength(u64),
     Pattern(Regex),
     Format(&'static str, Regex),
-    Minimum { bound: f64, exclusive: bool },
-    Maximum { bound: f64, exclusive: bool },
-    ValidValues(HashSet<String>),
+    Minimum {
+        bound: f64,
+        exclusive: bool,
+    },
+    Maximum {
+        bound: f64,
+        exclusive: bool,
+    },
+    /// ODCS `invalidValues`: a value is invalid when it is outside `valid` or does not
+    /// match `pattern` (either may be absent); one failure per row, whichever it broke.
+    InvalidValues {
+        valid: Option<HashSet<String>>,
+        pattern: Option<Regex>,
+    },
 }
 
 /// A rule measured over the rows of one run (`invalidValues`): its failing rows are
@@ -178,20 +189,17 @@ pub(crate) fn compile(asset: &str, contract: &Contract) -> Result<CompiledContra
                     pattern,
                 } => {
                     let rule = new_rule(id.clone());
-                    if let Some(values) = valid_values {
-                        checks.push(ValueCheck {
-                            rule,
-                            kind: ValueCheckKind::ValidValues(values.into_iter().collect()),
-                        });
-                    }
-                    if let Some(p) = pattern {
-                        let re = Regex::new(&p)
-                            .map_err(|e| err(format!("rule `{id}`: invalid pattern: {e}")))?;
-                        checks.push(ValueCheck {
-                            rule,
-                            kind: ValueCheckKind::Pattern(re),
-                        });
-                    }
+                    let pattern = pattern
+                        .map(|p| {
+                            Regex::new(&p)
+                                .map_err(|e| err(format!("rule `{id}`: invalid pattern: {e}")))
+                        })
+                        .transpose()?;
+                    let valid = valid_values.map(|v| v.into_iter().collect());
+                    checks.push(ValueCheck {
+                        rule,
+                        kind: ValueCheckKind::InvalidValues { valid, pattern },
+                    });
                     run_rules.push(RunRule {
                         id,
                         column,

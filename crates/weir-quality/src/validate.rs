@@ -239,8 +239,15 @@ impl Validator {
                         ValueCheckKind::Format(name, re) => {
                             (!re.is_match(v)).then(|| format!("is not a valid {name}"))
                         }
-                        ValueCheckKind::ValidValues(set) => {
-                            (!set.contains(v)).then(|| "is not one of the valid values".to_string())
+                        ValueCheckKind::InvalidValues { valid, pattern } => {
+                            if valid.as_ref().is_some_and(|set| !set.contains(v)) {
+                                Some("is not one of the valid values".to_string())
+                            } else {
+                                pattern
+                                    .as_ref()
+                                    .filter(|re| !re.is_match(v))
+                                    .map(|re| format!("does not match pattern `{}`", re.as_str()))
+                            }
                         }
                         ValueCheckKind::Minimum { .. } | ValueCheckKind::Maximum { .. } => None,
                     };

@@ -18,4 +18,6 @@ pub use publish::{
     PartOutcome, Publication, PublicationPart, read_journal, remove_journal, write_journal,
 };
 pub use quarantine::{QUARANTINE_DIR, quarantine_schema};
-pub use table::{LakeTable, StagedWriter, TableInfo, register_delta, register_post_publish_view};
+pub use table::{
+    LakeTable, StagedWriter, TableInfo, discard_staged, register_delta, register_post_publish_view,
+};

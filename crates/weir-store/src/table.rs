@@ -279,6 +279,14 @@ pub async fn register_post_publish_view(
     Ok(())
 }
 
+/// Removes staged files of a run that will not publish. No version names them, so this is
+/// tidiness, not correctness: a leftover file is invisible to every reader.
+pub fn discard_staged(table_path: &Path, staged: &[Add]) {
+    for add in staged {
+        let _ = std::fs::remove_file(table_path.join(percent_decode(&add.path)));
+    }
+}
+
 /// Delta `add` paths are URI-encoded relative paths.
 fn percent_decode(path: &str) -> String {
     url::Url::parse(&format!("file:///{path}"))

@@ -16,7 +16,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Init { dir, common } => init::init(&dir, &common),
         Command::Demo { dir, common } => {
             if !dir.join("weir.toml").exists() {
-                init::init(&dir, &common)?;
+                init::scaffold(&dir, common.json)?;
             } else if !common.json {
                 eprintln!("using the existing demo project in {}", dir.display());
             }

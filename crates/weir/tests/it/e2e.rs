@@ -32,11 +32,7 @@ fn demo_publishes_every_asset_with_quarantine() {
         "stderr: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // `init --json` prints a line first, then the run document.
-    let text = String::from_utf8_lossy(&out.stdout);
-    let doc: serde_json::Value =
-        serde_json::from_str(text.lines().skip(1).collect::<Vec<_>>().join("\n").as_str())
-            .expect("json");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
     assert_eq!(runs(&doc).len(), 3);
     assert_balanced(&doc);
     for r in runs(&doc) {
