@@ -296,10 +296,10 @@ fn ingest(dir: &Path) -> anyhow::Result<()> {
         anyhow::ensure!(!diagnostics.has_errors(), "{diagnostics}");
         let project = project.context("project")?;
         let state = StateStore::connect(&project.state_url()).await?;
-        let assets: Vec<_> = project.assets.iter().collect();
+        let (graph, _) = weir_orchestrate::build_graph(&project);
         let started = Instant::now();
         let options = RunOptions { full_refresh: false, trigger: "bench".into() };
-        let reports = run_assets(&project, &state, &assets, &options, &NoProgress).await?;
+        let reports = run_assets(&project, &state, &graph, &graph.order, &options, &NoProgress).await?;
         let secs = started.elapsed().as_secs_f64();
         let r = reports.first().context("no report")?;
         anyhow::ensure!(r.error.is_none(), "{:?}", r.error);

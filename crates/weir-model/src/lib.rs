@@ -8,6 +8,7 @@
 
 mod contract;
 mod diagnostic;
+mod model_def;
 mod project;
 mod source;
 mod telemetry;
@@ -18,6 +19,7 @@ pub use contract::{
     SchemaProperty, Severity, SlaProperty, Support, Team, TeamMember, Unit, parse_contract,
 };
 pub use diagnostic::{Diagnostic, Diagnostics};
+pub use model_def::{Materialization, ModelDef};
 pub use project::{
     Asset, Project, ProjectConfig, ProjectSection, TeamConfig, did_you_mean, load_project,
 };

@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use crate::contract::{Contract, parse_contract};
 use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::model_def::ModelDef;
 use crate::source::{SourceDef, toml_diagnostic};
 
 /// `weir.toml`: the project's name, where its lake and state live, and its teams.
@@ -61,6 +62,7 @@ pub struct Asset {
     pub contract_path: PathBuf,
     pub source: Option<SourceDef>,
     pub source_path: Option<PathBuf>,
+    pub model: Option<ModelDef>,
 }
 
 impl Asset {
@@ -219,15 +221,59 @@ pub fn load_project(root: &Path) -> (Option<Project>, Diagnostics) {
         }
     }
 
+    let mut models: BTreeMap<String, ModelDef> = BTreeMap::new();
+    for path in list_files(root, "models", &["sql"], &mut diagnostics) {
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                diagnostics.push(Diagnostic::error(&path, format!("cannot read: {e}")));
+                continue;
+            }
+        };
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
+        if !contracts.contains_key(&name) {
+            let hint = did_you_mean(&name, contracts.keys());
+            diagnostics.push(Diagnostic::error(
+                &path,
+                format!(
+                    "model `{name}` has no contract in contracts/ (every asset needs one){hint}"
+                ),
+            ));
+            continue;
+        }
+        if let Some((_, source_path)) = sources.get(&name) {
+            diagnostics.push(Diagnostic::error(
+                &path,
+                format!(
+                    "asset `{name}` already has a producer: {}; an asset has exactly one",
+                    source_path.display()
+                ),
+            ));
+            continue;
+        }
+        match ModelDef::parse(&path, &text) {
+            Ok(model) => {
+                models.insert(name, model);
+            }
+            Err(d) => diagnostics.push(d),
+        }
+    }
+
     let mut assets = Vec::new();
     for (name, (contract, contract_path)) in contracts {
+        let model = models.remove(&name);
         let (source, source_path) = match sources.remove(&name) {
             Some((def, path)) => (Some(def), Some(path)),
+            None if model.is_some() => (None, None),
             None => {
                 diagnostics.push(Diagnostic::warning(
                     &contract_path,
                     format!(
-                        "asset `{name}` has a contract but no producer (no sources/{name}.toml)"
+                        "asset `{name}` has a contract but no producer (no sources/{name}.toml or models/{name}.sql)"
                     ),
                 ));
                 (None, None)
@@ -245,6 +291,7 @@ pub fn load_project(root: &Path) -> (Option<Project>, Diagnostics) {
             contract_path,
             source,
             source_path,
+            model,
         });
     }
     let project = Project {

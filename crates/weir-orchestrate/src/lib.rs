@@ -5,15 +5,20 @@
 //! `weir-ingest`, deciding is `weir-quality`, committing is `weir-store`. What it owns is
 //! *order* (stage → audit → journal → publish → record) and the state store.
 
+mod dag;
 mod error;
 mod lock;
 mod progress;
 mod quarantine_rows;
 mod recover;
 mod report;
+mod run_model;
+mod run_source;
 mod runner;
+mod staging;
 mod state;
 
+pub use dag::{AssetGraph, build_graph, select};
 pub use error::{OrchestrateError, Result};
 pub use lock::ProjectLock;
 pub use progress::{NoProgress, Progress};

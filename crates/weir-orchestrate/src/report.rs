@@ -14,6 +14,8 @@ pub enum RunStatus {
     Failed,
     /// The run could not complete (unreadable file, I/O); nothing was published.
     Error,
+    /// Not run, because an asset upstream failed in the same invocation.
+    Skipped,
 }
 
 impl RunStatus {
@@ -23,6 +25,7 @@ impl RunStatus {
             RunStatus::UpToDate => "up_to_date",
             RunStatus::Failed => "failed",
             RunStatus::Error => "error",
+            RunStatus::Skipped => "skipped",
         }
     }
 }

@@ -136,6 +136,19 @@ impl LakeTable {
         self.table.version()
     }
 
+    /// A value weir put in the latest commit's `commitInfo` (e.g. `weir.upstreamVersions`).
+    pub async fn last_commit_value(&self, key: &str) -> Result<Option<serde_json::Value>> {
+        let mut history = self.table.history(Some(1));
+        match history
+            .try_next()
+            .await
+            .map_err(StoreError::delta(&self.path))?
+        {
+            Some(info) => Ok(info.info.get(key).cloned()),
+            None => Ok(None),
+        }
+    }
+
     pub async fn refresh(&mut self) -> Result<()> {
         self.table
             .update_state()

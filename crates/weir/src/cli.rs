@@ -53,11 +53,14 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Ingest new data for the selected assets (all by default).
+    /// Run the selected assets in dependency order (all by default).
     ///
-    /// Example: weir run orders customers --full-refresh
+    /// Selectors: `orders` (one), `orders+` (and everything downstream), `+daily_revenue` (and
+    /// everything upstream), `team:finance`, `tag:NAME`.
+    ///
+    /// Example: weir run orders+ --full-refresh
     Run {
-        /// Asset names; none means every asset.
+        /// Asset selectors; none means every asset.
         assets: Vec<String>,
         /// Rebuild the tables from every file instead of only new ones.
         #[arg(long)]
@@ -70,6 +73,24 @@ pub enum Command {
     /// Example: weir show orders
     Show {
         asset: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Ad-hoc SQL over every asset's Delta table, with time travel.
+    ///
+    /// Example: weir query "SELECT country, SUM(revenue) FROM daily_revenue GROUP BY country"
+    /// Example: weir query "SELECT COUNT(*) FROM orders" --at 1
+    Query {
+        sql: String,
+        /// Read the queried table at this Delta version.
+        #[arg(long, conflicts_with = "as_of")]
+        at: Option<u64>,
+        /// Read every table as of this RFC 3339 instant.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Print CSV instead of a table.
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
         #[command(flatten)]
         common: Common,
     },

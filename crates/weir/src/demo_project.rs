@@ -40,6 +40,7 @@ pub fn write(dir: &Path) -> anyhow::Result<Summary> {
     for sub in [
         "contracts",
         "sources",
+        "models",
         "data/customers",
         "data/orders",
         "data/payments",
@@ -63,6 +64,21 @@ pub fn write(dir: &Path) -> anyhow::Result<Summary> {
     put("sources/customers.toml", CUSTOMERS_SOURCE.as_bytes())?;
     put("sources/orders.toml", ORDERS_SOURCE.as_bytes())?;
     put("sources/payments.toml", PAYMENTS_SOURCE.as_bytes())?;
+    put("models/stg_orders.sql", STG_ORDERS_SQL.as_bytes())?;
+    put(
+        "contracts/stg_orders.odcs.yaml",
+        STG_ORDERS_CONTRACT.as_bytes(),
+    )?;
+    put("models/order_details.sql", ORDER_DETAILS_SQL.as_bytes())?;
+    put(
+        "contracts/order_details.odcs.yaml",
+        ORDER_DETAILS_CONTRACT.as_bytes(),
+    )?;
+    put("models/daily_revenue.sql", DAILY_REVENUE_SQL.as_bytes())?;
+    put(
+        "contracts/daily_revenue.odcs.yaml",
+        DAILY_REVENUE_CONTRACT.as_bytes(),
+    )?;
 
     let (csv, rows, bad) = customers_csv(&mut rng, 2_000);
     put("data/customers/customers.csv", csv.as_bytes())?;
@@ -490,4 +506,164 @@ schema:
       - name: paid_at
         logicalType: timestamp
         required: true
+"##;
+
+const STG_ORDERS_SQL: &str = "-- Orders that count as revenue, with the day they were placed.
+-- weir: materialized = table
+SELECT order_id, customer_id, order_ts, CAST(order_ts AS DATE) AS order_day, status, amount, currency
+FROM orders
+WHERE status <> 'cancelled'
+";
+
+const ORDER_DETAILS_SQL: &str =
+    "-- Each order with its customer and payment: the table analysts start from.
+-- weir: materialized = table
+SELECT o.order_id, o.order_day, o.amount, c.customer_id, c.country, c.tier,
+       p.method AS payment_method, p.amount AS paid_amount
+FROM stg_orders o
+JOIN customers c ON c.customer_id = o.customer_id
+LEFT JOIN payments p ON p.order_id = o.order_id
+";
+
+const DAILY_REVENUE_SQL: &str =
+    "-- Revenue per day and country. New days are appended; published days are never reread.
+-- weir: materialized = incremental, strategy = append, watermark = order_day
+SELECT order_day, country, COUNT(*) AS orders, SUM(amount) AS revenue
+FROM order_details
+GROUP BY order_day, country
+";
+
+const STG_ORDERS_CONTRACT: &str = r##"apiVersion: v3.1.0
+kind: DataContract
+id: shop-stg-orders
+version: 1.0.0
+status: active
+name: stg_orders
+domain: sales
+description:
+  purpose: Orders that count as revenue (not cancelled), with their day.
+team:
+  name: sales
+  members:
+    - username: ana@example.com
+      role: owner
+schema:
+  - name: stg_orders
+    properties:
+      - name: order_id
+        logicalType: integer
+        primaryKey: true
+      - name: customer_id
+        logicalType: integer
+        required: true
+      - name: order_ts
+        logicalType: timestamp
+        required: true
+      - name: order_day
+        logicalType: date
+        required: true
+      - name: status
+        logicalType: string
+        required: true
+      - name: amount
+        logicalType: number
+        physicalType: decimal(12,2)
+        required: true
+      - name: currency
+        logicalType: string
+        required: true
+"##;
+
+const ORDER_DETAILS_CONTRACT: &str = r##"apiVersion: v3.1.0
+kind: DataContract
+id: shop-order-details
+version: 1.0.0
+status: active
+name: order_details
+domain: sales
+description:
+  purpose: Orders joined with their customer and payment.
+team:
+  name: sales
+  members:
+    - username: li@example.com
+      role: owner
+schema:
+  - name: order_details
+    quality:
+      - id: one_row_per_order
+        description: An order paid in several payments shows up several times; finance is told, nothing is blocked.
+        metric: duplicateValues
+        arguments:
+          properties: [order_id]
+        mustBe: 0
+        severity: warning
+    properties:
+      - name: order_id
+        logicalType: integer
+        required: true
+      - name: order_day
+        logicalType: date
+        required: true
+      - name: amount
+        logicalType: number
+        physicalType: decimal(12,2)
+        required: true
+      - name: customer_id
+        logicalType: integer
+        required: true
+      - name: country
+        logicalType: string
+        required: true
+      - name: tier
+        logicalType: string
+      - name: payment_method
+        logicalType: string
+      - name: paid_amount
+        logicalType: number
+"##;
+
+const DAILY_REVENUE_CONTRACT: &str = r##"apiVersion: v3.1.0
+kind: DataContract
+id: shop-daily-revenue
+version: 1.0.0
+status: active
+name: daily_revenue
+domain: finance
+description:
+  purpose: Revenue per day and country, for the finance dashboard.
+team:
+  name: finance
+  members:
+    - username: omar@example.com
+      role: owner
+support:
+  - channel: "#finance-data"
+    tool: slack
+schema:
+  - name: daily_revenue
+    quality:
+      - id: one_row_per_day_and_country
+        metric: duplicateValues
+        arguments:
+          properties: [order_day, country]
+        mustBe: 0
+    properties:
+      - name: order_day
+        logicalType: date
+        required: true
+      - name: country
+        logicalType: string
+        required: true
+      - name: orders
+        logicalType: integer
+        required: true
+        logicalTypeOptions:
+          minimum: 1
+      - name: revenue
+        logicalType: number
+        physicalType: decimal(18,2)
+        required: true
+        logicalTypeOptions:
+          minimum: 0
 "##;

@@ -158,3 +158,42 @@ fn trim_float(v: f64) -> String {
         format!("{v:.2}")
     }
 }
+
+/// Run history as a table; `with_asset` adds the asset and error columns (`weir runs`).
+pub fn runs_table(runs: &[RunRecord], with_asset: bool) -> Table {
+    let mut header = vec!["run"];
+    if with_asset {
+        header.push("asset");
+    }
+    header.extend([
+        "status",
+        "started",
+        "rows in",
+        "stored",
+        "quarantined",
+        "version",
+    ]);
+    if with_asset {
+        header.push("error");
+    }
+    let mut table = new_table(&header);
+    for r in runs {
+        let mut row = vec![r.id.clone()];
+        if with_asset {
+            row.push(r.asset.clone());
+        }
+        row.extend([
+            r.status.clone(),
+            r.started_at.clone(),
+            r.rows_in.to_string(),
+            r.rows_stored.to_string(),
+            r.rows_quarantined.to_string(),
+            r.table_version.map(|v| v.to_string()).unwrap_or_default(),
+        ]);
+        if with_asset {
+            row.push(r.error.clone().unwrap_or_default());
+        }
+        table.add_row(row);
+    }
+    table
+}

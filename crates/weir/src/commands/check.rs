@@ -1,19 +1,64 @@
 use std::path::Path;
 
 use weir_model::{Diagnostic, load_project};
+use weir_orchestrate::build_graph;
 use weir_quality::{ParseOptions, Validator};
 
 use crate::Outcome;
 use crate::output::diagnostics_json;
 
-/// Parses everything, then compiles every contract the way a run would, reporting every
-/// problem at once.
-pub fn check(root: &Path, deny_warnings: bool, json: bool) -> anyhow::Result<Outcome> {
+/// Parses everything, builds the asset graph, compiles every contract the way a run would and
+/// plans every model against its upstream contracts, reporting every problem at once.
+pub async fn check(root: &Path, deny_warnings: bool, json: bool) -> anyhow::Result<Outcome> {
     let (project, mut diagnostics) = load_project(root);
     if let Some(project) = &project {
         for asset in &project.assets {
             if let Err(e) = Validator::new(&asset.name, &asset.contract, ParseOptions::default()) {
                 diagnostics.push(Diagnostic::error(&asset.contract_path, e.to_string()));
+            }
+        }
+        let (graph, found) = build_graph(project);
+        let graph_ok = found.iter().all(|d| d.is_warning);
+        diagnostics.0.extend(found);
+        if graph_ok {
+            for asset in &project.assets {
+                let Some(model) = &asset.model else { continue };
+                let Ok(own) = Validator::new(&asset.name, &asset.contract, ParseOptions::default())
+                else {
+                    continue;
+                };
+                let mut upstream = Vec::new();
+                for name in graph.upstream.get(&asset.name).into_iter().flatten() {
+                    if let Some(up) = project.asset(name)
+                        && let Ok(v) = Validator::new(name, &up.contract, ParseOptions::default())
+                    {
+                        upstream.push((name.clone(), v.schema()));
+                    }
+                }
+                match weir_process::output_schema(&model.sql, &upstream).await {
+                    Ok(output) => {
+                        for problem in weir_process::check_output_schema(&output, &own.schema()) {
+                            let line = weir_process::find_word(&model.sql, &problem.column)
+                                .map(|(l, _)| l);
+                            diagnostics.push(
+                                Diagnostic::error(
+                                    &model.path,
+                                    format!(
+                                        "{} (contract {})",
+                                        problem.message,
+                                        asset.contract_path.display()
+                                    ),
+                                )
+                                .field(problem.column)
+                                .at(line, None),
+                            );
+                        }
+                    }
+                    Err(e) => diagnostics.push(
+                        Diagnostic::error(&model.path, format!("SQL does not plan: {}", e.message))
+                            .at(e.line, e.column),
+                    ),
+                }
             }
         }
     }

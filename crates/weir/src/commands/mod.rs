@@ -1,5 +1,6 @@
 mod check;
 mod init;
+mod query;
 mod run;
 mod runs;
 mod show;
@@ -25,13 +26,29 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Check {
             deny_warnings,
             common,
-        } => check::check(&common.project, deny_warnings, common.json),
+        } => check::check(&common.project, deny_warnings, common.json).await,
         Command::Run {
             assets,
             full_refresh,
             common,
         } => run::run(&common.project, &assets, full_refresh, common.json).await,
         Command::Show { asset, common } => show::show(&common.project, &asset, common.json).await,
+        Command::Query {
+            sql,
+            at,
+            as_of,
+            csv,
+            common,
+        } => {
+            let format = if common.json {
+                query::Format::Json
+            } else if csv {
+                query::Format::Csv
+            } else {
+                query::Format::Table
+            };
+            query::query(&common.project, &sql, at, as_of.as_deref(), format).await
+        }
         Command::Runs {
             asset,
             limit,

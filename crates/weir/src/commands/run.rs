@@ -1,8 +1,8 @@
 use std::path::Path;
 
-use weir_model::did_you_mean;
 use weir_orchestrate::{
-    ProjectLock, RunOptions, RunStatus, StateStore, recover_pending, run_assets,
+    ProjectLock, RunOptions, RunStatus, StateStore, build_graph, recover_pending, run_assets,
+    select,
 };
 
 use crate::Outcome;
@@ -11,30 +11,27 @@ use crate::progress::Bars;
 
 pub async fn run(
     root: &Path,
-    selected: &[String],
+    selectors: &[String],
     full_refresh: bool,
     json: bool,
 ) -> anyhow::Result<Outcome> {
     let Some(project) = super::load(root, json) else {
         return Ok(Outcome::BadInput);
     };
-    let mut assets = Vec::new();
-    for name in selected {
-        match project.asset(name) {
-            Some(a) => assets.push(a),
-            None => {
-                let names: Vec<String> = project.assets.iter().map(|a| a.name.clone()).collect();
-                eprintln!(
-                    "error: unknown asset `{name}`{}",
-                    did_you_mean(name, names.iter())
-                );
-                return Ok(Outcome::BadInput);
-            }
+    let (graph, diagnostics) = build_graph(&project);
+    if diagnostics.iter().any(|d| !d.is_warning) {
+        for d in &diagnostics {
+            eprintln!("{d}");
         }
+        return Ok(Outcome::BadInput);
     }
-    if selected.is_empty() {
-        assets = project.assets.iter().collect();
-    }
+    let selected = match select(&project, &graph, selectors) {
+        Ok(s) => s,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Ok(Outcome::BadInput);
+        }
+    };
     let _lock = ProjectLock::acquire(&project.state_dir())?;
     let state = StateStore::connect(&project.state_url()).await?;
     let recovered = recover_pending(&project, &state).await?;
@@ -48,7 +45,7 @@ pub async fn run(
         full_refresh,
         trigger: "cli".into(),
     };
-    let reports = run_assets(&project, &state, &assets, &options, &bars).await?;
+    let reports = run_assets(&project, &state, &graph, &selected, &options, &bars).await?;
     bars.clear();
     state.close().await;
     if json {
@@ -59,9 +56,12 @@ pub async fn run(
     } else {
         print_run_summary(&reports);
     }
-    let failed = reports
-        .iter()
-        .any(|r| matches!(r.status, RunStatus::Failed | RunStatus::Error));
+    let failed = reports.iter().any(|r| {
+        matches!(
+            r.status,
+            RunStatus::Failed | RunStatus::Error | RunStatus::Skipped
+        )
+    });
     Ok(if failed {
         Outcome::DataFailed
     } else {

@@ -1,10 +1,9 @@
 use std::path::Path;
 
-use comfy_table::Table;
 use weir_orchestrate::StateStore;
 
 use crate::Outcome;
-use crate::output::{new_table, run_record_json};
+use crate::output::{run_record_json, runs_table};
 
 pub async fn runs(
     root: &Path,
@@ -26,30 +25,7 @@ pub async fn runs(
         );
         return Ok(Outcome::Ok);
     }
-    let mut table: Table = new_table(&[
-        "run",
-        "asset",
-        "status",
-        "started",
-        "rows in",
-        "stored",
-        "quarantined",
-        "version",
-        "error",
-    ]);
-    for r in &runs {
-        table.add_row(vec![
-            r.id.clone(),
-            r.asset.clone(),
-            r.status.clone(),
-            r.started_at.clone(),
-            r.rows_in.to_string(),
-            r.rows_stored.to_string(),
-            r.rows_quarantined.to_string(),
-            r.table_version.map(|v| v.to_string()).unwrap_or_default(),
-            r.error.clone().unwrap_or_default(),
-        ]);
-    }
+    let table = runs_table(&runs, true);
     if runs.is_empty() {
         println!("no runs yet: try `weir run`");
     } else {

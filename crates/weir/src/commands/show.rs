@@ -5,7 +5,7 @@ use weir_orchestrate::{StateStore, table_paths};
 use weir_store::LakeTable;
 
 use crate::Outcome;
-use crate::output::{new_table, run_record_json};
+use crate::output::{new_table, run_record_json, runs_table};
 
 pub async fn show(root: &Path, name: &str, json: bool) -> anyhow::Result<Outcome> {
     let Some(project) = super::load(root, json) else {
@@ -174,26 +174,7 @@ pub async fn show(root: &Path, name: &str, json: bool) -> anyhow::Result<Outcome
     }
     println!("{schema}");
     if !runs.is_empty() {
-        let mut history = new_table(&[
-            "run",
-            "status",
-            "started",
-            "rows in",
-            "stored",
-            "quarantined",
-            "version",
-        ]);
-        for r in &runs {
-            history.add_row(vec![
-                r.id.clone(),
-                r.status.clone(),
-                r.started_at.clone(),
-                r.rows_in.to_string(),
-                r.rows_stored.to_string(),
-                r.rows_quarantined.to_string(),
-                r.table_version.map(|v| v.to_string()).unwrap_or_default(),
-            ]);
-        }
+        let history = runs_table(&runs, false);
         println!("\nlast runs\n{history}");
     }
     Ok(Outcome::Ok)

@@ -13,7 +13,7 @@ fn the_demo_project_checks_clean() {
     let (_tmp, dir) = demo_project();
     let (code, stderr) = check(&dir);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stderr.contains("ok: 3 assets"), "{stderr}");
+    assert!(stderr.contains("ok: 6 assets"), "{stderr}");
 }
 
 #[test]
@@ -108,4 +108,68 @@ fn a_broken_weir_toml_and_an_orphan_source_are_reported_together() {
     assert!(stderr.contains("weir.toml:2"), "{stderr}");
     let out = weir(&dir, &["run"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn model_errors_name_file_and_line() {
+    let (_tmp, dir) = demo_project();
+    let path = dir.join("models/daily_revenue.sql");
+    let text = std::fs::read_to_string(&path).expect("read");
+
+    std::fs::write(
+        &path,
+        text.replace("FROM order_details", "FROM order_detail"),
+    )
+    .expect("write");
+    let (code, stderr) = check(&dir);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("daily_revenue.sql:4:6:")
+            && stderr.contains("unknown table `order_detail` (did you mean `order_details`?)"),
+        "{stderr}"
+    );
+
+    std::fs::write(&path, text.replace("GROUP BY", "GROUP BYE")).expect("write");
+    let (code, stderr) = check(&dir);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("daily_revenue.sql") && stderr.contains("does not parse"),
+        "{stderr}"
+    );
+
+    std::fs::write(
+        &path,
+        text.replace("SUM(amount) AS revenue", "SUM(amount) AS revenu"),
+    )
+    .expect("write");
+    let (code, stderr) = check(&dir);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("does not produce it") && stderr.contains("`revenue`"),
+        "{stderr}"
+    );
+
+    std::fs::write(
+        &path,
+        text.replace("COUNT(*) AS orders", "MIN(country) AS orders"),
+    )
+    .expect("write");
+    let (code, stderr) = check(&dir);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("column `orders` is Utf8"), "{stderr}");
+
+    std::fs::write(&path, text).expect("restore");
+    let stg = dir.join("models/stg_orders.sql");
+    let stg_text = std::fs::read_to_string(&stg).expect("read");
+    std::fs::write(
+        &stg,
+        stg_text.replace("FROM orders", "FROM orders JOIN daily_revenue ON true"),
+    )
+    .expect("write");
+    let (code, stderr) = check(&dir);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("dependency cycle") && stderr.contains("stg_orders"),
+        "{stderr}"
+    );
 }

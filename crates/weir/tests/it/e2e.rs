@@ -33,11 +33,28 @@ fn demo_publishes_every_asset_with_quarantine() {
         String::from_utf8_lossy(&out.stderr)
     );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
-    assert_eq!(runs(&doc).len(), 3);
+    assert_eq!(runs(&doc).len(), 6);
     assert_balanced(&doc);
+    let order: Vec<&str> = runs(&doc)
+        .iter()
+        .filter_map(|r| r["asset"].as_str())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "customers",
+            "orders",
+            "payments",
+            "stg_orders",
+            "order_details",
+            "daily_revenue"
+        ]
+    );
     for r in runs(&doc) {
         assert_eq!(r["status"], "success", "{r}");
-        assert!(r["rows_quarantined"].as_u64().unwrap_or(0) > 0, "{r}");
+        if ["customers", "orders", "payments"].contains(&r["asset"].as_str().unwrap_or_default()) {
+            assert!(r["rows_quarantined"].as_u64().unwrap_or(0) > 0, "{r}");
+        }
         let table = Path::new(r["table_path"].as_str().expect("table_path"));
         let quarantine = Path::new(r["quarantine_path"].as_str().expect("quarantine_path"));
         assert!(table.join("_delta_log").is_dir());
@@ -86,6 +103,23 @@ fn rerun_is_a_no_op_and_a_new_file_is_ingested_alone() {
         serde_json::json!(["data/orders/2026-11-03.ndjson"])
     );
     assert_eq!(run_of(&third, "customers")["status"], "up_to_date");
+    // The incremental model appends only the new day; the days it published are not reread.
+    let daily = run_of(&third, "daily_revenue");
+    assert_eq!(daily["status"], "success", "{daily}");
+    let daily_table = Path::new(daily["table_path"].as_str().expect("path"));
+    let new_day = crate::support::scalar(
+        daily_table,
+        "SELECT COUNT(*) FROM t WHERE order_day = DATE '2026-11-03'",
+    );
+    assert_eq!(new_day, daily["rows_stored"].as_u64().unwrap_or(0));
+    assert!(new_day >= 1);
+    assert_eq!(
+        count(daily_table),
+        run_of(&first, "daily_revenue")["rows_stored"]
+            .as_u64()
+            .unwrap_or(0)
+            + new_day
+    );
     let total_orders = count(Path::new(orders["table_path"].as_str().expect("path")));
     assert_eq!(
         total_orders,
@@ -141,7 +175,7 @@ fn full_refresh_rebuilds_the_same_contents() {
     assert_eq!(before, after);
     let out = weir(&dir, &["runs", "--json"]);
     let history: serde_json::Value = serde_json::from_slice(&out.stdout).expect("runs json");
-    assert_eq!(history["runs"].as_array().map(Vec::len), Some(6));
+    assert_eq!(history["runs"].as_array().map(Vec::len), Some(12));
 }
 
 #[test]
@@ -192,4 +226,103 @@ fn show_and_runs_describe_the_asset() {
     let out = weir(&dir, &["show", "ordres"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `orders`"));
+}
+
+#[test]
+fn a_failing_upstream_skips_exactly_its_downstream() {
+    let (_tmp, dir) = demo_project();
+    std::fs::copy(
+        dir.join("data/payments/payments-2026-11.parquet"),
+        dir.join("data/payments/copy.parquet"),
+    )
+    .expect("copy");
+    let (code, doc) = run_json(&dir, &[]);
+    assert_eq!(code, 1, "{doc}");
+    assert_eq!(run_of(&doc, "payments")["status"], "failed");
+    assert_eq!(
+        run_of(&doc, "stg_orders")["status"],
+        "success",
+        "not downstream of payments"
+    );
+    for asset in ["order_details", "daily_revenue"] {
+        let r = run_of(&doc, asset);
+        assert_eq!(r["status"], "skipped", "{r}");
+        let why = r["error"].as_str().unwrap_or_default();
+        assert!(
+            why.contains("upstream `payments` failed")
+                || why.contains("upstream `order_details` skipped"),
+            "{why}"
+        );
+    }
+}
+
+#[test]
+fn selectors_pick_up_and_downstream() {
+    let (_tmp, dir) = demo_project();
+    let (code, doc) = run_json(&dir, &["+order_details"]);
+    assert_eq!(code, 0, "{doc}");
+    let names: Vec<&str> = runs(&doc)
+        .iter()
+        .filter_map(|r| r["asset"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "customers",
+            "orders",
+            "payments",
+            "stg_orders",
+            "order_details"
+        ]
+    );
+    let (_, doc) = run_json(&dir, &["stg_orders+"]);
+    let names: Vec<&str> = runs(&doc)
+        .iter()
+        .filter_map(|r| r["asset"].as_str())
+        .collect();
+    assert_eq!(names, ["stg_orders", "order_details", "daily_revenue"]);
+    let (_, doc) = run_json(&dir, &["team:finance"]);
+    let names: Vec<&str> = runs(&doc)
+        .iter()
+        .filter_map(|r| r["asset"].as_str())
+        .collect();
+    assert_eq!(names, ["payments", "daily_revenue"]);
+    let out = weir(&dir, &["run", "stg_order+"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `stg_orders`"));
+}
+
+#[test]
+fn query_reads_assets_and_travels_in_time() {
+    let (_tmp, dir) = demo_project();
+    assert_eq!(run_json(&dir, &["orders"]).0, 0);
+    std::fs::write(
+        dir.join("data/orders/2026-11-03.ndjson"),
+        "{\"order_id\":30001,\"customer_id\":1,\"order_ts\":\"2026-11-03T10:00:00Z\",\"status\":\"paid\",\"amount\":1,\"currency\":\"EUR\"}\n",
+    )
+    .expect("write");
+    assert_eq!(run_json(&dir, &["orders"]).0, 0);
+    let rows = |args: &[&str]| -> serde_json::Value {
+        let out = weir(&dir, args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    let now = rows(&["query", "SELECT COUNT(*) AS n FROM orders", "--json"]);
+    let then = rows(&[
+        "query",
+        "SELECT COUNT(*) AS n FROM orders",
+        "--at",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(
+        now["rows"][0]["n"].as_u64(),
+        then["rows"][0]["n"].as_u64().map(|n| n + 1)
+    );
+    let out = weir(&dir, &["query", "SELECT * FROM nowhere"]);
+    assert_eq!(out.status.code(), Some(2));
 }

@@ -1,0 +1,139 @@
+use std::path::{Path, PathBuf};
+
+use crate::diagnostic::Diagnostic;
+
+/// A SQL model: `models/<asset>.sql`, one `SELECT`, with optional settings in `-- weir:` header
+/// lines, e.g. `-- weir: materialized = incremental, strategy = append, watermark = order_day`.
+///
+/// Dependencies are not declared: they are the tables the SQL reads (inferred by
+/// `weir-process`, which owns the SQL parser).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelDef {
+    pub path: PathBuf,
+    pub sql: String,
+    pub materialization: Materialization,
+    /// The column whose published maximum bounds what an incremental run reads.
+    pub watermark: Option<String>,
+    pub unique_key: Vec<String>,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Materialization {
+    /// Rebuilt every run, replaced in one atomic commit.
+    Table,
+    /// Rows newer than the published watermark are appended.
+    IncrementalAppend,
+}
+
+impl Materialization {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Materialization::Table => "table",
+            Materialization::IncrementalAppend => "incremental (append)",
+        }
+    }
+}
+
+impl ModelDef {
+    pub fn parse(path: &Path, text: &str) -> Result<ModelDef, Diagnostic> {
+        let mut materialized = "table".to_string();
+        let mut strategy = "append".to_string();
+        let mut watermark = None;
+        let mut unique_key = Vec::new();
+        let mut tags = Vec::new();
+        for (idx, line) in text.lines().enumerate() {
+            let trimmed = line.trim();
+            let Some(settings) = trimmed.strip_prefix("-- weir:") else {
+                if trimmed.is_empty() || trimmed.starts_with("--") {
+                    continue;
+                }
+                break;
+            };
+            for pair in settings.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let at = |message: String| Diagnostic::error(path, message).at(Some(idx + 1), None);
+                let Some((key, value)) = pair.split_once('=') else {
+                    return Err(at(format!("expected `key = value`, found `{pair}`")));
+                };
+                let (key, value) = (key.trim(), value.trim().to_string());
+                match key {
+                    "materialized" => materialized = value,
+                    "strategy" => strategy = value,
+                    "watermark" => watermark = Some(value),
+                    "unique_key" => {
+                        unique_key = value.split('+').map(|s| s.trim().to_string()).collect()
+                    }
+                    "tags" => tags = value.split('+').map(|s| s.trim().to_string()).collect(),
+                    other => {
+                        return Err(at(format!(
+                            "unknown model setting `{other}`; expected materialized, strategy, watermark, unique_key or tags"
+                        ))
+                        .field(other.to_string()));
+                    }
+                }
+            }
+        }
+        let materialization = match (materialized.as_str(), strategy.as_str()) {
+            ("table", _) => Materialization::Table,
+            ("incremental", "append") => Materialization::IncrementalAppend,
+            ("incremental", "merge") => {
+                return Err(Diagnostic::error(
+                    path,
+                    "incremental `merge` is not supported yet; use `append` or `table`",
+                )
+                .field("strategy"));
+            }
+            ("incremental", other) => {
+                return Err(Diagnostic::error(
+                    path,
+                    format!("unknown strategy `{other}`; expected append"),
+                )
+                .field("strategy"));
+            }
+            (other, _) => {
+                return Err(Diagnostic::error(
+                    path,
+                    format!("unknown materialization `{other}`; expected table or incremental"),
+                )
+                .field("materialized"));
+            }
+        };
+        if materialization == Materialization::IncrementalAppend && watermark.is_none() {
+            return Err(
+                Diagnostic::error(path, "an incremental model needs a `watermark` column")
+                    .field("watermark"),
+            );
+        }
+        Ok(ModelDef {
+            path: path.to_path_buf(),
+            sql: text.to_string(),
+            materialization,
+            watermark,
+            unique_key,
+            tags,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_settings_parse() {
+        let m = ModelDef::parse(
+            Path::new("m.sql"),
+            "-- daily revenue\n-- weir: materialized = incremental, watermark = day\nSELECT 1",
+        )
+        .expect("parses");
+        assert_eq!(m.materialization, Materialization::IncrementalAppend);
+        assert_eq!(m.watermark.as_deref(), Some("day"));
+    }
+
+    #[test]
+    fn unknown_setting_names_line() {
+        let e = ModelDef::parse(Path::new("m.sql"), "\n-- weir: colour = red\nSELECT 1")
+            .expect_err("rejected");
+        assert_eq!(e.line, Some(2));
+    }
+}

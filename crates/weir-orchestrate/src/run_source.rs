@@ -1,0 +1,196 @@
+//! A source run: new files → reading thread (decode + validate) → staging.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use weir_ingest::{FileUnit, discover_files, open_unit};
+use weir_model::{Asset, Project, SourceDef};
+use weir_quality::{ParseOptions, Validated, Validator};
+use weir_store::LakeTable;
+
+use crate::error::{OrchestrateError, Result};
+use crate::progress::Progress;
+use crate::report::{AssetRunReport, RunStatus};
+use crate::runner::RunOptions;
+use crate::staging::Staging;
+use crate::state::{LedgerEntry, RunRecord, StateStore};
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn ingest(
+    project: &Project,
+    state: &StateStore,
+    asset: &Asset,
+    source: &SourceDef,
+    options: &RunOptions,
+    progress: &dyn Progress,
+    report: &mut AssetRunReport,
+    record: &mut RunRecord,
+) -> Result<()> {
+    let parse = ParseOptions {
+        timestamp_format: source.options.timestamp_format.clone(),
+        date_format: source.options.date_format.clone(),
+    };
+    let validator = Arc::new(Validator::new(&asset.name, &asset.contract, parse)?);
+    let units = discover_files(&project.root, &source.path)?;
+    if units.is_empty() {
+        report
+            .warnings
+            .push(format!("no file matches `{}`", source.path));
+    }
+    let seen: HashSet<(String, String)> = state
+        .ledger(&asset.name)
+        .await?
+        .into_iter()
+        .map(|e| (e.path, e.content_hash))
+        .collect();
+    let pending: Vec<FileUnit> = if options.full_refresh {
+        units
+    } else {
+        units
+            .into_iter()
+            .filter(|u| !seen.contains(&(u.key.clone(), u.content_hash.clone())))
+            .collect()
+    };
+    if pending.is_empty() && !options.full_refresh {
+        return up_to_date(report).await;
+    }
+    let mut staging = Staging::open(asset, &validator, report, record, state).await?;
+    progress.asset_started(&asset.name, pending.iter().map(|u| u.size).sum());
+    let mut files: Vec<LedgerEntry> = pending
+        .iter()
+        .map(|u| LedgerEntry {
+            path: u.key.clone(),
+            content_hash: u.content_hash.clone(),
+            size_bytes: u.size,
+            rows_in: 0,
+            rows_stored: 0,
+            rows_quarantined: 0,
+        })
+        .collect();
+    let (tx, mut rx) = mpsc::channel::<Result<Piece>>(4);
+    let reader = {
+        let validator = validator.clone();
+        let source = source.clone();
+        let pending = pending.clone();
+        std::thread::spawn(move || read_and_validate(&pending, &source, &validator, &tx))
+    };
+    let mut failure = None;
+    while let Some(piece) = rx.recv().await {
+        match piece {
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+            Ok(Piece::Opened { warnings }) => report.warnings.extend(warnings),
+            Ok(Piece::Batch {
+                file,
+                validated,
+                records,
+                bytes,
+            }) => {
+                let entry = &mut files[file];
+                entry.rows_in += records;
+                entry.rows_stored += validated.good.num_rows() as u64;
+                entry.rows_quarantined += validated.quarantined.len() as u64;
+                report.bytes_in += bytes;
+                progress.bytes_read(&asset.name, bytes);
+                let origin = entry.path.clone();
+                staging.accept(&origin, validated, report).await?;
+            }
+        }
+    }
+    drop(rx);
+    let reader_died = reader.join().is_err();
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if reader_died {
+        return Err(OrchestrateError::Config(
+            "internal error: the reading thread stopped unexpectedly; nothing was published".into(),
+        ));
+    }
+    report.files = files.iter().map(|f| f.path.clone()).collect();
+    report.rows_in = files.iter().map(|f| f.rows_in).sum();
+    report.rows_stored = files.iter().map(|f| f.rows_stored).sum();
+    report.rows_quarantined = files.iter().map(|f| f.rows_quarantined).sum();
+    staging
+        .finish(
+            project,
+            state,
+            asset,
+            &validator,
+            options.full_refresh,
+            files,
+            report,
+            record,
+        )
+        .await
+}
+
+/// Nothing new: report the published versions and write nothing.
+pub(crate) async fn up_to_date(report: &mut AssetRunReport) -> Result<()> {
+    report.status = RunStatus::UpToDate;
+    if let Some(t) = LakeTable::open(&report.table_path).await? {
+        report.table_version = t.version();
+    }
+    if let Some(t) = LakeTable::open(&report.quarantine_path).await? {
+        report.quarantine_version = t.version();
+    }
+    Ok(())
+}
+
+enum Piece {
+    Opened {
+        warnings: Vec<String>,
+    },
+    Batch {
+        file: usize,
+        validated: Validated,
+        records: u64,
+        bytes: u64,
+    },
+}
+
+/// The reading side of the pipeline, on its own thread so decoding and validation overlap
+/// with Parquet encoding on the other core. Stops at the first unreadable unit.
+fn read_and_validate(
+    pending: &[FileUnit],
+    source: &SourceDef,
+    validator: &Validator,
+    tx: &mpsc::Sender<Result<Piece>>,
+) {
+    let columns = validator.column_names();
+    for (idx, unit) in pending.iter().enumerate() {
+        let reader = match open_unit(unit, source, &columns) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e.into()));
+                return;
+            }
+        };
+        if tx
+            .blocking_send(Ok(Piece::Opened {
+                warnings: reader.warnings.clone(),
+            }))
+            .is_err()
+        {
+            return;
+        }
+        for batch in reader {
+            let piece = batch.map_err(OrchestrateError::from).and_then(|sb| {
+                let validated = validator.validate(&sb)?;
+                Ok(Piece::Batch {
+                    file: idx,
+                    validated,
+                    records: sb.records(),
+                    bytes: sb.bytes,
+                })
+            });
+            let stop = piece.is_err();
+            if tx.blocking_send(piece).is_err() || stop {
+                return;
+            }
+        }
+    }
+}

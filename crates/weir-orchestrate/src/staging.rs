@@ -1,0 +1,241 @@
+//! What every run does once rows are validated, whatever produced them: stage good rows and
+//! quarantined rows, audit the post-publish view, then journal and publish, or publish nothing.
+
+use std::collections::BTreeMap;
+
+use datafusion::prelude::SessionContext;
+use weir_model::{Asset, Project};
+use weir_quality::{AuditScope, Validated, Validator, audit};
+use weir_store::{
+    LakeTable, Publication, PublicationPart, StagedWriter, quarantine_schema,
+    register_post_publish_view,
+};
+
+use crate::error::{OrchestrateError, Result};
+use crate::quarantine_rows::quarantine_batch;
+use crate::report::{AssetRunReport, RunStatus};
+use crate::runner::{LedgerPayload, checks_json, failpoint, journal_path};
+use crate::state::{LedgerEntry, RunRecord, StateStore, now};
+
+/// A run's open tables and staged writers.
+pub(crate) struct Staging {
+    pub table: LakeTable,
+    pub quarantine: LakeTable,
+    writer: StagedWriter,
+    quarantine_writer: StagedWriter,
+    pub app_id: String,
+    pub txn_version: i64,
+    rule_counts: BTreeMap<String, u64>,
+    now_micros: i64,
+    /// More `commitInfo` entries for the publishing commits (a model's upstream versions).
+    pub extra_metadata: BTreeMap<String, serde_json::Value>,
+}
+
+impl Staging {
+    /// Opens (creating if needed) the asset's table and quarantine table, picks this run's
+    /// `txn` version and records the run as started.
+    pub async fn open(
+        asset: &Asset,
+        validator: &Validator,
+        report: &AssetRunReport,
+        record: &mut RunRecord,
+        state: &StateStore,
+    ) -> Result<Staging> {
+        let description = asset
+            .contract
+            .description
+            .as_ref()
+            .and_then(|d| d.purpose.as_deref());
+        let table = LakeTable::open_or_create(
+            &report.table_path,
+            &asset.name,
+            &validator.schema(),
+            description,
+        )
+        .await?;
+        let quarantine = LakeTable::open_or_create(
+            &report.quarantine_path,
+            &format!("{}_quarantine", asset.name),
+            &quarantine_schema(),
+            None,
+        )
+        .await?;
+        let app_id = format!("weir:{}", asset.name);
+        let published = table
+            .txn_version(&app_id)
+            .await?
+            .max(quarantine.txn_version(&app_id).await?)
+            .unwrap_or(0);
+        let txn_version = published + 1;
+        record.txn_version = Some(txn_version);
+        state.insert_run(record).await?;
+        let writer = table.stage()?;
+        let quarantine_writer = quarantine.stage()?;
+        Ok(Staging {
+            table,
+            quarantine,
+            writer,
+            quarantine_writer,
+            app_id,
+            txn_version,
+            rule_counts: BTreeMap::new(),
+            now_micros: chrono::Utc::now().timestamp_micros(),
+            extra_metadata: BTreeMap::new(),
+        })
+    }
+
+    /// Stages one validated batch; `origin` names where its rows came from (a file, a model).
+    pub async fn accept(
+        &mut self,
+        origin: &str,
+        validated: Validated,
+        report: &mut AssetRunReport,
+    ) -> Result<()> {
+        for (rule, n) in &validated.rule_counts {
+            *self.rule_counts.entry(rule.clone()).or_default() += n;
+        }
+        for row in &validated.quarantined {
+            *report
+                .quarantine_by_rule
+                .entry(row.rule_id.clone())
+                .or_default() += 1;
+        }
+        if !validated.quarantined.is_empty() {
+            let batch = quarantine_batch(
+                &report.run_id,
+                origin,
+                &validated.quarantined,
+                self.now_micros,
+            )?;
+            self.quarantine_writer.write(batch).await?;
+        }
+        self.writer.write(validated.good).await?;
+        Ok(())
+    }
+
+    /// Audits, then publishes in one commit per table, or, if a blocking check failed,
+    /// publishes nothing and records why. `replace` rebuilds the tables instead of appending.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn finish(
+        self,
+        project: &Project,
+        state: &StateStore,
+        asset: &Asset,
+        validator: &Validator,
+        replace: bool,
+        files: Vec<LedgerEntry>,
+        report: &mut AssetRunReport,
+        record: &mut RunRecord,
+    ) -> Result<()> {
+        if report.rows_in != report.rows_stored + report.rows_quarantined {
+            return Err(OrchestrateError::Config(format!(
+                "internal error: {} rows in but {} stored + {} quarantined; nothing was published",
+                report.rows_in, report.rows_stored, report.rows_quarantined
+            )));
+        }
+        let adds = self.writer.finish().await?;
+        let quarantine_adds = self.quarantine_writer.finish().await?;
+        failpoint("staged");
+
+        let ctx = SessionContext::new();
+        register_post_publish_view(&ctx, &asset.name, &self.table, &adds, replace).await?;
+        let mut checks = validator.run_checks(report.rows_in, &self.rule_counts);
+        checks.extend(
+            audit(
+                &AuditScope {
+                    ctx: &ctx,
+                    table: &asset.name,
+                },
+                validator.dataset_rules(),
+            )
+            .await?,
+        );
+        report.checks = checks;
+        record.rows_in = report.rows_in;
+        record.rows_stored = report.rows_stored;
+        record.rows_quarantined = report.rows_quarantined;
+        record.bytes_in = report.bytes_in;
+        record.checks = checks_json(&report.checks);
+        if report.checks.iter().any(|c| c.blocks()) {
+            weir_store::discard_staged(&self.table.path, &adds);
+            weir_store::discard_staged(&self.quarantine.path, &quarantine_adds);
+            report.status = RunStatus::Failed;
+            report.table_version = self.table.version();
+            report.quarantine_version = self.quarantine.version();
+            let failed: Vec<&str> = report
+                .checks
+                .iter()
+                .filter(|c| c.blocks())
+                .map(|c| c.id.as_str())
+                .collect();
+            record.status = "failed".into();
+            record.error = Some(format!(
+                "blocking checks failed: {}; nothing was published",
+                failed.join(", ")
+            ));
+            record.ended_at = Some(now());
+            state.insert_run(record).await?;
+            return Ok(());
+        }
+
+        let mut parts = Vec::new();
+        if !quarantine_adds.is_empty() || replace {
+            parts.push(PublicationPart {
+                table_path: self.quarantine.path.clone(),
+                adds: quarantine_adds,
+                replace,
+            });
+        }
+        parts.push(PublicationPart {
+            table_path: self.table.path.clone(),
+            adds,
+            replace,
+        });
+        let mut final_record = record.clone();
+        final_record.status = "success".into();
+        final_record.ended_at = Some(now());
+        let mut commit_metadata = BTreeMap::new();
+        commit_metadata.insert("weir.runId".into(), serde_json::json!(report.run_id));
+        commit_metadata.insert("weir.asset".into(), serde_json::json!(asset.name));
+        commit_metadata.insert(
+            "weir.contractId".into(),
+            serde_json::json!(asset.contract.id),
+        );
+        commit_metadata.insert(
+            "weir.contractVersion".into(),
+            serde_json::json!(asset.contract.version),
+        );
+        commit_metadata.insert("weir.rowsIn".into(), serde_json::json!(report.rows_in));
+        commit_metadata.insert(
+            "weir.rowsStored".into(),
+            serde_json::json!(report.rows_stored),
+        );
+        commit_metadata.insert(
+            "weir.rowsQuarantined".into(),
+            serde_json::json!(report.rows_quarantined),
+        );
+        commit_metadata.extend(self.extra_metadata.clone());
+        let payload = LedgerPayload {
+            asset: asset.name.clone(),
+            replace,
+            files,
+            run: final_record,
+        };
+        let publication = Publication {
+            run_id: report.run_id.clone(),
+            app_id: self.app_id.clone(),
+            version: self.txn_version,
+            commit_metadata,
+            parts,
+            payload: serde_json::to_value(&payload)
+                .map_err(|e| OrchestrateError::Config(e.to_string()))?,
+        };
+        let journal = journal_path(project, &asset.name);
+        weir_store::write_journal(&journal, &publication)?;
+        failpoint("journaled");
+        let versions = crate::recover::complete(state, &publication, &journal).await?;
+        report.quarantine_version = versions.quarantine.or(self.quarantine.version());
+        report.table_version = versions.table;
+        Ok(())
+    }
+}

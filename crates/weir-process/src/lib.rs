@@ -1,0 +1,12 @@
+//! SQL models on DataFusion: what a model reads (its dependencies, inferred from the SQL), what
+//! it produces (its output schema, checked against its contract before anything runs), and the
+//! stream of batches it computes.
+//!
+//! This crate plans and executes queries; it never validates rows (`weir-quality`) and never
+//! writes to the lake (`weir-store`).
+
+mod deps;
+mod plan;
+
+pub use deps::{SqlError, find_word, table_references};
+pub use plan::{SchemaMismatch, check_output_schema, output_schema};

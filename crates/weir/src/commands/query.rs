@@ -1,0 +1,112 @@
+use std::path::Path;
+
+use datafusion::prelude::SessionContext;
+use weir_orchestrate::table_paths;
+use weir_store::{LakeTable, StoreError, register_delta};
+
+use crate::Outcome;
+
+/// How to print query results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+/// Ad-hoc SQL over every asset's table (by asset name). `at` reads the tables the query names
+/// at a Delta version (one table only); `as_of` reads every table as of an RFC 3339 instant.
+pub async fn query(
+    root: &Path,
+    sql: &str,
+    at: Option<u64>,
+    as_of: Option<&str>,
+    format: Format,
+) -> anyhow::Result<Outcome> {
+    let Some(project) = super::load(root, format == Format::Json) else {
+        return Ok(Outcome::BadInput);
+    };
+    let referenced = match weir_process::table_references(sql) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: SQL does not parse: {e}");
+            return Ok(Outcome::BadInput);
+        }
+    };
+    if at.is_some() && referenced.len() != 1 {
+        eprintln!(
+            "error: --at VERSION needs a query over exactly one table (this one reads {}); use --as-of for several",
+            referenced.len()
+        );
+        return Ok(Outcome::BadInput);
+    }
+    let as_of = match as_of.map(chrono::DateTime::parse_from_rfc3339).transpose() {
+        Ok(t) => t.map(|t| t.with_timezone(&chrono::Utc)),
+        Err(e) => {
+            eprintln!(
+                "error: --as-of must be an RFC 3339 timestamp such as 2026-11-25T18:00:00Z: {e}"
+            );
+            return Ok(Outcome::BadInput);
+        }
+    };
+    let ctx = SessionContext::new();
+    for asset in &project.assets {
+        let (path, _) = table_paths(&project, &asset.name);
+        let Some(mut table) = LakeTable::open(&path).await? else {
+            continue;
+        };
+        if referenced.contains(&asset.name) {
+            if let Some(version) = at {
+                table
+                    .table
+                    .load_version(version)
+                    .await
+                    .map_err(|e| StoreError::Delta {
+                        path: path.clone(),
+                        source: e,
+                    })?;
+            } else if let Some(instant) = as_of {
+                table
+                    .table
+                    .load_with_datetime(instant)
+                    .await
+                    .map_err(|e| StoreError::Delta {
+                        path: path.clone(),
+                        source: e,
+                    })?;
+            }
+        }
+        register_delta(&ctx, &asset.name, &table).await?;
+    }
+    let df = match ctx.sql(sql).await {
+        Ok(df) => df,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(Outcome::BadInput);
+        }
+    };
+    let batches = df.collect().await?;
+    match format {
+        Format::Table => println!("{}", arrow::util::pretty::pretty_format_batches(&batches)?),
+        Format::Csv => {
+            let mut writer = arrow::csv::Writer::new(std::io::stdout());
+            for b in &batches {
+                writer.write(b)?;
+            }
+        }
+        Format::Json => {
+            let mut writer = arrow::json::ArrayWriter::new(Vec::new());
+            for b in &batches {
+                writer.write(b)?;
+            }
+            writer.finish()?;
+            let rows: serde_json::Value = serde_json::from_slice(&writer.into_inner())
+                .unwrap_or(serde_json::Value::Array(Vec::new()));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({ "rows": rows }))?
+            );
+        }
+    }
+    Ok(Outcome::Ok)
+}
