@@ -4,6 +4,7 @@
 //!   weir-bench generate DIR [ROWS]   write DIR/data/events.csv and DIR/parquet/events.parquet
 //!   weir-bench ingest DIR            (a) CSV → validated Delta ingest through `weir run`'s pipeline
 //!   weir-bench validate DIR          (b) validation alone on the Parquet file, every failing row captured
+//!   weir-bench validate-csv DIR      the same on the CSV file: the decoding side of (a) alone
 //!   weir-bench all DIR [ROWS]        all three, each in a child process
 
 use std::io::{BufWriter, Write};
@@ -106,7 +107,8 @@ fn main() -> anyhow::Result<()> {
     match command.as_str() {
         "generate" => generate(&dir, rows),
         "ingest" => ingest(&dir),
-        "validate" => validate(&dir),
+        "validate" => validate(&dir, weir_model::FileFormat::Parquet),
+        "validate-csv" => validate(&dir, weir_model::FileFormat::Csv),
         "all" => {
             let me = std::env::current_exe()?;
             for phase in ["generate", "ingest", "validate"] {
@@ -298,7 +300,7 @@ fn ingest(dir: &Path) -> anyhow::Result<()> {
         let state = StateStore::connect(&project.state_url()).await?;
         let (graph, _) = weir_orchestrate::build_graph(&project);
         let started = Instant::now();
-        let options = RunOptions { full_refresh: false, trigger: "bench".into() };
+        let options = RunOptions { full_refresh: false, trigger: "bench".into(), threads: 1 };
         let reports = run_assets(&project, &state, &graph, &graph.order, &options, &NoProgress).await?;
         let secs = started.elapsed().as_secs_f64();
         let r = reports.first().context("no report")?;
@@ -319,7 +321,7 @@ fn ingest(dir: &Path) -> anyhow::Result<()> {
 
 /// (b) Validation alone: Parquet → every row rule with failing rows captured, plus the fused
 /// dataset audit over the same file.
-fn validate(dir: &Path) -> anyhow::Result<()> {
+fn validate(dir: &Path, format: weir_model::FileFormat) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -329,8 +331,9 @@ fn validate(dir: &Path) -> anyhow::Result<()> {
         let asset = project.asset("events").context("events asset")?;
         let validator = Validator::new("events", &asset.contract, ParseOptions::default())?;
         let mut source = asset.source.clone().context("source")?;
-        source.format = weir_model::FileFormat::Parquet;
-        let units = discover_files(dir, "parquet/*.parquet")?;
+        source.format = format;
+        let pattern = if format == weir_model::FileFormat::Csv { "data/*.csv" } else { "parquet/*.parquet" };
+        let units = discover_files(dir, pattern)?;
         let started = Instant::now();
         let (mut rows, mut captured) = (0u64, 0u64);
         for unit in &units {

@@ -3,8 +3,9 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use futures::StreamExt;
 use tokio::sync::mpsc;
-use weir_ingest::{FileUnit, discover_files, open_unit};
+use weir_ingest::{FileUnit, SourceBatch, discover_files, open_unit};
 use weir_model::{Asset, Project, SourceDef};
 use weir_quality::{ParseOptions, Validated, Validator};
 use weir_store::LakeTable;
@@ -68,22 +69,53 @@ pub(crate) async fn ingest(
             rows_quarantined: 0,
         })
         .collect();
-    let (tx, mut rx) = mpsc::channel::<Result<Piece>>(4);
+    let (tx, rx) = mpsc::channel::<Result<Piece>>(4);
     let reader = {
-        let validator = validator.clone();
         let source = source.clone();
         let pending = pending.clone();
-        std::thread::spawn(move || read_and_validate(&pending, &source, &validator, &tx))
+        let columns = validator.column_names();
+        std::thread::spawn(move || read_units(&pending, &source, &columns, &tx))
     };
+    // Decoding runs on the reader thread; validation of consecutive batches runs on the
+    // blocking pool, several at once, and comes back in order for staging.
+    let steps =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|p| (p, rx)) })
+            .map(|piece| {
+                let validator = validator.clone();
+                async move {
+                    match piece? {
+                        Piece::Opened { warnings } => Ok(Step::Opened { warnings }),
+                        Piece::Read { file, batch } => {
+                            let (records, bytes) = (batch.records(), batch.bytes);
+                            let validated =
+                                tokio::task::spawn_blocking(move || validator.validate(&batch))
+                                    .await
+                                    .map_err(|_| {
+                                        OrchestrateError::Config(
+                                    "internal error: a validation task stopped unexpectedly".into(),
+                                )
+                                    })??;
+                            Ok(Step::Batch {
+                                file,
+                                validated,
+                                records,
+                                bytes,
+                            })
+                        }
+                    }
+                }
+            })
+            .buffered(VALIDATION_TASKS);
+    let mut steps = Box::pin(steps);
     let mut failure = None;
-    while let Some(piece) = rx.recv().await {
-        match piece {
+    while let Some(step) = steps.next().await {
+        match step {
             Err(e) => {
                 failure = Some(e);
                 break;
             }
-            Ok(Piece::Opened { warnings }) => report.warnings.extend(warnings),
-            Ok(Piece::Batch {
+            Ok(Step::Opened { warnings }) => report.warnings.extend(warnings),
+            Ok(Step::Batch {
                 file,
                 validated,
                 records,
@@ -100,7 +132,7 @@ pub(crate) async fn ingest(
             }
         }
     }
-    drop(rx);
+    drop(steps);
     let reader_died = reader.join().is_err();
     if let Some(e) = failure {
         return Err(e);
@@ -140,7 +172,15 @@ pub(crate) async fn up_to_date(report: &mut AssetRunReport) -> Result<()> {
     Ok(())
 }
 
+/// Batches validated at once: enough to keep both cores busy while the writer encodes.
+const VALIDATION_TASKS: usize = 3;
+
 enum Piece {
+    Opened { warnings: Vec<String> },
+    Read { file: usize, batch: SourceBatch },
+}
+
+enum Step {
     Opened {
         warnings: Vec<String>,
     },
@@ -152,17 +192,15 @@ enum Piece {
     },
 }
 
-/// The reading side of the pipeline, on its own thread so decoding and validation overlap
-/// with Parquet encoding on the other core. Stops at the first unreadable unit.
-fn read_and_validate(
+/// The decoding side of the pipeline, on its own thread. Stops at the first unreadable unit.
+fn read_units(
     pending: &[FileUnit],
     source: &SourceDef,
-    validator: &Validator,
+    columns: &[String],
     tx: &mpsc::Sender<Result<Piece>>,
 ) {
-    let columns = validator.column_names();
     for (idx, unit) in pending.iter().enumerate() {
-        let reader = match open_unit(unit, source, &columns) {
+        let reader = match open_unit(unit, source, columns) {
             Ok(r) => r,
             Err(e) => {
                 let _ = tx.blocking_send(Err(e.into()));
@@ -178,15 +216,9 @@ fn read_and_validate(
             return;
         }
         for batch in reader {
-            let piece = batch.map_err(OrchestrateError::from).and_then(|sb| {
-                let validated = validator.validate(&sb)?;
-                Ok(Piece::Batch {
-                    file: idx,
-                    validated,
-                    records: sb.records(),
-                    bytes: sb.bytes,
-                })
-            });
+            let piece = batch
+                .map(|batch| Piece::Read { file: idx, batch })
+                .map_err(OrchestrateError::from);
             let stop = piece.is_err();
             if tx.blocking_send(piece).is_err() || stop {
                 return;

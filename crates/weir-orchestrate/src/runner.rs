@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Instant;
 
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use serde::{Deserialize, Serialize};
 use weir_model::{Asset, Project};
 use weir_store::QUARANTINE_DIR;
@@ -21,6 +23,8 @@ pub struct RunOptions {
     pub full_refresh: bool,
     /// What started the run (`cli`, `schedule`, ...), kept on the run record.
     pub trigger: String,
+    /// How many assets may run at the same time.
+    pub threads: usize,
 }
 
 /// Where an asset's Delta table and its quarantine table live.
@@ -45,9 +49,10 @@ pub(crate) fn journal_path(project: &Project, asset: &str) -> PathBuf {
         .join(format!("{asset}.json"))
 }
 
-/// Runs `selected` (asset names, in graph order). An asset whose upstream failed in this
-/// invocation is skipped with the reason; the others go on. Only a state-store failure stops
-/// everything.
+/// Runs `selected` (asset names, in graph order), up to `options.threads` at a time: an asset
+/// starts once every selected asset upstream of it has finished. An asset whose upstream
+/// failed in this invocation is skipped with the reason; the others go on. Only a state-store
+/// failure stops everything. Reports come back in graph order.
 pub async fn run_assets(
     project: &Project,
     state: &StateStore,
@@ -56,33 +61,65 @@ pub async fn run_assets(
     options: &RunOptions,
     progress: &dyn Progress,
 ) -> Result<Vec<AssetRunReport>> {
-    let mut reports = Vec::with_capacity(selected.len());
+    let chosen: BTreeSet<&String> = selected.iter().collect();
+    let mut pending: Vec<&String> = selected
+        .iter()
+        .filter(|n| {
+            project
+                .asset(n)
+                .is_some_and(|a| a.source.is_some() || a.model.is_some())
+        })
+        .collect();
+    let mut finished: BTreeMap<String, AssetRunReport> = BTreeMap::new();
     let mut broken: BTreeMap<String, String> = BTreeMap::new();
-    for name in selected {
-        let Some(asset) = project.asset(name) else {
-            continue;
-        };
-        if asset.source.is_none() && asset.model.is_none() {
-            continue;
-        }
-        let upstream: BTreeSet<String> = graph.all_upstream(name);
-        let report = match upstream.iter().find(|u| broken.contains_key(*u)) {
-            Some(cause) => skipped(project, asset, cause, &broken[cause]),
-            None => run_one(project, state, graph, asset, options, progress).await?,
-        };
-        progress.asset_finished(name);
-        match report.status {
-            RunStatus::Failed | RunStatus::Error => {
-                broken.insert(name.clone(), report.status.as_str().to_string());
-            }
-            RunStatus::Skipped => {
+    let mut running = FuturesUnordered::new();
+    let threads = options.threads.max(1);
+    loop {
+        let mut idx = 0;
+        while idx < pending.len() && running.len() < threads {
+            let name = pending[idx];
+            let upstream: Vec<String> = graph
+                .all_upstream(name)
+                .into_iter()
+                .filter(|u| chosen.contains(u))
+                .collect();
+            if let Some(cause) = upstream.iter().find(|u| broken.contains_key(*u)) {
+                let asset = project
+                    .asset(name)
+                    .ok_or_else(|| OrchestrateError::Config(format!("unknown asset {name}")))?;
+                let report = skipped(project, asset, cause, &broken[cause]);
                 broken.insert(name.clone(), "skipped".into());
+                finished.insert(name.clone(), report);
+                pending.remove(idx);
+                idx = 0;
+                continue;
             }
-            RunStatus::Success | RunStatus::UpToDate => {}
+            if upstream.iter().all(|u| finished.contains_key(u)) {
+                let asset = project
+                    .asset(name)
+                    .ok_or_else(|| OrchestrateError::Config(format!("unknown asset {name}")))?;
+                running.push(async move {
+                    (
+                        name.clone(),
+                        run_one(project, state, graph, asset, options, progress).await,
+                    )
+                });
+                pending.remove(idx);
+                continue;
+            }
+            idx += 1;
         }
-        reports.push(report);
+        let Some((name, report)) = running.next().await else {
+            break;
+        };
+        let report = report?;
+        progress.asset_finished(&name);
+        if matches!(report.status, RunStatus::Failed | RunStatus::Error) {
+            broken.insert(name.clone(), report.status.as_str().to_string());
+        }
+        finished.insert(name, report);
     }
-    Ok(reports)
+    Ok(selected.iter().filter_map(|n| finished.remove(n)).collect())
 }
 
 fn empty_report(project: &Project, asset: &Asset) -> AssetRunReport {

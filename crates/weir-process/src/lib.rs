@@ -6,7 +6,9 @@
 //! writes to the lake (`weir-store`).
 
 mod deps;
+mod lineage;
 mod plan;
 
 pub use deps::{SqlError, find_word, table_references};
+pub use lineage::{ColumnLineage, column_lineage};
 pub use plan::{SchemaMismatch, check_output_schema, output_schema};

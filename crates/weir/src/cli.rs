@@ -62,9 +62,12 @@ pub enum Command {
     Run {
         /// Asset selectors; none means every asset.
         assets: Vec<String>,
-        /// Rebuild the tables from every file instead of only new ones.
+        /// Rebuild the tables from all their input instead of only what is new.
         #[arg(long)]
         full_refresh: bool,
+        /// How many independent assets run at the same time.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+        threads: u16,
         #[command(flatten)]
         common: Common,
     },
@@ -91,6 +94,17 @@ pub enum Command {
         /// Print CSV instead of a table.
         #[arg(long, conflicts_with = "json")]
         csv: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Table- and column-level lineage, from the models' logical plans.
+    ///
+    /// Example: weir lineage +daily_revenue --format json
+    Lineage {
+        /// Asset selectors; none means every asset.
+        selectors: Vec<String>,
+        #[arg(long, value_enum, default_value = "mermaid")]
+        format: crate::commands::LineageFormat,
         #[command(flatten)]
         common: Common,
     },

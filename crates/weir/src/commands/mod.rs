@@ -1,5 +1,6 @@
 mod check;
 mod init;
+mod lineage;
 mod query;
 mod run;
 mod runs;
@@ -7,6 +8,7 @@ mod show;
 
 use std::path::Path;
 
+pub use lineage::LineageFormat;
 use weir_model::{Diagnostics, Project, load_project};
 
 use crate::Outcome;
@@ -21,7 +23,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             } else if !common.json {
                 eprintln!("using the existing demo project in {}", dir.display());
             }
-            run::run(&dir, &[], false, common.json).await
+            run::run(&dir, &[], false, 2, common.json).await
         }
         Command::Check {
             deny_warnings,
@@ -30,8 +32,18 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Run {
             assets,
             full_refresh,
+            threads,
             common,
-        } => run::run(&common.project, &assets, full_refresh, common.json).await,
+        } => {
+            run::run(
+                &common.project,
+                &assets,
+                full_refresh,
+                usize::from(threads),
+                common.json,
+            )
+            .await
+        }
         Command::Show { asset, common } => show::show(&common.project, &asset, common.json).await,
         Command::Query {
             sql,
@@ -48,6 +60,18 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
                 query::Format::Table
             };
             query::query(&common.project, &sql, at, as_of.as_deref(), format).await
+        }
+        Command::Lineage {
+            selectors,
+            format,
+            common,
+        } => {
+            let format = if common.json {
+                LineageFormat::Json
+            } else {
+                format
+            };
+            lineage::lineage(&common.project, &selectors, format).await
         }
         Command::Runs {
             asset,

@@ -13,6 +13,7 @@ pub async fn run(
     root: &Path,
     selectors: &[String],
     full_refresh: bool,
+    threads: usize,
     json: bool,
 ) -> anyhow::Result<Outcome> {
     let Some(project) = super::load(root, json) else {
@@ -44,6 +45,7 @@ pub async fn run(
     let options = RunOptions {
         full_refresh,
         trigger: "cli".into(),
+        threads,
     };
     let reports = run_assets(&project, &state, &graph, &selected, &options, &bars).await?;
     bars.clear();

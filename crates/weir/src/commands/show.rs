@@ -1,7 +1,7 @@
 use std::path::Path;
 
 use weir_model::{arrow_type, did_you_mean};
-use weir_orchestrate::{StateStore, table_paths};
+use weir_orchestrate::{StateStore, build_graph, table_paths};
 use weir_store::LakeTable;
 
 use crate::Outcome;
@@ -32,6 +32,15 @@ pub async fn show(root: &Path, name: &str, json: bool) -> anyhow::Result<Outcome
     let runs = state.runs(Some(name), 5).await?;
     let ledger = state.ledger(name).await?;
     state.close().await;
+    let (graph, _) = build_graph(&project);
+    let upstream: Vec<String> = graph.upstream.get(name).cloned().unwrap_or_default();
+    let downstream: Vec<String> = graph.all_downstream(name).into_iter().collect();
+    // Who to tell before changing this asset: the owners of everything downstream.
+    let downstream_owners: Vec<serde_json::Value> = downstream
+        .iter()
+        .filter_map(|d| project.asset(d))
+        .map(|d| serde_json::json!({ "asset": d.name, "team": d.team(), "owners": d.owners() }))
+        .collect();
     let table = asset.contract.table();
     let properties = table.map(|t| t.properties.as_slice()).unwrap_or_default();
     let team = asset.team().unwrap_or("");
@@ -68,6 +77,10 @@ pub async fn show(root: &Path, name: &str, json: bool) -> anyhow::Result<Outcome
             "quarantine_path": quarantine_path,
             "quarantine_version": quarantine_info.as_ref().and_then(|i| i.version),
             "files_ingested": ledger.len(),
+            "model": asset.model.as_ref().map(|m| serde_json::json!({ "path": m.path, "materialization": m.materialization.as_str(), "watermark": m.watermark })),
+            "upstream": upstream,
+            "downstream": downstream,
+            "downstream_owners": downstream_owners,
             "runs": runs.iter().map(run_record_json).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
@@ -128,7 +141,39 @@ pub async fn show(root: &Path, name: &str, json: bool) -> anyhow::Result<Outcome
             i.num_files
         );
     }
-    println!("files     {} ingested", ledger.len());
+    if let Some(m) = &asset.model {
+        println!(
+            "model     {} ({})",
+            m.path.display(),
+            m.materialization.as_str()
+        );
+    } else {
+        println!("files     {} ingested", ledger.len());
+    }
+    println!(
+        "upstream  {}",
+        if upstream.is_empty() {
+            "(none)".to_string()
+        } else {
+            upstream.join(", ")
+        }
+    );
+    println!(
+        "downstream {}",
+        if downstream.is_empty() {
+            "(none)".to_string()
+        } else {
+            downstream.join(", ")
+        }
+    );
+    for d in downstream.iter().filter_map(|d| project.asset(d)) {
+        println!(
+            "  {} owned by {} ({})",
+            d.name,
+            d.owners().join(", "),
+            d.team().unwrap_or("no team")
+        );
+    }
     println!();
     let mut schema = new_table(&[
         "column",

@@ -326,3 +326,64 @@ fn query_reads_assets_and_travels_in_time() {
     let out = weir(&dir, &["query", "SELECT * FROM nowhere"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn lineage_traces_daily_revenue_to_source_columns() {
+    let (_tmp, dir) = demo_project();
+    let out = weir(&dir, &["lineage", "+daily_revenue", "--format", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let daily = doc["assets"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["name"] == "daily_revenue"))
+        .expect("daily_revenue");
+    let column = |name: &str| {
+        daily["columns"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["name"] == name))
+            .cloned()
+            .expect("column")
+    };
+    let origins = |name: &str| column(name)["origins"].clone();
+    assert_eq!(
+        origins("revenue"),
+        serde_json::json!([{ "asset": "orders", "column": "amount" }])
+    );
+    assert_eq!(
+        origins("order_day"),
+        serde_json::json!([{ "asset": "orders", "column": "order_ts" }])
+    );
+    assert_eq!(
+        origins("country"),
+        serde_json::json!([{ "asset": "customers", "column": "country" }])
+    );
+    assert_eq!(origins("orders"), serde_json::json!([]));
+    assert_eq!(column("country")["transform"], "direct");
+    assert_eq!(column("revenue")["transform"], "transformation");
+    assert_eq!(
+        column("revenue")["inputs"],
+        serde_json::json!([{ "asset": "order_details", "column": "amount" }])
+    );
+    assert_eq!(daily["upstream"], serde_json::json!(["order_details"]));
+    let mermaid = weir(&dir, &["lineage", "--format", "mermaid"]);
+    let text = String::from_utf8_lossy(&mermaid.stdout);
+    assert!(
+        text.starts_with("graph LR") && text.contains("order_details --> daily_revenue"),
+        "{text}"
+    );
+    let show = weir(&dir, &["show", "orders", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&show.stdout).expect("json");
+    assert_eq!(
+        doc["downstream"],
+        serde_json::json!(["daily_revenue", "order_details", "stg_orders"])
+    );
+    let finance = doc["downstream_owners"]
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["asset"] == "daily_revenue"))
+        .expect("owner");
+    assert_eq!(finance["owners"], serde_json::json!(["omar@example.com"]));
+}
