@@ -5,7 +5,10 @@
 //!   weir-bench ingest DIR            (a) CSV → validated Delta ingest through `weir run`'s pipeline
 //!   weir-bench validate DIR          (b) validation alone on the Parquet file, every failing row captured
 //!   weir-bench validate-csv DIR      the same on the CSV file: the decoding side of (a) alone
-//!   weir-bench all DIR [ROWS]        all three, each in a child process
+//!   weir-bench models DIR [ROWS]     after `ingest`: a SQL model over the table, full build vs an
+//!                                    incremental run after 1% new rows, and the same SQL in plain
+//!                                    DataFusion
+//!   weir-bench all DIR [ROWS]        all of them, each in a child process
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -109,9 +112,10 @@ fn main() -> anyhow::Result<()> {
         "ingest" => ingest(&dir),
         "validate" => validate(&dir, weir_model::FileFormat::Parquet),
         "validate-csv" => validate(&dir, weir_model::FileFormat::Csv),
+        "models" => models(&dir, rows / 100),
         "all" => {
             let me = std::env::current_exe()?;
-            for phase in ["generate", "ingest", "validate"] {
+            for phase in ["generate", "ingest", "validate", "models"] {
                 let status = Command::new(&me)
                     .arg(phase)
                     .arg(&dir)
@@ -356,6 +360,130 @@ fn validate(dir: &Path, format: weir_model::FileFormat) -> anyhow::Result<()> {
             rows as f64 / secs / 1e6,
             peak_rss_mb()
         );
+        Ok(())
+    })
+}
+
+const MODEL_SQL: &str = "-- weir: materialized = incremental, strategy = append, watermark = created_at
+SELECT id, customer_id, country, amount, amount * 1.2 AS amount_gross, created_at
+FROM events
+WHERE status = 'paid'
+";
+
+const MODEL_CONTRACT: &str = r#"apiVersion: v3.1.0
+kind: DataContract
+id: bench-paid-events
+version: 1.0.0
+status: active
+team:
+  name: bench
+  members:
+    - username: bench@example.com
+      role: owner
+schema:
+  - name: paid_events
+    quality:
+      - id: volume
+        metric: rowCount
+        mustBeGreaterThan: 0
+    properties:
+      - name: id
+        logicalType: integer
+        required: true
+      - name: customer_id
+        logicalType: integer
+        required: true
+      - name: country
+        logicalType: string
+      - name: amount
+        logicalType: number
+      - name: amount_gross
+        logicalType: number
+      - name: created_at
+        logicalType: timestamp
+        required: true
+"#;
+
+/// Issue 3's figures: the model's full build, the same SQL in plain DataFusion, then an
+/// incremental run after `new_rows` newer rows arrive, and a full refresh for comparison.
+fn models(dir: &Path, new_rows: u64) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir.join("models"))?;
+    std::fs::write(dir.join("models/paid_events.sql"), MODEL_SQL)?;
+    std::fs::write(dir.join("contracts/paid_events.odcs.yaml"), MODEL_CONTRACT)?;
+    let _ = std::fs::remove_dir_all(dir.join("lake/paid_events"));
+    let _ = std::fs::remove_dir_all(dir.join("lake/_quarantine/paid_events"));
+    let _ = std::fs::remove_file(dir.join("data/events-new.csv"));
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let run = |selector: &'static str, full_refresh: bool| {
+            let dir = dir.to_path_buf();
+            async move {
+                let (project, diagnostics) = weir_model::load_project(&dir);
+                anyhow::ensure!(!diagnostics.has_errors(), "{diagnostics}");
+                let project = project.context("project")?;
+                let state = StateStore::connect(&project.state_url()).await?;
+                let (graph, _) = weir_orchestrate::build_graph(&project);
+                let selected = weir_orchestrate::select(&project, &graph, &[selector.to_string()]).map_err(anyhow::Error::msg)?;
+                let options = RunOptions { full_refresh, trigger: "bench".into(), threads: 1 };
+                let reports = run_assets(&project, &state, &graph, &selected, &options, &NoProgress).await?;
+                state.close().await;
+                let report = reports.into_iter().find(|r| r.asset == "paid_events").context("no model report")?;
+                anyhow::ensure!(report.error.is_none(), "{:?}", report.error);
+                Ok(report)
+            }
+        };
+        let first = run("paid_events", false).await?;
+        println!(
+            "model full build: {} rows in {:.2}s ({:.2} M rows/s)",
+            first.rows_stored,
+            first.duration.as_secs_f64(),
+            first.rows_stored as f64 / first.duration.as_secs_f64() / 1e6
+        );
+
+        // The same SQL in plain DataFusion over the same Delta table, written as Parquet.
+        let ctx = SessionContext::new();
+        let (project, _) = weir_model::load_project(dir);
+        let project = project.context("project")?;
+        let (events_path, _) = weir_orchestrate::table_paths(&project, "events");
+        let events = weir_store::LakeTable::open(&events_path).await?.context("events table")?;
+        weir_store::register_delta(&ctx, "events", &events).await?;
+        let out = dir.join("plain-datafusion-out");
+        let _ = std::fs::remove_dir_all(&out);
+        let started = Instant::now();
+        ctx.sql(MODEL_SQL)
+            .await?
+            .write_parquet(&out.display().to_string(), datafusion::dataframe::DataFrameWriteOptions::new(), None)
+            .await?;
+        let plain = started.elapsed().as_secs_f64();
+        println!(
+            "plain DataFusion, same SQL to Parquet: {plain:.2}s; weir adds {:.2}s ({:.0}%) for contract checks, quarantine, audit and the Delta commit",
+            first.duration.as_secs_f64() - plain,
+            (first.duration.as_secs_f64() / plain - 1.0) * 100.0
+        );
+
+        // 1% new rows, newer than everything published.
+        let mut csv = BufWriter::new(std::fs::File::create(dir.join("data/events-new.csv"))?);
+        writeln!(csv, "id,customer_id,email,country,amount,quantity,status,created_at,note,score")?;
+        for i in 0..new_rows {
+            let id = 100_000_000 + i;
+            writeln!(csv, "{id},{},user{id}@example.com,{},{},{},paid,2026-03-01T00:{:02}:{:02}Z,new,0.5", i % 1000, COUNTRIES[(i % 10) as usize], 10.5, 1 + i % 100, (i / 60) % 60, i % 60)?;
+        }
+        csv.flush()?;
+        let ingest = run("+paid_events", false).await;
+        let incremental = ingest?;
+        println!(
+            "model incremental run after {new_rows} new rows: {} rows appended in {:.2}s",
+            incremental.rows_stored,
+            incremental.duration.as_secs_f64()
+        );
+        let refresh = run("paid_events", true).await?;
+        println!(
+            "model full refresh of the same table: {} rows in {:.2}s ({:.1}x the incremental run)",
+            refresh.rows_stored,
+            refresh.duration.as_secs_f64(),
+            refresh.duration.as_secs_f64() / incremental.duration.as_secs_f64()
+        );
+        println!("peak RSS {:.0} MB", peak_rss_mb());
         Ok(())
     })
 }
