@@ -364,7 +364,8 @@ fn validate(dir: &Path, format: weir_model::FileFormat) -> anyhow::Result<()> {
     })
 }
 
-const MODEL_SQL: &str = "-- weir: materialized = incremental, strategy = append, watermark = created_at
+const MODEL_SQL: &str =
+    "-- weir: materialized = incremental, strategy = append, watermark = created_at
 SELECT id, customer_id, country, amount, amount * 1.2 AS amount_gross, created_at
 FROM events
 WHERE status = 'paid'
@@ -413,7 +414,9 @@ fn models(dir: &Path, new_rows: u64) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(dir.join("lake/paid_events"));
     let _ = std::fs::remove_dir_all(dir.join("lake/_quarantine/paid_events"));
     let _ = std::fs::remove_file(dir.join("data/events-new.csv"));
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let run = |selector: &'static str, full_refresh: bool| {
             let dir = dir.to_path_buf();

@@ -24,6 +24,9 @@ pub enum Materialization {
     Table,
     /// Rows newer than the published watermark are appended.
     IncrementalAppend,
+    /// Rows at or after the published watermark are recomputed and merged on `unique_key`:
+    /// changed rows are updated, new ones inserted (Delta MERGE).
+    IncrementalMerge,
 }
 
 impl Materialization {
@@ -31,6 +34,7 @@ impl Materialization {
         match self {
             Materialization::Table => "table",
             Materialization::IncrementalAppend => "incremental (append)",
+            Materialization::IncrementalMerge => "incremental (merge)",
         }
     }
 }
@@ -76,17 +80,11 @@ impl ModelDef {
         let materialization = match (materialized.as_str(), strategy.as_str()) {
             ("table", _) => Materialization::Table,
             ("incremental", "append") => Materialization::IncrementalAppend,
-            ("incremental", "merge") => {
-                return Err(Diagnostic::error(
-                    path,
-                    "incremental `merge` is not supported yet; use `append` or `table`",
-                )
-                .field("strategy"));
-            }
+            ("incremental", "merge") => Materialization::IncrementalMerge,
             ("incremental", other) => {
                 return Err(Diagnostic::error(
                     path,
-                    format!("unknown strategy `{other}`; expected append"),
+                    format!("unknown strategy `{other}`; expected append or merge"),
                 )
                 .field("strategy"));
             }
@@ -98,7 +96,14 @@ impl ModelDef {
                 .field("materialized"));
             }
         };
-        if materialization == Materialization::IncrementalAppend && watermark.is_none() {
+        if materialization == Materialization::IncrementalMerge && unique_key.is_empty() {
+            return Err(Diagnostic::error(
+                path,
+                "an incremental `merge` model needs a `unique_key` (columns joined with +)",
+            )
+            .field("unique_key"));
+        }
+        if materialization != Materialization::Table && watermark.is_none() {
             return Err(
                 Diagnostic::error(path, "an incremental model needs a `watermark` column")
                     .field("watermark"),

@@ -21,6 +21,10 @@ pub(crate) async fn complete(
     publication: &Publication,
     journal: &Path,
 ) -> Result<PublishedVersions> {
+    let payload: LedgerPayload = serde_json::from_value(publication.payload.clone())
+        .map_err(|e| OrchestrateError::Config(format!("journal {}: {e}", journal.display())))?;
+    let asset = payload.asset.clone();
+    let asset = asset.as_str();
     let mut versions = PublishedVersions {
         table: None,
         quarantine: None,
@@ -37,12 +41,11 @@ pub(crate) async fn complete(
             versions.table = version;
         } else {
             versions.quarantine = version;
-            failpoint("between_commits");
+            failpoint("between_commits", asset);
         }
     }
-    failpoint("published");
-    let payload: LedgerPayload = serde_json::from_value(publication.payload.clone())
-        .map_err(|e| OrchestrateError::Config(format!("journal {}: {e}", journal.display())))?;
+    failpoint("published", asset);
+
     state
         .record_files(
             &payload.asset,
@@ -55,7 +58,7 @@ pub(crate) async fn complete(
     let mut run = payload.run;
     run.table_version = versions.table;
     state.insert_run(&run).await?;
-    failpoint("recorded");
+    failpoint("recorded", asset);
     weir_store::remove_journal(journal)?;
     Ok(versions)
 }

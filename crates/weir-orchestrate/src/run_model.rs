@@ -55,16 +55,22 @@ pub(crate) async fn materialize(
     {
         return up_to_date(report).await;
     }
-    let incremental =
-        model.materialization == Materialization::IncrementalAppend && !options.full_refresh;
+    let incremental = model.materialization != Materialization::Table && !options.full_refresh;
+    let merging =
+        model.materialization == Materialization::IncrementalMerge && !options.full_refresh;
     let mut df = ctx.sql(&model.sql).await.map_err(|e| sql_error(model, e))?;
     if incremental
         && let Some(watermark) = &model.watermark
         && let Some(last) = published_watermark(&report.table_path, watermark).await?
     {
-        df = df
-            .filter(ident(watermark).gt(lit(last)))
-            .map_err(|e| sql_error(model, e))?;
+        // Append reads what is newer than the watermark; merge recomputes the latest published
+        // watermark value too, so late rows for it update the rows already there.
+        let newer = if merging {
+            ident(watermark).gt_eq(lit(last))
+        } else {
+            ident(watermark).gt(lit(last))
+        };
+        df = df.filter(newer).map_err(|e| sql_error(model, e))?;
     }
     let columns = validator.column_names();
     let produced: Vec<String> = df
@@ -135,6 +141,7 @@ pub(crate) async fn materialize(
             asset,
             &validator,
             replace,
+            if merging { &model.unique_key } else { &[] },
             Vec::new(),
             report,
             record,

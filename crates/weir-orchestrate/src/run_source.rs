@@ -153,6 +153,7 @@ pub(crate) async fn ingest(
             asset,
             &validator,
             options.full_refresh,
+            &[],
             files,
             report,
             record,

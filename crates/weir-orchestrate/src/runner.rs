@@ -237,10 +237,17 @@ pub(crate) fn checks_json(checks: &[weir_quality::CheckResult]) -> String {
     serde_json::Value::Array(list).to_string()
 }
 
-/// A test hook: with `WEIR_FAILPOINT=<name>`, the process announces the point on stderr and
-/// waits there, so a crash test can SIGKILL it at exactly that instant.
-pub(crate) fn failpoint(name: &str) {
-    if std::env::var("WEIR_FAILPOINT").ok().as_deref() == Some(name) {
+/// A test hook: with `WEIR_FAILPOINT=<name>` (or `<name>@<asset>` for one asset's run), the
+/// process announces the point on stderr and waits there, so a crash test can SIGKILL it at
+/// exactly that instant.
+pub(crate) fn failpoint(name: &str, asset: &str) {
+    let Ok(wanted) = std::env::var("WEIR_FAILPOINT") else {
+        return;
+    };
+    let (point, only) = wanted
+        .split_once('@')
+        .map_or((wanted.as_str(), None), |(p, a)| (p, Some(a)));
+    if point == name && only.is_none_or(|a| a == asset) {
         eprintln!("weir-failpoint: {name}");
         std::thread::sleep(std::time::Duration::from_secs(60));
     }

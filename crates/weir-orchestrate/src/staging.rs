@@ -114,7 +114,8 @@ impl Staging {
     }
 
     /// Audits, then publishes in one commit per table, or, if a blocking check failed,
-    /// publishes nothing and records why. `replace` rebuilds the tables instead of appending.
+    /// publishes nothing and records why. `replace` rebuilds the tables instead of appending;
+    /// `merge_keys` merges the rows into the table on those keys instead of appending.
     #[allow(clippy::too_many_arguments)]
     pub async fn finish(
         self,
@@ -123,6 +124,7 @@ impl Staging {
         asset: &Asset,
         validator: &Validator,
         replace: bool,
+        merge_keys: &[String],
         files: Vec<LedgerEntry>,
         report: &mut AssetRunReport,
         record: &mut RunRecord,
@@ -135,10 +137,11 @@ impl Staging {
         }
         let adds = self.writer.finish().await?;
         let quarantine_adds = self.quarantine_writer.finish().await?;
-        failpoint("staged");
+        failpoint("staged", &asset.name);
 
         let ctx = SessionContext::new();
-        register_post_publish_view(&ctx, &asset.name, &self.table, &adds, replace).await?;
+        register_post_publish_view(&ctx, &asset.name, &self.table, &adds, replace, merge_keys)
+            .await?;
         let mut checks = validator.run_checks(report.rows_in, &self.rule_counts);
         checks.extend(
             audit(
@@ -184,12 +187,14 @@ impl Staging {
                 table_path: self.quarantine.path.clone(),
                 adds: quarantine_adds,
                 replace,
+                merge_keys: Vec::new(),
             });
         }
         parts.push(PublicationPart {
             table_path: self.table.path.clone(),
             adds,
             replace,
+            merge_keys: merge_keys.to_vec(),
         });
         let mut final_record = record.clone();
         final_record.status = "success".into();
@@ -232,7 +237,7 @@ impl Staging {
         };
         let journal = journal_path(project, &asset.name);
         weir_store::write_journal(&journal, &publication)?;
-        failpoint("journaled");
+        failpoint("journaled", &asset.name);
         let versions = crate::recover::complete(state, &publication, &journal).await?;
         report.quarantine_version = versions.quarantine.or(self.quarantine.version());
         report.table_version = versions.table;

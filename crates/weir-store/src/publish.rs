@@ -8,11 +8,14 @@ use std::path::{Path, PathBuf};
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Add, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
+use std::sync::Arc;
+
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StoreError};
-use crate::table::LakeTable;
+use crate::table::{LakeTable, percent_decode};
 
 /// Everything needed to make a staged run visible, written to disk before the first commit.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -38,6 +41,10 @@ pub struct PublicationPart {
     pub adds: Vec<Add>,
     /// Replace every row the table has (a full refresh) instead of appending.
     pub replace: bool,
+    /// Merge the staged rows on these key columns (Delta MERGE: update matches, insert the
+    /// rest) instead of appending them.
+    #[serde(default)]
+    pub merge_keys: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -83,6 +90,9 @@ impl Publication {
     }
 
     async fn commit(&self, table: &mut LakeTable, part: &PublicationPart) -> Result<u64> {
+        if !part.merge_keys.is_empty() && !part.replace {
+            return self.merge(table, part).await;
+        }
         let path = table.path.clone();
         let snapshot = table.table.snapshot().map_err(StoreError::delta(&path))?;
         let mut actions: Vec<Action> = Vec::new();
@@ -119,6 +129,93 @@ impl Publication {
             })?;
         Ok(finalized.version())
     }
+}
+
+impl Publication {
+    /// Merges the staged files into the table in one MERGE commit carrying the same `txn`
+    /// and metadata as any other publish. The staged files themselves are then unreferenced.
+    async fn merge(&self, table: &mut LakeTable, part: &PublicationPart) -> Result<u64> {
+        let path = table.path.clone();
+        let ctx = SessionContext::new();
+        table
+            .table
+            .update_datafusion_session(&ctx.state())
+            .map_err(StoreError::delta(&path))?;
+        let snapshot = table.table.snapshot().map_err(StoreError::delta(&path))?;
+        let columns: Vec<String> = snapshot
+            .schema()
+            .fields()
+            .map(|f| f.name().to_string())
+            .collect();
+        let files: Vec<String> = part
+            .adds
+            .iter()
+            .map(|a| {
+                table
+                    .path
+                    .join(percent_decode(&a.path))
+                    .display()
+                    .to_string()
+            })
+            .collect();
+        if files.is_empty() {
+            // Nothing to merge: record the run's txn with an empty commit so it is not redone.
+            let empty = PublicationPart {
+                merge_keys: Vec::new(),
+                ..part.clone()
+            };
+            return Box::pin(self.commit(table, &empty)).await;
+        }
+        let arrow_schema = ctx
+            .read_parquet(files.clone(), ParquetReadOptions::default())
+            .await?
+            .schema()
+            .as_arrow()
+            .clone();
+        let source = ctx
+            .read_parquet(files, ParquetReadOptions::default().schema(&arrow_schema))
+            .await?;
+        let predicate = part
+            .merge_keys
+            .iter()
+            .map(|k| format!("target.{q} = source.{q}", q = quote(k)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let properties = CommitProperties::default()
+            .with_application_transaction(Transaction::new(&self.app_id, self.version))
+            .with_metadata(self.commit_metadata.clone());
+        let update_columns = columns.clone();
+        let (merged, _metrics) = table
+            .table
+            .clone()
+            .merge(source, predicate)
+            .with_source_alias("source")
+            .with_target_alias("target")
+            .with_session_state(Arc::new(ctx.state()))
+            .with_commit_properties(properties)
+            .when_matched_update(|update| {
+                update_columns.iter().fold(update, |u, c| {
+                    u.update(c.as_str(), format!("source.{}", quote(c)))
+                })
+            })
+            .map_err(StoreError::delta(&path))?
+            .when_not_matched_insert(|insert| {
+                columns.iter().fold(insert, |i, c| {
+                    i.set(c.as_str(), format!("source.{}", quote(c)))
+                })
+            })
+            .map_err(StoreError::delta(&path))?
+            .await
+            .map_err(StoreError::delta(&path))?;
+        crate::table::discard_staged(&path, &part.adds);
+        let version = merged.version().unwrap_or_default();
+        table.table = merged;
+        Ok(version)
+    }
+}
+
+fn quote(identifier: &str) -> String {
+    format!("\"{}\"", identifier.replace('"', "\"\""))
 }
 
 /// Writes the journal atomically: a reader sees the whole file or none of it.

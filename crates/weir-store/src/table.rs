@@ -254,20 +254,25 @@ pub async fn register_post_publish_view(
     table: &LakeTable,
     staged: &[Add],
     replace: bool,
+    merge_keys: &[String],
 ) -> Result<()> {
     let published = format!("{name}__published");
     let staged_name = format!("{name}__staged");
     register_delta(ctx, &published, table).await?;
     let mut parts = Vec::new();
-    if !replace {
+    let merging = !merge_keys.is_empty() && !staged.is_empty();
+    if !replace && !merging {
         parts.push(format!("SELECT * FROM \"{published}\""));
     }
     if !staged.is_empty() {
         let paths: Vec<String> = staged
             .iter()
             .map(|add| {
-                let decoded = percent_decode(&add.path);
-                table.path.join(decoded).display().to_string()
+                table
+                    .path
+                    .join(percent_decode(&add.path))
+                    .display()
+                    .to_string()
             })
             .collect();
         let schema = ctx
@@ -279,6 +284,17 @@ pub async fn register_post_publish_view(
         let options = ParquetReadOptions::default().schema(&schema);
         let df = ctx.read_parquet(paths, options).await?;
         ctx.register_table(staged_name.as_str(), df.into_view())?;
+        if merging && !replace {
+            // A merge keeps the published rows whose key the staged rows do not carry.
+            let matches = merge_keys
+                .iter()
+                .map(|k| format!("s.\"{k}\" = p.\"{k}\""))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            parts.push(format!(
+                "SELECT * FROM \"{published}\" p WHERE NOT EXISTS (SELECT 1 FROM \"{staged_name}\" s WHERE {matches})"
+            ));
+        }
         parts.push(format!("SELECT * FROM \"{staged_name}\""));
     }
     if parts.is_empty() {
@@ -301,7 +317,7 @@ pub fn discard_staged(table_path: &Path, staged: &[Add]) {
 }
 
 /// Delta `add` paths are URI-encoded relative paths.
-fn percent_decode(path: &str) -> String {
+pub(crate) fn percent_decode(path: &str) -> String {
     url::Url::parse(&format!("file:///{path}"))
         .ok()
         .and_then(|u| u.to_file_path().ok())

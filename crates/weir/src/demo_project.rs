@@ -525,9 +525,9 @@ JOIN customers c ON c.customer_id = o.customer_id
 LEFT JOIN payments p ON p.order_id = o.order_id
 ";
 
-const DAILY_REVENUE_SQL: &str =
-    "-- Revenue per day and country. New days are appended; published days are never reread.
--- weir: materialized = incremental, strategy = append, watermark = order_day
+const DAILY_REVENUE_SQL: &str = "-- Revenue per day and country. Each run recomputes the latest published day and any newer
+-- ones, and merges them in: late orders update their day's rows, older days are not reread.
+-- weir: materialized = incremental, strategy = merge, unique_key = order_day+country, watermark = order_day
 SELECT order_day, country, COUNT(*) AS orders, SUM(amount) AS revenue
 FROM order_details
 GROUP BY order_day, country

@@ -124,7 +124,7 @@ fn model_errors_name_file_and_line() {
     let (code, stderr) = check(&dir);
     assert_eq!(code, 2);
     assert!(
-        stderr.contains("daily_revenue.sql:4:6:")
+        stderr.contains("daily_revenue.sql:5:6:")
             && stderr.contains("unknown table `order_detail` (did you mean `order_details`?)"),
         "{stderr}"
     );

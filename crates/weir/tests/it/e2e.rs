@@ -72,6 +72,10 @@ fn rerun_is_a_no_op_and_a_new_file_is_ingested_alone() {
     let (code, first) = run_json(&dir, &[]);
     assert_eq!(code, 0);
     let orders_version = run_of(&first, "orders")["table_version"].as_u64();
+    let first_day_before = query(
+        &dir.join("lake/daily_revenue"),
+        "SELECT * FROM t WHERE order_day = DATE '2026-11-01' ORDER BY country",
+    );
 
     let (code, second) = run_json(&dir, &[]);
     assert_eq!(code, 0);
@@ -103,7 +107,8 @@ fn rerun_is_a_no_op_and_a_new_file_is_ingested_alone() {
         serde_json::json!(["data/orders/2026-11-03.ndjson"])
     );
     assert_eq!(run_of(&third, "customers")["status"], "up_to_date");
-    // The incremental model appends only the new day; the days it published are not reread.
+    // The incremental merge model recomputes the latest published day and the new one, merges
+    // them on (order_day, country), and leaves the older day untouched.
     let daily = run_of(&third, "daily_revenue");
     assert_eq!(daily["status"], "success", "{daily}");
     let daily_table = Path::new(daily["table_path"].as_str().expect("path"));
@@ -111,14 +116,38 @@ fn rerun_is_a_no_op_and_a_new_file_is_ingested_alone() {
         daily_table,
         "SELECT COUNT(*) FROM t WHERE order_day = DATE '2026-11-03'",
     );
-    assert_eq!(new_day, daily["rows_stored"].as_u64().unwrap_or(0));
+    let second_day = crate::support::scalar(
+        daily_table,
+        "SELECT COUNT(*) FROM t WHERE order_day = DATE '2026-11-02'",
+    );
     assert!(new_day >= 1);
+    assert_eq!(daily["rows_stored"].as_u64(), Some(new_day + second_day));
     assert_eq!(
         count(daily_table),
         run_of(&first, "daily_revenue")["rows_stored"]
             .as_u64()
             .unwrap_or(0)
             + new_day
+    );
+    assert_eq!(
+        query(
+            daily_table,
+            "SELECT * FROM t WHERE order_day = DATE '2026-11-01' ORDER BY country"
+        ),
+        first_day_before
+    );
+    let merge = last_commit(daily_table);
+    assert_eq!(merge["operation"], "MERGE", "{merge}");
+    let metrics = &merge["operationMetrics"];
+    assert_eq!(
+        metrics["num_target_rows_inserted"].as_u64(),
+        Some(new_day),
+        "{metrics}"
+    );
+    assert_eq!(
+        metrics["num_target_rows_updated"].as_u64(),
+        Some(second_day),
+        "{metrics}"
     );
     let total_orders = count(Path::new(orders["table_path"].as_str().expect("path")));
     assert_eq!(
@@ -386,4 +415,19 @@ fn lineage_traces_daily_revenue_to_source_columns() {
         .and_then(|o| o.iter().find(|o| o["asset"] == "daily_revenue"))
         .expect("owner");
     assert_eq!(finance["owners"], serde_json::json!(["omar@example.com"]));
+}
+
+/// The `commitInfo` of a Delta table's latest commit, read from the log itself.
+fn last_commit(table: &Path) -> serde_json::Value {
+    let mut logs: Vec<_> = std::fs::read_dir(table.join("_delta_log"))
+        .expect("log")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    logs.sort();
+    let text = std::fs::read_to_string(logs.last().expect("a commit")).expect("read");
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find_map(|v| v.get("commitInfo").cloned())
+        .expect("commitInfo")
 }
