@@ -36,6 +36,9 @@ fn plain(message: String) -> SqlError {
 pub struct SchemaMismatch {
     pub column: String,
     pub message: String,
+    /// The run still works (the rows that break it are quarantined), but the query does not
+    /// guarantee what the contract promises.
+    pub is_warning: bool,
 }
 
 /// Compares the planned output with the contract's schema: every contract column must be
@@ -43,38 +46,48 @@ pub struct SchemaMismatch {
 /// are reported, since they would be dropped.
 pub fn check_output_schema(output: &SchemaRef, contract: &SchemaRef) -> Vec<SchemaMismatch> {
     let mut problems = Vec::new();
+    let mut problem = |column: &str, message: String, is_warning: bool| {
+        problems.push(SchemaMismatch {
+            column: column.to_string(),
+            message,
+            is_warning,
+        })
+    };
     for field in contract.fields() {
-        match output.field_with_name(field.name()) {
-            Err(_) => problems.push(SchemaMismatch {
-                column: field.name().clone(),
-                message: format!(
-                    "the contract requires column `{}` but the query does not produce it",
-                    field.name()
+        let name = field.name();
+        match output.field_with_name(name) {
+            Err(_) => problem(
+                name,
+                format!("the contract requires column `{name}` but the query does not produce it"),
+                false,
+            ),
+            Ok(produced) if !compatible(produced.data_type(), field.data_type()) => problem(
+                name,
+                format!(
+                    "column `{name}` is {} in the query but {} in the contract",
+                    produced.data_type(),
+                    field.data_type()
                 ),
-            }),
-            Ok(produced) if !compatible(produced.data_type(), field.data_type()) => {
-                problems.push(SchemaMismatch {
-                    column: field.name().clone(),
-                    message: format!(
-                        "column `{}` is {} in the query but {} in the contract",
-                        field.name(),
-                        produced.data_type(),
-                        field.data_type()
-                    ),
-                })
-            }
+                false,
+            ),
+            Ok(produced) if !field.is_nullable() && produced.is_nullable() => problem(
+                name,
+                format!(
+                    "the contract requires `{name}` but the query may produce nulls there; such rows will be quarantined"
+                ),
+                true,
+            ),
             Ok(_) => {}
         }
     }
     for field in output.fields() {
-        if contract.field_with_name(field.name()).is_err() {
-            problems.push(SchemaMismatch {
-                column: field.name().clone(),
-                message: format!(
-                    "the query produces column `{}`, which the contract does not declare",
-                    field.name()
-                ),
-            });
+        let name = field.name();
+        if contract.field_with_name(name).is_err() {
+            problem(
+                name,
+                format!("the query produces column `{name}`, which the contract does not declare"),
+                false,
+            );
         }
     }
     problems
@@ -131,7 +144,8 @@ mod tests {
             Field::new("missing", DataType::Utf8, true),
         ]));
         let problems = check_output_schema(&out, &contract);
-        assert_eq!(problems.len(), 1, "{problems:?}");
-        assert_eq!(problems[0].column, "missing");
+        let errors: Vec<_> = problems.iter().filter(|p| !p.is_warning).collect();
+        assert_eq!(errors.len(), 1, "{problems:?}");
+        assert_eq!(errors[0].column, "missing");
     }
 }

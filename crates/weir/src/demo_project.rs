@@ -528,7 +528,7 @@ LEFT JOIN payments p ON p.order_id = o.order_id
 const DAILY_REVENUE_SQL: &str = "-- Revenue per day and country. Each run recomputes the latest published day and any newer
 -- ones, and merges them in: late orders update their day's rows, older days are not reread.
 -- weir: materialized = incremental, strategy = merge, unique_key = order_day+country, watermark = order_day
-SELECT order_day, country, COUNT(*) AS orders, SUM(amount) AS revenue
+SELECT order_day, country, COUNT(*) AS orders, COALESCE(SUM(amount), 0) AS revenue
 FROM order_details
 GROUP BY order_day, country
 ";

@@ -40,18 +40,17 @@ pub async fn check(root: &Path, deny_warnings: bool, json: bool) -> anyhow::Resu
                         for problem in weir_process::check_output_schema(&output, &own.schema()) {
                             let line = weir_process::find_word(&model.sql, &problem.column)
                                 .map(|(l, _)| l);
-                            diagnostics.push(
-                                Diagnostic::error(
-                                    &model.path,
-                                    format!(
-                                        "{} (contract {})",
-                                        problem.message,
-                                        asset.contract_path.display()
-                                    ),
-                                )
-                                .field(problem.column)
-                                .at(line, None),
+                            let message = format!(
+                                "{} (contract {})",
+                                problem.message,
+                                asset.contract_path.display()
                             );
+                            let diagnostic = if problem.is_warning {
+                                Diagnostic::warning(&model.path, message)
+                            } else {
+                                Diagnostic::error(&model.path, message)
+                            };
+                            diagnostics.push(diagnostic.field(problem.column).at(line, None));
                         }
                     }
                     Err(e) => diagnostics.push(

@@ -137,11 +137,7 @@ fn model_errors_name_file_and_line() {
         "{stderr}"
     );
 
-    std::fs::write(
-        &path,
-        text.replace("SUM(amount) AS revenue", "SUM(amount) AS revenu"),
-    )
-    .expect("write");
+    std::fs::write(&path, text.replace("0) AS revenue", "0) AS revenu")).expect("write");
     let (code, stderr) = check(&dir);
     assert_eq!(code, 2);
     assert!(
