@@ -99,7 +99,7 @@ const COUNTRIES: &[&str] = &["US", "GB", "DE", "FR", "NL", "ES", "IT", "SE", "PL
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: weir-bench generate|ingest|validate|all DIR [ROWS]";
+    let usage = "usage: weir-bench generate|ingest|validate|validate-csv|models|all DIR [ROWS]";
     let command = args.get(1).context(usage)?;
     let dir = PathBuf::from(args.get(2).context(usage)?);
     let rows: u64 = args

@@ -47,6 +47,11 @@ pub(crate) async fn materialize(
         upstream_versions.insert(upstream.clone(), serde_json::json!(table.version()));
         register_delta(&ctx, upstream, &table).await?;
     }
+    // The model's own definition counts too: a changed query or contract recomputes it.
+    upstream_versions.insert(
+        "__definition".into(),
+        serde_json::json!(definition_fingerprint(model, asset)),
+    );
     let upstream_versions = serde_json::Value::Object(upstream_versions);
     // Nothing upstream changed since the last publish: the model's table is already current.
     if !options.full_refresh
@@ -176,4 +181,13 @@ async fn published_watermark(
 
 fn sql_error(model: &ModelDef, e: datafusion::error::DataFusionError) -> OrchestrateError {
     OrchestrateError::Config(format!("{}: {e}", model.path.display()))
+}
+
+/// A fingerprint of what the model computes: its SQL and its contract's version.
+fn definition_fingerprint(model: &ModelDef, asset: &Asset) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    model.sql.hash(&mut hasher);
+    asset.contract.version.hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
 }

@@ -61,7 +61,7 @@ pub async fn run_assets(
     options: &RunOptions,
     progress: &dyn Progress,
 ) -> Result<Vec<AssetRunReport>> {
-    let chosen: BTreeSet<&String> = selected.iter().collect();
+    // Assets without a producer are not run, so nobody waits for them.
     let mut pending: Vec<&String> = selected
         .iter()
         .filter(|n| {
@@ -70,6 +70,7 @@ pub async fn run_assets(
                 .is_some_and(|a| a.source.is_some() || a.model.is_some())
         })
         .collect();
+    let chosen: BTreeSet<&String> = pending.iter().copied().collect();
     let mut finished: BTreeMap<String, AssetRunReport> = BTreeMap::new();
     let mut broken: BTreeMap<String, String> = BTreeMap::new();
     let mut running = FuturesUnordered::new();

@@ -1,6 +1,6 @@
 //! SQL models on DataFusion: what a model reads (its dependencies, inferred from the SQL), what
-//! it produces (its output schema, checked against its contract before anything runs), and the
-//! stream of batches it computes.
+//! it produces (its output schema, checked against its contract before anything runs), and
+//! where each output column comes from (lineage read off the logical plan).
 //!
 //! This crate plans and executes queries; it never validates rows (`weir-quality`) and never
 //! writes to the lake (`weir-store`).

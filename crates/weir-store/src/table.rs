@@ -288,7 +288,12 @@ pub async fn register_post_publish_view(
             // A merge keeps the published rows whose key the staged rows do not carry.
             let matches = merge_keys
                 .iter()
-                .map(|k| format!("s.\"{k}\" = p.\"{k}\""))
+                .map(|k| {
+                    format!(
+                        "s.{q} = p.{q}",
+                        q = format!("\"{}\"", k.replace('"', "\"\""))
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(" AND ");
             parts.push(format!(

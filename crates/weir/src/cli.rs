@@ -24,7 +24,7 @@ pub struct Common {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Scaffold an example project (a shop: customers CSV, orders NDJSON, payments Parquet).
+    /// Scaffold an example project: a shop with customers CSV, orders NDJSON, payments Parquet and three SQL models.
     ///
     /// Example: weir init my-shop && weir run -p my-shop
     Init {

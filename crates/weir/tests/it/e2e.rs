@@ -431,3 +431,34 @@ fn last_commit(table: &Path) -> serde_json::Value {
         .find_map(|v| v.get("commitInfo").cloned())
         .expect("commitInfo")
 }
+
+#[test]
+fn a_changed_model_definition_is_recomputed() {
+    let (_tmp, dir) = demo_project();
+    let (code, first) = run_json(&dir, &[]);
+    assert_eq!(code, 0);
+    let (_, again) = run_json(&dir, &["stg_orders"]);
+    assert_eq!(run_of(&again, "stg_orders")["status"], "up_to_date");
+    let path = dir.join("models/stg_orders.sql");
+    let sql = std::fs::read_to_string(&path).expect("read");
+    std::fs::write(
+        &path,
+        sql.replace(
+            "WHERE status <> 'cancelled'",
+            "WHERE status NOT IN ('cancelled', 'placed')",
+        ),
+    )
+    .expect("write");
+    let (code, changed) = run_json(&dir, &["stg_orders"]);
+    assert_eq!(code, 0);
+    let stg = run_of(&changed, "stg_orders");
+    assert_eq!(stg["status"], "success", "{stg}");
+    let before = run_of(&first, "stg_orders")["rows_stored"]
+        .as_u64()
+        .unwrap_or(0);
+    let after = stg["rows_stored"].as_u64().unwrap_or(u64::MAX);
+    assert!(
+        after < before,
+        "{after} rows after dropping placed orders, {before} before"
+    );
+}
