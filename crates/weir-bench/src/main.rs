@@ -294,6 +294,8 @@ fn generate(dir: &Path, rows: u64) -> anyhow::Result<()> {
 fn ingest(dir: &Path) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(dir.join("lake"));
     let _ = std::fs::remove_dir_all(dir.join(".weir"));
+    // Left by an earlier `models` phase: (a) measures the 10 M-row file alone.
+    let _ = std::fs::remove_file(dir.join("data/events-new.csv"));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -305,7 +307,8 @@ fn ingest(dir: &Path) -> anyhow::Result<()> {
         let (graph, _) = weir_orchestrate::build_graph(&project);
         let started = Instant::now();
         let options = RunOptions { full_refresh: false, trigger: "bench".into(), threads: 1 };
-        let reports = run_assets(&project, &state, &graph, &graph.order, &options, &NoProgress).await?;
+        let only_events = vec!["events".to_string()];
+        let reports = run_assets(&project, &state, &graph, &only_events, &options, &NoProgress).await?;
         let secs = started.elapsed().as_secs_f64();
         let r = reports.first().context("no report")?;
         anyhow::ensure!(r.error.is_none(), "{:?}", r.error);

@@ -144,12 +144,21 @@ impl CsvState {
                 rejects.push(reject);
                 continue;
             }
+            // One UTF-8 pass over the whole record; each stored field is then a slice of it,
+            // which only needs its two ends to fall on character boundaries.
+            let text = match std::str::from_utf8(self.record.as_slice()) {
+                Ok(text) if self.fields_on_boundaries(text) => text,
+                _ => {
+                    rejects.push(self.utf8_reject(line));
+                    continue;
+                }
+            };
             for (builder, idx) in builders.iter_mut().zip(&self.column_map) {
                 match idx
-                    .and_then(|i| self.record.get(i))
-                    .map(std::str::from_utf8)
+                    .and_then(|i| self.record.range(i))
+                    .and_then(|r| text.get(r))
                 {
-                    Some(Ok(value))
+                    Some(value)
                         if !value.is_empty() && !self.null_values.iter().any(|n| n == value) =>
                     {
                         builder.append_value(value)
@@ -215,17 +224,33 @@ impl CsvState {
                 ),
             );
         }
-        if let Some((idx, err)) = record
+        None
+    }
+
+    /// Field boundaries can split a character even when the record as a whole is valid UTF-8
+    /// (the delimiters between fields are not part of `as_slice`).
+    fn fields_on_boundaries(&self, text: &str) -> bool {
+        (0..self.record.len())
+            .filter_map(|i| self.record.range(i))
+            .all(|r| text.is_char_boundary(r.start) && text.is_char_boundary(r.end))
+    }
+
+    fn utf8_reject(&self, line: u64) -> RejectedRecord {
+        let reason = match self
+            .record
             .iter()
             .enumerate()
             .find_map(|(i, f)| std::str::from_utf8(f).err().map(|e| (i, e)))
         {
-            return reject(
-                "decode.utf8",
-                format!("field {} is not valid UTF-8: {err}", idx + 1),
-            );
+            Some((idx, err)) => format!("field {} is not valid UTF-8: {err}", idx + 1),
+            None => "the record is not valid UTF-8".to_string(),
+        };
+        RejectedRecord {
+            position: line,
+            raw: self.raw(),
+            rule: "decode.utf8",
+            reason,
         }
-        None
     }
 
     fn raw(&self) -> String {
@@ -262,5 +287,41 @@ fn decode_error(unit: &FileUnit, e: &csv::Error) -> IngestError {
     IngestError::Decode {
         path: unit.path.clone(),
         message: format!("cannot read CSV header: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::files::discover_files;
+
+    #[test]
+    fn a_character_split_across_fields_is_rejected() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // "\xC3" and "\xA9" are the two bytes of "é": valid together, invalid as two fields.
+        std::fs::write(
+            dir.path().join("x.csv"),
+            b"a,b,c\n1,\xC3\xA9,x\n2,\xC3,\xA9\n3,ok,y\n",
+        )
+        .expect("write");
+        let unit = discover_files(dir.path(), "*.csv")
+            .expect("files")
+            .remove(0);
+        let options = SourceOptions::default();
+        let columns = vec!["a".to_string(), "b".to_string(), "c".to_string()];
+        let batches: Vec<SourceBatch> = open(&unit, &options, &columns)
+            .expect("open")
+            .map(|b| b.expect("batch"))
+            .collect();
+        let rows: usize = batches.iter().map(|b| b.batch.num_rows()).sum();
+        let rejects: Vec<&RejectedRecord> = batches.iter().flat_map(|b| &b.rejects).collect();
+        assert_eq!(rows, 2);
+        assert_eq!(rejects.len(), 1);
+        assert_eq!((rejects[0].position, rejects[0].rule), (3, "decode.utf8"));
+        assert!(
+            rejects[0].reason.contains("field 2"),
+            "{}",
+            rejects[0].reason
+        );
     }
 }
