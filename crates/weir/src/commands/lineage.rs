@@ -3,7 +3,7 @@ use std::path::Path;
 
 use serde_json::json;
 use weir_model::Project;
-use weir_orchestrate::{AssetGraph, build_graph, select};
+use weir_orchestrate::{AssetGraph, select};
 use weir_process::{ColumnLineage, column_lineage};
 use weir_quality::{ParseOptions, Validator};
 
@@ -25,13 +25,9 @@ pub async fn lineage(
     let Some(project) = super::load(root, format == LineageFormat::Json) else {
         return Ok(Outcome::BadInput);
     };
-    let (graph, diagnostics) = build_graph(&project);
-    if diagnostics.iter().any(|d| !d.is_warning) {
-        for d in &diagnostics {
-            eprintln!("{d}");
-        }
+    let Some(graph) = super::graph(&project, format == LineageFormat::Json) else {
         return Ok(Outcome::BadInput);
-    }
+    };
     let selected = match select(&project, &graph, selectors) {
         Ok(s) => s,
         Err(message) => {

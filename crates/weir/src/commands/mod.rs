@@ -91,6 +91,16 @@ pub(crate) fn load(root: &Path, json: bool) -> Option<Project> {
     project
 }
 
+/// The asset graph, or `None` after printing why it cannot be built (exit 2).
+pub(crate) fn graph(project: &Project, json: bool) -> Option<weir_orchestrate::AssetGraph> {
+    let (graph, diagnostics) = weir_orchestrate::build_graph(project);
+    if diagnostics.iter().all(|d| d.is_warning) {
+        return Some(graph);
+    }
+    print_diagnostics(&Diagnostics(diagnostics), json);
+    None
+}
+
 pub(crate) fn print_diagnostics(diagnostics: &Diagnostics, as_json: bool) {
     if as_json {
         println!(

@@ -1,8 +1,7 @@
 use std::path::Path;
 
 use weir_orchestrate::{
-    ProjectLock, RunOptions, RunStatus, StateStore, build_graph, recover_pending, run_assets,
-    select,
+    ProjectLock, RunOptions, RunStatus, StateStore, recover_pending, run_assets, select,
 };
 
 use crate::Outcome;
@@ -19,13 +18,9 @@ pub async fn run(
     let Some(project) = super::load(root, json) else {
         return Ok(Outcome::BadInput);
     };
-    let (graph, diagnostics) = build_graph(&project);
-    if diagnostics.iter().any(|d| !d.is_warning) {
-        for d in &diagnostics {
-            eprintln!("{d}");
-        }
+    let Some(graph) = super::graph(&project, json) else {
         return Ok(Outcome::BadInput);
-    }
+    };
     let selected = match select(&project, &graph, selectors) {
         Ok(s) => s,
         Err(message) => {
