@@ -2,12 +2,9 @@
 //! column of a model, the upstream columns it is computed from, and whether it is a plain copy.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
-use datafusion::datasource::MemTable;
 use datafusion::logical_expr::{Expr, LogicalPlan};
-use datafusion::prelude::SessionContext;
 
 use crate::deps::SqlError;
 
@@ -32,19 +29,7 @@ pub async fn column_lineage(
     sql: &str,
     upstream: &[(String, SchemaRef)],
 ) -> Result<Vec<ColumnLineage>, SqlError> {
-    let ctx = SessionContext::new();
-    let plain = |message: String| SqlError {
-        line: None,
-        column: None,
-        message,
-    };
-    for (name, schema) in upstream {
-        let table =
-            MemTable::try_new(schema.clone(), vec![vec![]]).map_err(|e| plain(e.to_string()))?;
-        ctx.register_table(name.as_str(), Arc::new(table))
-            .map_err(|e| plain(e.to_string()))?;
-    }
-    let df = ctx.sql(sql).await.map_err(|e| plain(e.to_string()))?;
+    let df = crate::plan::plan_without_data(sql, upstream).await?;
     let plan = df.logical_plan();
     let origins = walk(plan);
     Ok(plan
@@ -188,6 +173,7 @@ fn pad(mut out: Vec<Origin>, plan: &LogicalPlan) -> Vec<Origin> {
 mod tests {
     use super::*;
     use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
 
     #[tokio::test]
     async fn joins_aggregates_and_renames() {

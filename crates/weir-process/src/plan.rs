@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, SchemaRef};
 use datafusion::datasource::MemTable;
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{DataFrame, SessionContext};
 
 use crate::deps::SqlError;
 
@@ -12,6 +12,16 @@ pub async fn output_schema(
     sql: &str,
     upstream: &[(String, SchemaRef)],
 ) -> Result<SchemaRef, SqlError> {
+    let df = plan_without_data(sql, upstream).await?;
+    Ok(Arc::new(df.schema().as_arrow().clone()))
+}
+
+/// The query planned over empty tables shaped like `upstream`: types, nullability and the
+/// logical plan, with no data read.
+pub(crate) async fn plan_without_data(
+    sql: &str,
+    upstream: &[(String, SchemaRef)],
+) -> Result<DataFrame, SqlError> {
     let ctx = SessionContext::new();
     for (name, schema) in upstream {
         let table =
@@ -19,8 +29,7 @@ pub async fn output_schema(
         ctx.register_table(name.as_str(), Arc::new(table))
             .map_err(|e| plain(e.to_string()))?;
     }
-    let df = ctx.sql(sql).await.map_err(|e| plain(e.to_string()))?;
-    Ok(Arc::new(df.schema().as_arrow().clone()))
+    ctx.sql(sql).await.map_err(|e| plain(e.to_string()))
 }
 
 fn plain(message: String) -> SqlError {
