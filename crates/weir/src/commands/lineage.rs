@@ -3,7 +3,7 @@ use std::path::Path;
 
 use serde_json::json;
 use weir_model::Project;
-use weir_orchestrate::{AssetGraph, select};
+use weir_orchestrate::AssetGraph;
 use weir_process::{ColumnLineage, column_lineage};
 use weir_quality::{ParseOptions, Validator};
 
@@ -22,20 +22,11 @@ pub async fn lineage(
     selectors: &[String],
     format: LineageFormat,
 ) -> anyhow::Result<Outcome> {
-    let Some(project) = super::load(root, format == LineageFormat::Json) else {
+    let Some((project, graph, selected)) =
+        super::load_selection(root, selectors, format == LineageFormat::Json)
+    else {
         return Ok(Outcome::BadInput);
     };
-    let Some(graph) = super::graph(&project, format == LineageFormat::Json) else {
-        return Ok(Outcome::BadInput);
-    };
-    let selected = match select(&project, &graph, selectors) {
-        Ok(s) => s,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return Ok(Outcome::BadInput);
-        }
-    };
-    let columns = all_column_lineage(&project, &graph).await?;
     let chosen: BTreeSet<&String> = selected.iter().collect();
     let edges: Vec<(&String, &String)> = selected
         .iter()
@@ -80,6 +71,8 @@ pub async fn lineage(
             println!("}}");
         }
         LineageFormat::Json => {
+            // Column lineage plans every model; the table-level graphs above do not need it.
+            let columns = all_column_lineage(&project, &graph).await?;
             let mut memo = BTreeMap::new();
             let assets: Vec<serde_json::Value> = selected
                 .iter()

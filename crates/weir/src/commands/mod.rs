@@ -91,6 +91,24 @@ pub(crate) fn load(root: &Path, json: bool) -> Option<Project> {
     project
 }
 
+/// The project, its graph and the assets `selectors` pick, in run order; `None` after printing
+/// why not (exit 2). Every command that takes selectors starts here.
+pub(crate) fn load_selection(
+    root: &Path,
+    selectors: &[String],
+    json: bool,
+) -> Option<(Project, weir_orchestrate::AssetGraph, Vec<String>)> {
+    let project = load(root, json)?;
+    let graph = graph(&project, json)?;
+    match weir_orchestrate::select(&project, &graph, selectors) {
+        Ok(selected) => Some((project, graph, selected)),
+        Err(message) => {
+            eprintln!("error: {message}");
+            None
+        }
+    }
+}
+
 /// The asset graph, or `None` after printing why it cannot be built (exit 2).
 pub(crate) fn graph(project: &Project, json: bool) -> Option<weir_orchestrate::AssetGraph> {
     let (graph, diagnostics) = weir_orchestrate::build_graph(project);

@@ -1,7 +1,7 @@
 use std::path::Path;
 
 use weir_orchestrate::{
-    ProjectLock, RunOptions, RunStatus, StateStore, recover_pending, run_assets, select,
+    ProjectLock, RunOptions, RunStatus, StateStore, recover_pending, run_assets,
 };
 
 use crate::Outcome;
@@ -15,18 +15,8 @@ pub async fn run(
     threads: usize,
     json: bool,
 ) -> anyhow::Result<Outcome> {
-    let Some(project) = super::load(root, json) else {
+    let Some((project, graph, selected)) = super::load_selection(root, selectors, json) else {
         return Ok(Outcome::BadInput);
-    };
-    let Some(graph) = super::graph(&project, json) else {
-        return Ok(Outcome::BadInput);
-    };
-    let selected = match select(&project, &graph, selectors) {
-        Ok(s) => s,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return Ok(Outcome::BadInput);
-        }
     };
     let _lock = ProjectLock::acquire(&project.state_dir())?;
     let state = StateStore::connect(&project.state_url()).await?;
