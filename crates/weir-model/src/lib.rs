@@ -21,7 +21,8 @@ pub use contract::{
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use model_def::{Materialization, ModelDef};
 pub use project::{
-    Asset, Project, ProjectConfig, ProjectSection, TeamConfig, did_you_mean, load_project,
+    Asset, OnDefinitionChange, Project, ProjectConfig, ProjectSection, TeamConfig, did_you_mean,
+    load_project,
 };
 pub use source::{FileFormat, SourceDef, SourceOptions};
 pub use telemetry::ComponentMetrics;

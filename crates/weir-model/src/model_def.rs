@@ -12,7 +12,9 @@ pub struct ModelDef {
     pub path: PathBuf,
     pub sql: String,
     pub materialization: Materialization,
-    /// The column whose published maximum bounds what an incremental run reads.
+    /// An event-time column, kept for documentation and future scan pruning. It never decides
+    /// which rows an incremental run processes: the Delta log does (see `weir-store`'s
+    /// `changes_since`), so ties, NULLs and late rows are never missed.
     pub watermark: Option<String>,
     pub unique_key: Vec<String>,
     pub tags: Vec<String>,
@@ -22,10 +24,11 @@ pub struct ModelDef {
 pub enum Materialization {
     /// Rebuilt every run, replaced in one atomic commit.
     Table,
-    /// Rows newer than the published watermark are appended.
+    /// The query's output over the rows upstream commits added since the last run is appended.
     IncrementalAppend,
-    /// Rows at or after the published watermark are recomputed and merged on `unique_key`:
-    /// changed rows are updated, new ones inserted (Delta MERGE).
+    /// The `unique_key` values that rows added upstream can affect are recomputed over the
+    /// whole upstream and merged on `unique_key`: changed rows are updated, new ones inserted
+    /// (Delta MERGE).
     IncrementalMerge,
 }
 
@@ -102,12 +105,6 @@ impl ModelDef {
                 "an incremental `merge` model needs a `unique_key` (columns joined with +)",
             )
             .field("unique_key"));
-        }
-        if materialization != Materialization::Table && watermark.is_none() {
-            return Err(
-                Diagnostic::error(path, "an incremental model needs a `watermark` column")
-                    .field("watermark"),
-            );
         }
         Ok(ModelDef {
             path: path.to_path_buf(),

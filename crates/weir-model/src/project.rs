@@ -27,6 +27,22 @@ pub struct ProjectSection {
     /// The state store URL; SQLite under `.weir/` by default.
     #[serde(default = "default_state")]
     pub state: String,
+    /// What `weir run` does with an incremental model whose definition (SQL, settings or
+    /// columns) changed since its table was built.
+    #[serde(default)]
+    pub on_definition_change: OnDefinitionChange,
+}
+
+/// Rows computed by an old definition are never mixed with rows of the new one: either the
+/// run stops and asks for `--full-refresh`, or the table is rebuilt.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnDefinitionChange {
+    /// Report the model as needing a full refresh and leave its table as it is.
+    #[default]
+    Refuse,
+    /// Rebuild the table from the new definition.
+    Rebuild,
 }
 
 /// A team and where its alerts go (`slack:#channel`, `email:addr`, a webhook URL, ...).

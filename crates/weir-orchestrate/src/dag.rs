@@ -35,7 +35,7 @@ pub fn build_graph(project: &Project) -> (AssetGraph, Vec<Diagnostic>) {
                             .map_or((None, None), |(l, c)| (Some(l), Some(c)));
                         let message = if table == asset.name {
                             format!(
-                                "model `{table}` reads its own table; incremental models see their own rows through the watermark instead"
+                                "model `{table}` reads its own table; an incremental model adds to its own table without reading it"
                             )
                         } else {
                             format!(

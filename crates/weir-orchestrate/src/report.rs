@@ -16,9 +16,21 @@ pub enum RunStatus {
     Error,
     /// Not run, because an asset upstream failed in the same invocation.
     Skipped,
+    /// An incremental model whose definition changed: not run, so old and new logic are never
+    /// mixed in one table, until `--full-refresh`.
+    NeedsRefresh,
 }
 
 impl RunStatus {
+    /// The user did not get what they asked for: the command exits non-zero, and assets
+    /// downstream are skipped.
+    pub fn is_failure(&self) -> bool {
+        matches!(
+            self,
+            RunStatus::Failed | RunStatus::Error | RunStatus::Skipped | RunStatus::NeedsRefresh
+        )
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             RunStatus::Success => "success",
@@ -26,6 +38,7 @@ impl RunStatus {
             RunStatus::Failed => "failed",
             RunStatus::Error => "error",
             RunStatus::Skipped => "skipped",
+            RunStatus::NeedsRefresh => "needs_full_refresh",
         }
     }
 }

@@ -1,25 +1,77 @@
 //! A model run: the SQL on DataFusion over the upstream Delta tables, streamed through the
 //! model's contract into staging.
+//!
+//! What a run computes is decided from the Delta logs, never from a watermark. Every publish of
+//! a model records, in its commit, its [`Inputs`]: the id and version of each upstream table
+//! it read and fingerprints of its definition and contract. The next run compares them with
+//! the upstream tables now:
+//!
+//! - nothing changed: `up_to_date`;
+//! - the definition changed: an incremental model is not run (old and new logic would be
+//!   mixed in one table) until `--full-refresh`, unless the project says to rebuild;
+//! - an upstream table was rebuilt (new table id) or rewritten (a `remove` in its log): the
+//!   model is recomputed in full, and the run says why;
+//! - upstream tables only had files appended: an `append` model appends its output over those
+//!   files' rows (`ΔA⋈B ∪ A'⋈ΔB` over several tables), a `merge` model recomputes the keys
+//!   those rows can affect over the whole upstream and merges them. Where the SQL does not
+//!   allow that exactly (see `weir_process::analyze_plan`), the model is recomputed in full
+//!   and the run says why.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use datafusion::common::ScalarValue;
-use datafusion::prelude::{SessionContext, ident, lit};
+use datafusion::logical_expr::{Expr, JoinType};
+use datafusion::prelude::{DataFrame, SessionContext, col, ident, lit};
 use futures::StreamExt;
+use serde::{Deserialize, Serialize};
 use weir_ingest::SourceBatch;
-use weir_model::{Asset, Materialization, ModelDef, Project};
+use weir_model::{Asset, Materialization, ModelDef, OnDefinitionChange, Project};
 use weir_quality::{ParseOptions, Validator};
-use weir_store::{LakeTable, register_delta};
+use weir_store::{LakeTable, TableChanges, register_delta, register_files};
 
 use crate::dag::AssetGraph;
 use crate::error::{OrchestrateError, Result};
 use crate::progress::Progress;
-use crate::report::AssetRunReport;
+use crate::report::{AssetRunReport, RunStatus};
 use crate::run_source::up_to_date;
 use crate::runner::{RunOptions, table_paths};
 use crate::staging::Staging;
 use crate::state::{RunRecord, StateStore};
 
-/// `commitInfo` key holding the upstream table versions a model's publish was computed from.
-const UPSTREAM_KEY: &str = "weir.upstreamVersions";
+/// `commitInfo` key holding the [`Inputs`] a model's publish was computed from.
+pub(crate) const INPUTS_KEY: &str = "weir.inputs";
+
+/// What a model's table was computed from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Inputs {
+    pub tables: BTreeMap<String, TableInput>,
+    /// Fingerprint of what decides the rows: SQL, materialization, key and column types.
+    pub definition: String,
+    /// Fingerprint of the whole contract: a new or tightened rule re-runs the audit.
+    pub contract: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct TableInput {
+    /// The Delta table id: a table deleted and rebuilt is a different table.
+    pub id: String,
+    pub version: u64,
+}
+
+/// What this run computes.
+enum Work {
+    /// The whole query over the whole upstream, replacing the table.
+    Full,
+    /// The query over the rows appended upstream: `(table, version read last time, new files)`.
+    Append(Vec<(String, u64, Vec<PathBuf>)>),
+    /// The keys that the appended rows (same shape as `Append`) can affect, recomputed over
+    /// the whole upstream and merged.
+    Merge(Vec<(String, u64, Vec<PathBuf>)>),
+    /// No new rows upstream but a changed contract or version: audit the table as it is and
+    /// record the new inputs.
+    AuditOnly,
+}
 
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn materialize(
@@ -33,112 +85,121 @@ pub(crate) async fn materialize(
     report: &mut AssetRunReport,
     record: &mut RunRecord,
 ) -> Result<()> {
-    let validator = Validator::new(&asset.name, &asset.contract, ParseOptions::default())?;
-    let ctx = SessionContext::new();
-    let mut upstream_versions = serde_json::Map::new();
-    for upstream in graph.upstream.get(&asset.name).into_iter().flatten() {
-        let (path, _) = table_paths(project, upstream);
+    let merging = model.materialization == Materialization::IncrementalMerge;
+    let mut contract = asset.contract.clone();
+    if merging {
+        // A NULL key can never match on MERGE, so it would be inserted again on every run:
+        // the key columns are required, and a row without one is quarantined.
+        for object in &mut contract.schema {
+            for property in &mut object.properties {
+                if model.unique_key.contains(&property.name) {
+                    property.required = true;
+                }
+            }
+        }
+    }
+    let validator = Validator::new(&asset.name, &contract, ParseOptions::default())?;
+    let mut upstream: BTreeMap<String, LakeTable> = BTreeMap::new();
+    for name in graph.upstream.get(&asset.name).into_iter().flatten() {
+        let (path, _) = table_paths(project, name);
         let table = LakeTable::open(&path).await?.ok_or_else(|| {
             OrchestrateError::Config(format!(
-                "upstream `{upstream}` has no table yet: run `weir run +{}` to build it first",
+                "upstream `{name}` has no table yet: run `weir run +{}` to build it first",
                 asset.name
             ))
         })?;
-        upstream_versions.insert(upstream.clone(), serde_json::json!(table.version()));
-        register_delta(&ctx, upstream, &table).await?;
+        upstream.insert(name.clone(), table);
     }
-    // The model's own definition counts too: a changed query or contract recomputes it.
-    upstream_versions.insert(
-        "__definition".into(),
-        serde_json::json!(definition_fingerprint(model, asset)),
-    );
-    let upstream_versions = serde_json::Value::Object(upstream_versions);
-    // Nothing upstream changed since the last publish: the model's table is already current.
-    if !options.full_refresh
-        && let Some(own) = LakeTable::open(&report.table_path).await?
-        && own.last_commit_value(UPSTREAM_KEY).await?.as_ref() == Some(&upstream_versions)
-    {
+    let current = current_inputs(asset, model, &validator, &upstream)?;
+    let own = LakeTable::open(&report.table_path).await?;
+    let recorded: Option<Inputs> = match &own {
+        Some(table) => table
+            .last_commit_value(INPUTS_KEY)
+            .await?
+            .and_then(|v| serde_json::from_value(v).ok()),
+        None => None,
+    };
+    if !options.full_refresh && recorded.as_ref() == Some(&current) {
         return up_to_date(report).await;
     }
-    let incremental = model.materialization != Materialization::Table && !options.full_refresh;
-    let merging =
-        model.materialization == Materialization::IncrementalMerge && !options.full_refresh;
-    let mut df = ctx.sql(&model.sql).await.map_err(|e| sql_error(model, e))?;
-    if incremental
-        && let Some(watermark) = &model.watermark
-        && let Some(last) = published_watermark(&report.table_path, watermark).await?
+    let ctx = SessionContext::new();
+    for (name, table) in &upstream {
+        register_delta(&ctx, name, table).await?;
+    }
+    let df = ctx.sql(&model.sql).await.map_err(|e| sql_error(model, e))?;
+    // A table created by a run that then published nothing holds only its creation commit.
+    let built = own
+        .as_ref()
+        .and_then(LakeTable::version)
+        .is_some_and(|v| v > 0);
+    let work = match decide(
+        project, asset, model, options, built, recorded, &current, &upstream, &df,
+    )
+    .await?
     {
-        // Append reads what is newer than the watermark; merge recomputes the latest published
-        // watermark value too, so late rows for it update the rows already there.
-        let newer = if merging {
-            ident(watermark).gt_eq(lit(last))
-        } else {
-            ident(watermark).gt(lit(last))
-        };
-        df = df.filter(newer).map_err(|e| sql_error(model, e))?;
-    }
-    let columns = validator.column_names();
-    let produced: Vec<String> = df
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
-    if let Some(missing) = columns.iter().find(|c| !produced.contains(c)) {
-        return Err(OrchestrateError::Config(format!(
-            "{}: the query does not produce column `{missing}` that the contract requires (run `weir check`)",
-            model.path.display()
-        )));
-    }
-    let df = df
-        .select_columns(&columns.iter().map(String::as_str).collect::<Vec<_>>())
-        .map_err(|e| sql_error(model, e))?;
-    let mut stream = df.execute_stream().await.map_err(|e| sql_error(model, e))?;
-    let mut staging: Option<Staging> = None;
-    let origin = format!("model:{}", asset.name);
-    progress.asset_started(&asset.name, 0);
-    let mut next_row = 1u64;
-    while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(|e| sql_error(model, e))?;
-        if batch.num_rows() == 0 {
-            continue;
+        Decision::Run(work, why) => {
+            if let Some(why) = why {
+                report
+                    .warnings
+                    .push(format!("model `{}` recomputed in full: {why}", asset.name));
+            }
+            work
         }
-        if staging.is_none() {
-            let mut opened = Staging::open(asset, &validator, report, record, state).await?;
-            opened
-                .extra_metadata
-                .insert(UPSTREAM_KEY.into(), upstream_versions.clone());
-            staging = Some(opened);
+        Decision::NeedsRefresh(message) => {
+            report.status = RunStatus::NeedsRefresh;
+            report.error = Some(message.clone());
+            record.status = "needs_full_refresh".into();
+            record.error = Some(message);
+            record.ended_at = Some(crate::state::now());
+            state.insert_run(record).await?;
+            return Ok(());
         }
-        let n = batch.num_rows() as u64;
-        let source = SourceBatch {
-            bytes: batch.get_array_memory_size() as u64,
-            positions: (next_row..next_row + n).collect(),
-            batch,
-            raw_lines: None,
-            rejects: Vec::new(),
-        };
-        next_row += n;
-        let validated = validator.validate(&source)?;
-        report.rows_in += n;
-        report.rows_stored += validated.good.num_rows() as u64;
-        report.rows_quarantined += validated.quarantined.len() as u64;
-        report.bytes_in += source.bytes;
-        if let Some(staging) = staging.as_mut() {
-            staging.accept(&origin, validated, report).await?;
-        }
-    }
-    let mut staging = match staging {
-        Some(s) => s,
-        // No rows: an incremental model with nothing new is up to date; a table model that
-        // produces nothing is still rebuilt (to empty), since that is what its SQL says.
-        None if incremental => return up_to_date(report).await,
-        None => Staging::open(asset, &validator, report, record, state).await?,
     };
-    staging
-        .extra_metadata
-        .insert(UPSTREAM_KEY.into(), upstream_versions);
-    let replace = model.materialization == Materialization::Table || options.full_refresh;
+    progress.asset_started(&asset.name, 0);
+    let mut staging = Staging::open(asset, &validator, report, record, state).await?;
+    staging.extra_metadata.insert(
+        INPUTS_KEY.into(),
+        serde_json::to_value(&current).map_err(|e| OrchestrateError::Config(e.to_string()))?,
+    );
+    let mut run = ModelStream {
+        model,
+        validator: &validator,
+        origin: format!("model:{}", asset.name),
+        next_row: 1,
+    };
+    let replace = matches!(work, Work::Full);
+    match work {
+        Work::Full => {
+            run.stream(df, &mut staging, report).await?;
+        }
+        Work::Append(changed) => {
+            for ctx in delta_contexts(&upstream, &changed).await? {
+                let df = ctx.sql(&model.sql).await.map_err(|e| sql_error(model, e))?;
+                run.stream(df, &mut staging, report).await?;
+            }
+        }
+        Work::Merge(changed) => {
+            let mut keys = Vec::new();
+            for ctx in delta_contexts(&upstream, &changed).await? {
+                let key_columns: Vec<Expr> =
+                    model.unique_key.iter().map(|k| ident(k.as_str())).collect();
+                let batches = ctx
+                    .sql(&model.sql)
+                    .await
+                    .and_then(|df| df.select(key_columns))
+                    .map_err(|e| sql_error(model, e))?
+                    .collect()
+                    .await
+                    .map_err(|e| sql_error(model, e))?;
+                keys.extend(batches);
+            }
+            let df = restrict_to_keys(&ctx, df, &model.unique_key, keys)
+                .await
+                .map_err(|e| sql_error(model, e))?;
+            run.stream(df, &mut staging, report).await?;
+        }
+        Work::AuditOnly => {}
+    }
     staging
         .finish(
             project,
@@ -154,40 +215,301 @@ pub(crate) async fn materialize(
         .await
 }
 
-/// The largest watermark value published so far, as a typed scalar.
-async fn published_watermark(
-    table_path: &std::path::Path,
-    watermark: &str,
-) -> Result<Option<ScalarValue>> {
-    let Some(table) = LakeTable::open(table_path).await? else {
-        return Ok(None);
+enum Decision {
+    /// Run this work; the string says why an incremental model is recomputed in full.
+    Run(Work, Option<String>),
+    NeedsRefresh(String),
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn decide(
+    project: &Project,
+    asset: &Asset,
+    model: &ModelDef,
+    options: &RunOptions,
+    built: bool,
+    recorded: Option<Inputs>,
+    current: &Inputs,
+    upstream: &BTreeMap<String, LakeTable>,
+    df: &DataFrame,
+) -> Result<Decision> {
+    if options.full_refresh || model.materialization == Materialization::Table || !built {
+        return Ok(Decision::Run(Work::Full, None));
+    }
+    let full = |why: String| Ok(Decision::Run(Work::Full, Some(why)));
+    let definition_changed = recorded
+        .as_ref()
+        .is_none_or(|r| r.definition != current.definition);
+    if definition_changed {
+        return match project.config.project.on_definition_change {
+            OnDefinitionChange::Rebuild => full(
+                "its definition (SQL, settings or columns) changed and weir.toml says on_definition_change = \"rebuild\"".into(),
+            ),
+            OnDefinitionChange::Refuse => Ok(Decision::NeedsRefresh(format!(
+                "the definition of incremental model `{name}` (its SQL, settings or columns) changed since its table was built, so new rows would be computed differently from the rows already there; nothing was run. Rebuild it with `weir run {name} --full-refresh`, or set on_definition_change = \"rebuild\" under [project] in weir.toml",
+                name = asset.name
+            ))),
+        };
+    }
+    let Some(recorded) = recorded else {
+        return full("its last commit does not say what it was computed from".into());
     };
-    let ctx = SessionContext::new();
-    register_delta(&ctx, "published", &table).await?;
-    let batches = ctx
-        .sql(&format!("SELECT MAX(\"{watermark}\") FROM published"))
-        .await
-        .map_err(weir_store::StoreError::Query)?
-        .collect()
-        .await
-        .map_err(weir_store::StoreError::Query)?;
-    let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) else {
-        return Ok(None);
+    let mut changed = Vec::new();
+    for (name, now) in &current.tables {
+        let Some(before) = recorded.tables.get(name) else {
+            return full(format!("upstream `{name}` was not read by the last run"));
+        };
+        if before.id != now.id {
+            return full(format!(
+                "upstream `{name}` was deleted and rebuilt since the last run (its Delta table id changed)"
+            ));
+        }
+        if before.version == now.version {
+            continue;
+        }
+        let Some(table) = upstream.get(name) else {
+            continue;
+        };
+        match table.changes_since(before.version).await? {
+            TableChanges::Rewritten(why) => return full(format!("upstream `{name}`: {why}")),
+            TableChanges::Appended { files } if files.is_empty() => {}
+            TableChanges::Appended { files } => {
+                changed.push((name.clone(), before.version, files));
+            }
+        }
+    }
+    if changed.is_empty() {
+        return Ok(Decision::Run(Work::AuditOnly, None));
+    }
+    let analysis = weir_process::analyze_plan(df.logical_plan(), &model.unique_key);
+    match model.materialization {
+        Materialization::IncrementalMerge => match analysis.merge_keys {
+            Err(why) => full(format!(
+                "weir cannot tell which `unique_key` values new upstream rows affect ({why})"
+            )),
+            Ok(_) => Ok(Decision::Run(Work::Merge(changed), None)),
+        },
+        _ => match analysis.append_blocker {
+            Some(why) => full(format!(
+                "an `append` model is exact only for SQL that distributes over new rows, and this query has {why}; declare it `strategy = merge` with a `unique_key`, or `materialized = table`"
+            )),
+            None => Ok(Decision::Run(Work::Append(changed), None)),
+        },
+    }
+}
+
+/// One query context per changed upstream table, for the product rule over appends: in the
+/// `i`-th, changed table `i` holds only its new rows, the tables changed before it hold all
+/// their rows, those changed after it the rows they had at the last run, and unchanged tables
+/// are as they are. The union of a query over these contexts is exactly what the appended rows
+/// add to a query that distributes over appends (`ΔA⋈B ∪ A'⋈ΔB`).
+async fn delta_contexts(
+    upstream: &BTreeMap<String, LakeTable>,
+    changed: &[(String, u64, Vec<PathBuf>)],
+) -> Result<Vec<SessionContext>> {
+    let mut contexts = Vec::with_capacity(changed.len());
+    for i in 0..changed.len() {
+        let ctx = SessionContext::new();
+        for (name, table) in upstream {
+            match changed.iter().position(|(t, _, _)| t == name) {
+                Some(j) if j == i => register_files(&ctx, name, table, &changed[j].2).await?,
+                Some(j) if j > i => {
+                    let old = LakeTable::open_at(&table.path, changed[j].1)
+                        .await?
+                        .ok_or_else(|| {
+                            OrchestrateError::Config(format!(
+                                "upstream `{name}` vanished while reading it"
+                            ))
+                        })?;
+                    register_delta(&ctx, name, &old).await?;
+                }
+                _ => register_delta(&ctx, name, table).await?,
+            }
+        }
+        contexts.push(ctx);
+    }
+    Ok(contexts)
+}
+
+/// Keeps the rows of the model's output whose key is among `keys` (batches of the key
+/// columns, possibly repeated). A few keys become an IN list, which DataFusion pushes down
+/// through projections and GROUP BY into the scan; many, a semi join.
+async fn restrict_to_keys(
+    ctx: &SessionContext,
+    df: DataFrame,
+    unique_key: &[String],
+    keys: Vec<arrow::array::RecordBatch>,
+) -> datafusion::error::Result<DataFrame> {
+    let Some(first) = keys.first() else {
+        return df.filter(lit(false));
     };
-    let value =
-        ScalarValue::try_from_array(batch.column(0), 0).map_err(weir_store::StoreError::Query)?;
-    Ok((!value.is_null()).then_some(value))
+    let table = datafusion::datasource::MemTable::try_new(first.schema(), vec![keys])?;
+    let distinct = ctx.read_table(std::sync::Arc::new(table))?.distinct()?;
+    let batches = distinct.clone().collect().await?;
+    let count: usize = batches.iter().map(|b| b.num_rows()).sum();
+    if count <= IN_LIST_KEYS {
+        let mut tuples: Vec<Vec<ScalarValue>> = Vec::with_capacity(count);
+        for batch in &batches {
+            for row in 0..batch.num_rows() {
+                let tuple = (0..batch.num_columns())
+                    .map(|c| ScalarValue::try_from_array(batch.column(c), row))
+                    .collect::<datafusion::error::Result<Vec<_>>>()?;
+                // A NULL key is quarantined (`required`), never merged.
+                if tuple.iter().all(|v| !v.is_null()) {
+                    tuples.push(tuple);
+                }
+            }
+        }
+        let predicate = if unique_key.len() == 1 {
+            let values = tuples
+                .into_iter()
+                .filter_map(|t| t.into_iter().next())
+                .map(lit)
+                .collect();
+            ident(unique_key[0].as_str()).in_list(values, false)
+        } else {
+            tuples
+                .into_iter()
+                .map(|t| {
+                    unique_key
+                        .iter()
+                        .zip(t)
+                        .map(|(k, v)| ident(k.as_str()).eq(lit(v)))
+                        .reduce(Expr::and)
+                        .unwrap_or(lit(false))
+                })
+                .reduce(Expr::or)
+                .unwrap_or(lit(false))
+        };
+        return df.filter(predicate);
+    }
+    let aliases: Vec<String> = (0..unique_key.len())
+        .map(|i| format!("__weir_k{i}"))
+        .collect();
+    let keys = distinct.select(
+        unique_key
+            .iter()
+            .zip(&aliases)
+            .map(|(k, a)| ident(k.as_str()).alias(a))
+            .collect::<Vec<_>>(),
+    )?;
+    let on: Vec<Expr> = unique_key
+        .iter()
+        .zip(&aliases)
+        .map(|(k, a)| ident(k.as_str()).eq(col(a.as_str())))
+        .collect();
+    df.join_on(keys, JoinType::LeftSemi, on)
+}
+
+/// Up to this many affected keys become an IN list (which DataFusion prunes with); beyond, a
+/// semi join.
+const IN_LIST_KEYS: usize = 10_000;
+
+/// Streams query results through the contract into staging, numbering rows across queries.
+struct ModelStream<'a> {
+    model: &'a ModelDef,
+    validator: &'a Validator,
+    origin: String,
+    next_row: u64,
+}
+
+impl ModelStream<'_> {
+    async fn stream(
+        &mut self,
+        df: DataFrame,
+        staging: &mut Staging,
+        report: &mut AssetRunReport,
+    ) -> Result<()> {
+        let columns = self.validator.column_names();
+        let produced: Vec<String> = df
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        if let Some(missing) = columns.iter().find(|c| !produced.contains(c)) {
+            return Err(OrchestrateError::Config(format!(
+                "{}: the query does not produce column `{missing}` that the contract requires (run `weir check`)",
+                self.model.path.display()
+            )));
+        }
+        let df = df
+            .select_columns(&columns.iter().map(String::as_str).collect::<Vec<_>>())
+            .map_err(|e| sql_error(self.model, e))?;
+        let mut stream = df
+            .execute_stream()
+            .await
+            .map_err(|e| sql_error(self.model, e))?;
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(|e| sql_error(self.model, e))?;
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            let n = batch.num_rows() as u64;
+            let source = SourceBatch {
+                bytes: batch.get_array_memory_size() as u64,
+                positions: (self.next_row..self.next_row + n).collect(),
+                batch,
+                raw_lines: None,
+                rejects: Vec::new(),
+            };
+            self.next_row += n;
+            let validated = self.validator.validate(&source)?;
+            report.rows_in += n;
+            report.rows_stored += validated.good.num_rows() as u64;
+            report.rows_quarantined += validated.quarantined.len() as u64;
+            report.bytes_in += source.bytes;
+            staging.accept(&self.origin, validated, report).await?;
+        }
+        Ok(())
+    }
+}
+
+fn current_inputs(
+    asset: &Asset,
+    model: &ModelDef,
+    validator: &Validator,
+    upstream: &BTreeMap<String, LakeTable>,
+) -> Result<Inputs> {
+    let mut tables = BTreeMap::new();
+    for (name, table) in upstream {
+        tables.insert(
+            name.clone(),
+            TableInput {
+                id: table.table_id()?,
+                version: table.version().unwrap_or_default(),
+            },
+        );
+    }
+    let contract_text = std::fs::read(&asset.contract_path).map_err(|e| OrchestrateError::Io {
+        path: asset.contract_path.clone(),
+        source: e,
+    })?;
+    Ok(Inputs {
+        tables,
+        definition: definition_fingerprint(model, validator),
+        contract: format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&contract_text)),
+    })
+}
+
+/// A stable fingerprint (xxh3-128, the same on every platform and Rust release) of what
+/// decides a model's rows: its SQL, materialization, key, and the contract's columns and types.
+fn definition_fingerprint(model: &ModelDef, validator: &Validator) -> String {
+    let mut text = String::new();
+    text.push_str(&model.sql);
+    text.push('\0');
+    text.push_str(model.materialization.as_str());
+    text.push('\0');
+    text.push_str(&model.unique_key.join("+"));
+    for field in validator.schema().fields() {
+        text.push('\0');
+        text.push_str(field.name());
+        text.push(':');
+        text.push_str(&field.data_type().to_string());
+    }
+    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(text.as_bytes()))
 }
 
 fn sql_error(model: &ModelDef, e: datafusion::error::DataFusionError) -> OrchestrateError {
     OrchestrateError::Config(format!("{}: {e}", model.path.display()))
-}
-
-/// A fingerprint of what the model computes: its SQL and its contract's version.
-fn definition_fingerprint(model: &ModelDef, asset: &Asset) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    model.sql.hash(&mut hasher);
-    asset.contract.version.hash(&mut hasher);
-    format!("{:016x}", hasher.finish())
 }

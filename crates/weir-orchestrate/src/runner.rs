@@ -115,7 +115,7 @@ pub async fn run_assets(
         };
         let report = report?;
         progress.asset_finished(&name);
-        if matches!(report.status, RunStatus::Failed | RunStatus::Error) {
+        if report.status.is_failure() {
             broken.insert(name.clone(), report.status.as_str().to_string());
         }
         finished.insert(name, report);

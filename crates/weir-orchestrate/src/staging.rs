@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 
 use datafusion::prelude::SessionContext;
+use weir_model::Severity;
 use weir_model::{Asset, Project};
-use weir_quality::{AuditScope, Validated, Validator, audit};
+use weir_quality::{AuditScope, CheckResult, CheckScope, Validated, Validator, audit};
 use weir_store::{
     LakeTable, Publication, PublicationPart, StagedWriter, quarantine_schema,
     register_post_publish_view,
@@ -143,6 +144,12 @@ impl Staging {
         register_post_publish_view(&ctx, &asset.name, &self.table, &adds, replace, merge_keys)
             .await?;
         let mut checks = validator.run_checks(report.rows_in, &self.rule_counts);
+        let mut duplicate_keys = None;
+        if !merge_keys.is_empty() && !adds.is_empty() {
+            let (check, sample) = duplicate_key_check(&ctx, &asset.name, merge_keys).await?;
+            duplicate_keys = sample;
+            checks.push(check);
+        }
         checks.extend(
             audit(
                 &AuditScope {
@@ -173,9 +180,15 @@ impl Staging {
                 .collect();
             record.status = "failed".into();
             record.error = Some(format!(
-                "blocking checks failed: {}; nothing was published",
-                failed.join(", ")
+                "blocking checks failed: {}{}; nothing was published",
+                failed.join(", "),
+                duplicate_keys
+                    .map(|keys| format!(
+                        " (the query gives more than one row for unique_key {keys})"
+                    ))
+                    .unwrap_or_default()
             ));
+            report.error = record.error.clone();
             record.ended_at = Some(now());
             state.insert_run(record).await?;
             return Ok(());
@@ -243,4 +256,66 @@ impl Staging {
         report.table_version = versions.table;
         Ok(())
     }
+}
+
+/// A merge needs one row per `unique_key` value: two would make Delta's MERGE fail (or insert
+/// both). Checked on the staged rows before anything is journalled, so a bad query fails its
+/// own run, cleanly, with up to five of the keys named.
+async fn duplicate_key_check(
+    ctx: &SessionContext,
+    asset: &str,
+    keys: &[String],
+) -> Result<(CheckResult, Option<String>)> {
+    let quoted: Vec<String> = keys
+        .iter()
+        .map(|k| format!("\"{}\"", k.replace('"', "\"\"")))
+        .collect();
+    let sql = format!(
+        "SELECT {cols}, COUNT(*) AS n FROM \"{asset}__staged\" GROUP BY {cols} HAVING COUNT(*) > 1 ORDER BY n DESC",
+        cols = quoted.join(", ")
+    );
+    let query = |e| OrchestrateError::Store(Box::new(weir_store::StoreError::Query(e)));
+    let batches = ctx
+        .sql(&sql)
+        .await
+        .map_err(query)?
+        .collect()
+        .await
+        .map_err(query)?;
+    let duplicated: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let mut sample = Vec::new();
+    'rows: for batch in &batches {
+        for row in 0..batch.num_rows() {
+            if sample.len() == 5 {
+                break 'rows;
+            }
+            let mut values = Vec::new();
+            for (i, key) in keys.iter().enumerate() {
+                let value = arrow::util::display::array_value_to_string(batch.column(i), row)?;
+                values.push(format!("{key}={value}"));
+            }
+            let n = arrow::util::display::array_value_to_string(batch.column(keys.len()), row)?;
+            sample.push(format!("{} ({n} rows)", values.join(", ")));
+        }
+    }
+    let check = CheckResult {
+        id: "unique_key.duplicate".into(),
+        metric: "duplicateValues".into(),
+        column: Some(keys.join("+")),
+        scope: CheckScope::Run,
+        value: duplicated as f64,
+        threshold: "mustBe 0".into(),
+        unit: "rows",
+        passed: duplicated == 0,
+        severity: Severity::Error,
+    };
+    let sample = (duplicated > 0).then(|| {
+        let more = if duplicated > sample.len() {
+            format!(" and {} more", duplicated - sample.len())
+        } else {
+            String::new()
+        };
+        format!("{}{more}", sample.join("; "))
+    });
+    Ok((check, sample))
 }

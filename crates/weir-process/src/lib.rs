@@ -6,9 +6,11 @@
 //! writes to the lake (`weir-store`).
 
 mod deps;
+mod incremental;
 mod lineage;
 mod plan;
 
 pub use deps::{SqlError, find_word, table_references};
+pub use incremental::{IncrementalPlan, KeySource, analyze_incremental, analyze_plan};
 pub use lineage::{ColumnLineage, column_lineage};
 pub use plan::{SchemaMismatch, check_output_schema, output_schema};

@@ -7,11 +7,13 @@
 //! commits of an asset and its quarantine is completed by the next run, and the `txn` version
 //! makes every commit idempotent. This crate is the only one that writes to the lake.
 
+mod changes;
 mod error;
 mod publish;
 mod quarantine;
 mod table;
 
+pub use changes::TableChanges;
 pub use deltalake::kernel::Add;
 pub use error::{Result, StoreError};
 pub use publish::{
@@ -19,5 +21,6 @@ pub use publish::{
 };
 pub use quarantine::{QUARANTINE_DIR, quarantine_schema};
 pub use table::{
-    LakeTable, StagedWriter, TableInfo, discard_staged, register_delta, register_post_publish_view,
+    LakeTable, StagedWriter, TableInfo, discard_staged, register_delta, register_files,
+    register_post_publish_view,
 };

@@ -136,6 +136,31 @@ impl LakeTable {
         self.table.version()
     }
 
+    /// Opens the table as it was at `version` (time travel), or `None` without a table.
+    pub async fn open_at(path: &Path, version: u64) -> Result<Option<LakeTable>> {
+        if !path.join("_delta_log").exists() {
+            return Ok(None);
+        }
+        let url = table_url(path)?;
+        let table = deltalake::open_table_with_version(url, version)
+            .await
+            .map_err(StoreError::delta(path))?;
+        Ok(Some(LakeTable {
+            path: path.to_path_buf(),
+            table,
+        }))
+    }
+
+    /// The table's identity: the id Delta gives it at creation. A table deleted and rebuilt
+    /// gets a new one, so a version number alone never stands for the same data.
+    pub fn table_id(&self) -> Result<String> {
+        let snapshot = self
+            .table
+            .snapshot()
+            .map_err(StoreError::delta(&self.path))?;
+        Ok(snapshot.metadata().id().to_string())
+    }
+
     /// A value weir put in the latest commit's `commitInfo` (e.g. `weir.upstreamVersions`).
     pub async fn last_commit_value(&self, key: &str) -> Result<Option<serde_json::Value>> {
         let mut history = self.table.history(Some(1));
@@ -246,6 +271,37 @@ pub async fn register_delta(ctx: &SessionContext, name: &str, table: &LakeTable)
     Ok(())
 }
 
+/// The Arrow schema of a table registered in `ctx`: the one to read its data files with.
+async fn registered_schema(ctx: &SessionContext, name: &str) -> Result<arrow::datatypes::Schema> {
+    Ok(ctx.table(name).await?.schema().as_arrow().clone())
+}
+
+/// Registers under `name` a view of just these data files of `table` (absolute paths), read
+/// with the table's schema: the rows some commits added, for incremental processing.
+pub async fn register_files(
+    ctx: &SessionContext,
+    name: &str,
+    table: &LakeTable,
+    files: &[PathBuf],
+) -> Result<()> {
+    let published = format!("{name}__schema");
+    register_delta(ctx, &published, table).await?;
+    let schema = registered_schema(ctx, &published).await?;
+    ctx.deregister_table(published.as_str())?;
+    if files.is_empty() {
+        let empty =
+            datafusion::datasource::MemTable::try_new(std::sync::Arc::new(schema), vec![vec![]])?;
+        ctx.register_table(name, std::sync::Arc::new(empty))?;
+        return Ok(());
+    }
+    let paths: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    let df = ctx
+        .read_parquet(paths, ParquetReadOptions::default().schema(&schema))
+        .await?;
+    ctx.register_table(name, df.into_view())?;
+    Ok(())
+}
+
 /// Registers under `name` the table as it will be once `staged` is published: what readers
 /// see now plus the staged files. The audit runs against this view.
 pub async fn register_post_publish_view(
@@ -275,12 +331,7 @@ pub async fn register_post_publish_view(
                     .to_string()
             })
             .collect();
-        let schema = ctx
-            .table(published.as_str())
-            .await?
-            .schema()
-            .as_arrow()
-            .clone();
+        let schema = registered_schema(ctx, &published).await?;
         let options = ParquetReadOptions::default().schema(&schema);
         let df = ctx.read_parquet(paths, options).await?;
         ctx.register_table(staged_name.as_str(), df.into_view())?;

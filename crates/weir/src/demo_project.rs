@@ -508,8 +508,9 @@ schema:
         required: true
 "##;
 
-const STG_ORDERS_SQL: &str = "-- Orders that count as revenue, with the day they were placed.
--- weir: materialized = table
+const STG_ORDERS_SQL: &str = "-- Orders that count as revenue, with the day they were placed. Incremental: each run adds
+-- the rows of the order files ingested since the last one (read from the Delta log).
+-- weir: materialized = incremental, strategy = append
 SELECT order_id, customer_id, order_ts, CAST(order_ts AS DATE) AS order_day, status, amount, currency
 FROM orders
 WHERE status <> 'cancelled'
@@ -525,12 +526,14 @@ JOIN customers c ON c.customer_id = o.customer_id
 LEFT JOIN payments p ON p.order_id = o.order_id
 ";
 
-const DAILY_REVENUE_SQL: &str = "-- Revenue per day and country. Each run recomputes the latest published day and any newer
--- ones, and merges them in: late orders update their day's rows, older days are not reread.
--- weir: materialized = incremental, strategy = merge, unique_key = order_day+country, watermark = order_day
-SELECT order_day, country, COUNT(*) AS orders, COALESCE(SUM(amount), 0) AS revenue
-FROM order_details
-GROUP BY order_day, country
+const DAILY_REVENUE_SQL: &str =
+    "-- Revenue per day and country. Each run recomputes, over all orders, only the (day, country)
+-- pairs that new orders fall in, and merges them in: late orders update their day's row.
+-- weir: materialized = incremental, strategy = merge, unique_key = order_day+country
+SELECT o.order_day, c.country, COUNT(*) AS orders, COALESCE(SUM(o.amount), 0) AS revenue
+FROM stg_orders o
+JOIN customers c ON c.customer_id = o.customer_id
+GROUP BY o.order_day, c.country
 ";
 
 const STG_ORDERS_CONTRACT: &str = r##"apiVersion: v3.1.0

@@ -1,8 +1,6 @@
 use std::path::Path;
 
-use weir_orchestrate::{
-    ProjectLock, RunOptions, RunStatus, StateStore, recover_pending, run_assets,
-};
+use weir_orchestrate::{ProjectLock, RunOptions, StateStore, recover_pending, run_assets};
 
 use crate::Outcome;
 use crate::output::{print_run_summary, run_json};
@@ -43,12 +41,7 @@ pub async fn run(
     } else {
         print_run_summary(&reports);
     }
-    let failed = reports.iter().any(|r| {
-        matches!(
-            r.status,
-            RunStatus::Failed | RunStatus::Error | RunStatus::Skipped
-        )
-    });
+    let failed = reports.iter().any(|r| r.status.is_failure());
     Ok(if failed {
         Outcome::DataFailed
     } else {

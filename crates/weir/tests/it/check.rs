@@ -116,16 +116,12 @@ fn model_errors_name_file_and_line() {
     let path = dir.join("models/daily_revenue.sql");
     let text = std::fs::read_to_string(&path).expect("read");
 
-    std::fs::write(
-        &path,
-        text.replace("FROM order_details", "FROM order_detail"),
-    )
-    .expect("write");
+    std::fs::write(&path, text.replace("FROM stg_orders", "FROM stg_order")).expect("write");
     let (code, stderr) = check(&dir);
     assert_eq!(code, 2);
     assert!(
         stderr.contains("daily_revenue.sql:5:6:")
-            && stderr.contains("unknown table `order_detail` (did you mean `order_details`?)"),
+            && stderr.contains("unknown table `stg_order` (did you mean `stg_orders`?)"),
         "{stderr}"
     );
 

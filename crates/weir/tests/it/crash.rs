@@ -145,14 +145,14 @@ fn sigkill_around_a_merge_leaves_the_model_exact() {
         let (code, doc) = run_json(&dir, &[]);
         assert_eq!(code, 0, "after kill at {failpoint}: {doc}");
         let daily = dir.join("lake/daily_revenue");
-        let details = dir.join("lake/order_details");
+        let stg = dir.join("lake/stg_orders");
         let published = crate::support::query(
             &daily,
             "SELECT order_day, country, orders, revenue FROM t ORDER BY order_day, country",
         );
-        let recomputed = crate::support::query(
-            &details,
-            "SELECT order_day, country, COUNT(*) AS orders, CAST(SUM(amount) AS DECIMAL(18, 2)) AS revenue FROM t GROUP BY order_day, country ORDER BY order_day, country",
+        let recomputed = crate::support::query_with(
+            &[("o", &stg), ("c", &dir.join("lake/customers"))],
+            "SELECT o.order_day, c.country, COUNT(*) AS orders, CAST(SUM(o.amount) AS DECIMAL(18, 2)) AS revenue FROM o JOIN c ON c.customer_id = o.customer_id GROUP BY o.order_day, c.country ORDER BY o.order_day, c.country",
         );
         assert_eq!(
             published[3..],

@@ -3,6 +3,7 @@
 mod check;
 mod crash;
 mod e2e;
+mod incremental;
 mod malformed;
 mod python_reader;
 mod support;

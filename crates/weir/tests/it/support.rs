@@ -65,16 +65,23 @@ pub fn run_of<'a>(doc: &'a Value, asset: &str) -> &'a Value {
 
 /// Rows of a Delta table read through the store's DataFusion provider, with a query.
 pub fn query(table: &Path, sql_template: &str) -> Vec<String> {
+    query_with(&[("t", table)], sql_template)
+}
+
+/// Rows of a query over several Delta tables, each registered under its name.
+pub fn query_with(tables: &[(&str, &Path)], sql_template: &str) -> Vec<String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     rt.block_on(async {
         let ctx = SessionContext::new();
-        let Some(t) = LakeTable::open(table).await.expect("open table") else {
-            return Vec::new();
-        };
-        register_delta(&ctx, "t", &t).await.expect("register");
+        for (name, table) in tables {
+            let Some(t) = LakeTable::open(table).await.expect("open table") else {
+                return Vec::new();
+            };
+            register_delta(&ctx, name, &t).await.expect("register");
+        }
         let batches = ctx
             .sql(sql_template)
             .await

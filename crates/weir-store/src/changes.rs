@@ -1,0 +1,85 @@
+//! What happened to a table between two versions, read from its Delta log: the files that
+//! were appended, or the reason the table cannot be read as "old rows plus new rows".
+//!
+//! Incremental models are driven by this, not by a watermark: the rows an append brought are
+//! exactly the rows of the files its commits added, whatever their timestamps say.
+
+use std::path::PathBuf;
+
+use deltalake::kernel::Action;
+
+use crate::error::{Result, StoreError};
+use crate::table::{LakeTable, percent_decode};
+
+/// The difference between an older version of a table and its current one.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TableChanges {
+    /// Only appends: these data files (absolute paths) hold every row added since.
+    Appended { files: Vec<PathBuf> },
+    /// Some commit removed or rewrote rows (a full refresh, a MERGE, a schema change) or the
+    /// log between the two versions can no longer be read: old rows plus new rows is not the
+    /// table any more. The string says which commit and why, for the user.
+    Rewritten(String),
+}
+
+impl LakeTable {
+    /// Reads the commits after `since` up to the loaded version. Compaction (an `add` and
+    /// `remove` pair marked `dataChange: false`) changes no row and is ignored.
+    pub async fn changes_since(&self, since: u64) -> Result<TableChanges> {
+        let Some(current) = self.version() else {
+            return Ok(TableChanges::Rewritten(format!(
+                "table {} has no version",
+                self.path.display()
+            )));
+        };
+        if since > current {
+            return Ok(TableChanges::Rewritten(format!(
+                "table {} is at version {current}, older than version {since} read before: it was rebuilt",
+                self.path.display()
+            )));
+        }
+        let store = self.table.log_store();
+        let mut files = Vec::new();
+        for version in since + 1..=current {
+            let bytes = store
+                .read_commit_entry(version)
+                .await
+                .map_err(StoreError::delta(&self.path))?;
+            let Some(bytes) = bytes else {
+                return Ok(TableChanges::Rewritten(format!(
+                    "the log entry of version {version} of {} is gone (log cleanup)",
+                    self.path.display()
+                )));
+            };
+            let actions = deltalake::logstore::get_actions(version, &bytes)
+                .map_err(StoreError::delta(&self.path))?;
+            for action in actions {
+                match action {
+                    Action::Add(add) if add.data_change => {
+                        if add.deletion_vector.is_some() {
+                            return Ok(TableChanges::Rewritten(format!(
+                                "version {version} of {} adds a file with a deletion vector",
+                                self.path.display()
+                            )));
+                        }
+                        files.push(self.path.join(percent_decode(&add.path)));
+                    }
+                    Action::Remove(remove) if remove.data_change => {
+                        return Ok(TableChanges::Rewritten(format!(
+                            "version {version} of {} removed or rewrote rows",
+                            self.path.display()
+                        )));
+                    }
+                    Action::Metadata(_) => {
+                        return Ok(TableChanges::Rewritten(format!(
+                            "version {version} of {} changed the table's metadata",
+                            self.path.display()
+                        )));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(TableChanges::Appended { files })
+    }
+}
