@@ -31,24 +31,25 @@ pub(crate) fn to_target(
     if let Some(text) = input.as_string_opt::<i32>() {
         return Ok(parse_text(text, target, options));
     }
-    if is_other_text(input.data_type()) {
-        let text = cast_with_options(input, &DataType::Utf8, &CastOptions::default())?;
-        return to_target(&text, target, options);
+    // Other text is read as `Utf8`, never through Arrow's own string parsing (which does not
+    // trim, and rounds decimals); a dictionary is read as its values.
+    let plain = match input.data_type() {
+        DataType::LargeUtf8 | DataType::Utf8View => Some(DataType::Utf8),
+        DataType::Dictionary(_, values) => Some(values.as_ref().clone()),
+        _ => None,
+    };
+    if let Some(plain) = plain {
+        let unpacked = cast_with_options(input, &plain, &CastOptions::default())?;
+        return to_target(&unpacked, target, options);
     }
     cast_exact(input, target)
 }
 
-/// Text that is not `Utf8`: read as `Utf8`, never through Arrow's own string parsing (which
-/// does not trim, and rounds decimals).
-fn is_other_text(t: &DataType) -> bool {
+/// Whether `t` holds text (so a failure to read it is a failure to parse, not a narrowing).
+pub(crate) fn is_text(t: &DataType) -> bool {
     match t {
-        DataType::LargeUtf8 | DataType::Utf8View => true,
-        DataType::Dictionary(_, values) => {
-            matches!(
-                **values,
-                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-            )
-        }
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        DataType::Dictionary(_, values) => is_text(values),
         _ => false,
     }
 }

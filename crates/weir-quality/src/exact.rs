@@ -21,7 +21,7 @@ use arrow::datatypes::{
 };
 use arrow::error::ArrowError;
 
-use crate::convert::{ParsedTimestamp, parse_timestamp_exact, type_name};
+use crate::convert::{ParsedTimestamp, is_text, parse_timestamp_exact, type_name};
 use crate::rules::ParseOptions;
 
 fn safe() -> CastOptions<'static> {
@@ -219,10 +219,7 @@ pub(crate) fn type_failure(
     let shown = crate::convert::display_value(input, row);
     let raw = raw_text(input, row);
     let raw = raw.as_deref().map(str::trim);
-    let is_text = matches!(
-        input.data_type(),
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(..)
-    );
+    let is_text = is_text(input.data_type());
     let number = raw.and_then(DecimalText::parse);
     let non_finite = is_float(input.data_type())
         && raw.is_some_and(|r| r.parse::<f64>().is_ok_and(|f| !f.is_finite()));
@@ -230,10 +227,12 @@ pub(crate) fn type_failure(
         DataType::Int64 => match number {
             _ if non_finite => Some(format!("{shown} is not an integer")),
             Some(n) if n.fraction_digits() > 0 => Some(format!("{shown} is not an integer")),
-            Some(_) => Some(format!(
+            // i64::MAX has 19 digits: a shorter whole number that failed is not written as an
+            // integer (`1e3`), and cannot be read.
+            Some(n) if n.integer_digits() >= 19 => Some(format!(
                 "{shown} is out of range for integer (64-bit, at most 9223372036854775807)"
             )),
-            None => None,
+            _ => None,
         },
         DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => match number {
             _ if non_finite => Some(format!("{shown} is not a decimal number")),
@@ -253,7 +252,7 @@ pub(crate) fn type_failure(
             )),
             None => None,
         },
-        DataType::Boolean if !is_text && number.is_some() || non_finite => Some(format!(
+        DataType::Boolean if (!is_text && number.is_some()) || non_finite => Some(format!(
             "{shown} is not a boolean (only 0 and 1 are read as false and true)"
         )),
         DataType::Date32

@@ -85,6 +85,8 @@ fn float64_with_a_fraction_is_not_an_integer() {
     let q = quarantined(&v);
     assert_eq!(positions(&v), vec![1, 4, 5, 6, 9]);
     assert_eq!(q[0].1, "`c`: \"94.7\" is not an integer");
+    // The raw record keeps the original value.
+    assert_eq!(v.quarantined[0].raw, r#"{"c":94.7}"#);
     assert_eq!(q[1].1, "`c`: \"NaN\" is not an integer");
     assert!(q[4].1.contains("out of range for integer"), "{}", q[4].1);
     assert_eq!(
@@ -148,6 +150,33 @@ fn text_integers_are_exact() {
     assert_eq!(q[0].1, "`c`: \"2.50\" is not an integer");
     assert!(q[1].1.contains("out of range for integer"), "{}", q[1].1);
     assert_eq!(stored::<Int64Type>(&v), vec![Some(42), Some(-7)]);
+}
+
+#[test]
+fn integer_text_in_another_notation_cannot_be_read() {
+    let input = StringArray::from(vec!["1e3"]);
+    let v = validate("integer", None, Arc::new(input));
+    assert_eq!(
+        quarantined(&v),
+        vec![(1, "`c`: cannot read \"1e3\" as integer".to_string())]
+    );
+}
+
+#[test]
+fn dictionaries_are_read_as_their_values() {
+    use arrow::array::DictionaryArray;
+    use arrow::datatypes::Int32Type;
+    let text: DictionaryArray<Int32Type> = vec!["1.005", "2.50", "1.005"].into_iter().collect();
+    let v = validate("number", Some("decimal(10,2)"), Arc::new(text));
+    assert_eq!(positions(&v), vec![1, 3]);
+    assert_eq!(stored::<Decimal128Type>(&v), vec![Some(250)]);
+
+    let values = Float64Array::from(vec![94.7, 3.0]);
+    let keys = arrow::array::Int32Array::from(vec![0, 1, 0]);
+    let floats = DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values)).expect("dict");
+    let v = validate("integer", None, Arc::new(floats));
+    assert_eq!(positions(&v), vec![1, 3]);
+    assert_eq!(stored::<Int64Type>(&v), vec![Some(3)]);
 }
 
 #[test]
