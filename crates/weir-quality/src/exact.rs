@@ -301,7 +301,41 @@ fn raw_text(input: &ArrayRef, row: usize) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+
+    /// Doubles written with few decimal places (what a model computes as `19.99`) fit a
+    /// decimal of that scale, and such decimals fit a double: the round trip flags none.
+    #[test]
+    fn short_decimals_and_doubles_round_trip() {
+        use arrow::array::{Decimal128Array, Float64Array};
+        use arrow::datatypes::Decimal128Type;
+        for (scale, step) in [(2_i8, 7_i64), (4, 13), (6, 9_973)] {
+            let ks: Vec<i64> = (-200_000..200_000).map(|i| i * step).collect();
+            let div = 10_f64.powi(i32::from(scale));
+            let floats: ArrayRef = Arc::new(Float64Array::from(
+                ks.iter().map(|k| *k as f64 / div).collect::<Vec<_>>(),
+            ));
+            let target = DataType::Decimal128(18, scale);
+            let out = cast_exact(&floats, &target).expect("cast");
+            assert_eq!(out.null_count(), 0, "scale {scale}");
+            let out = out.as_primitive::<Decimal128Type>();
+            assert!(
+                ks.iter()
+                    .zip(out.values())
+                    .all(|(k, v)| i128::from(*k) == *v)
+            );
+
+            let decimals: ArrayRef = Arc::new(
+                Decimal128Array::from(ks.iter().map(|k| i128::from(*k)).collect::<Vec<_>>())
+                    .with_precision_and_scale(18, scale)
+                    .expect("decimal"),
+            );
+            let out = cast_exact(&decimals, &DataType::Float64).expect("cast");
+            assert_eq!(out.null_count(), 0, "scale {scale}");
+        }
+    }
 
     #[test]
     fn exact_decimal_refuses_rounding_and_overflow() {
