@@ -1,5 +1,7 @@
-//! Reading columns into the contract's types. A value that cannot be read becomes null in the
-//! typed column; the caller compares null masks to find (and quarantine) those rows.
+//! Reading columns into the contract's types. A value that cannot be read, or only with a loss
+//! (a fraction for an integer, a decimal that would need rounding, a nanosecond remainder for a
+//! microsecond timestamp: see `exact.rs`), becomes null in the typed column; the caller compares
+//! null masks to find (and quarantine) those rows.
 
 use std::sync::Arc;
 
