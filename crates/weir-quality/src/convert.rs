@@ -1,5 +1,7 @@
-//! Reading columns into the contract's types. A value that cannot be read becomes null in the
-//! typed column; the caller compares null masks to find (and quarantine) those rows.
+//! Reading columns into the contract's types. A value that cannot be read, or only with a loss
+//! (a fraction for an integer, a decimal that would need rounding, a nanosecond remainder for a
+//! microsecond timestamp: see `exact.rs`), becomes null in the typed column; the caller compares
+//! null masks to find (and quarantine) those rows.
 
 use std::sync::Arc;
 
@@ -7,16 +9,19 @@ use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int64Array,
     StringArray, TimestampMicrosecondArray,
 };
-use arrow::compute::kernels::cast_utils::{parse_decimal, string_to_datetime};
+use arrow::compute::kernels::cast_utils::string_to_datetime;
 use arrow::compute::{CastOptions, cast_with_options};
-use arrow::datatypes::{DataType, Decimal128Type, TimeUnit};
+use arrow::datatypes::{DataType, TimeUnit};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
+use crate::exact::{cast_exact, exact_decimal};
 use crate::rules::ParseOptions;
 
-/// Reads `input` as `target`. Text is parsed with weir's own rules (trimmed integers, `true`/
-/// `false`/`1`/`0`/`yes`/`no`, the source's date and timestamp formats); other types use Arrow's
-/// safe cast.
+/// Reads `input` as `target`. Text (`Utf8`, and `LargeUtf8`, `Utf8View` or a dictionary of
+/// text, which are read as `Utf8`) is parsed with weir's own rules (trimmed integers, exact
+/// decimals, `true`/`false`/`1`/`0`/`yes`/`no`, the source's date and timestamp formats); other
+/// types use Arrow's safe cast, checked for narrowing (see [`cast_exact`]). A value that cannot
+/// be read, or only with a loss, is null in the result.
 pub(crate) fn to_target(
     input: &ArrayRef,
     target: &DataType,
@@ -28,11 +33,27 @@ pub(crate) fn to_target(
     if let Some(text) = input.as_string_opt::<i32>() {
         return Ok(parse_text(text, target, options));
     }
-    let cast_options = CastOptions {
-        safe: true,
-        ..Default::default()
+    // Other text is read as `Utf8`, never through Arrow's own string parsing (which does not
+    // trim, and rounds decimals); a dictionary is read as its values.
+    let plain = match input.data_type() {
+        DataType::LargeUtf8 | DataType::Utf8View => Some(DataType::Utf8),
+        DataType::Dictionary(_, values) => Some(values.as_ref().clone()),
+        _ => None,
     };
-    cast_with_options(input, target, &cast_options)
+    if let Some(plain) = plain {
+        let unpacked = cast_with_options(input, &plain, &CastOptions::default())?;
+        return to_target(&unpacked, target, options);
+    }
+    cast_exact(input, target)
+}
+
+/// Whether `t` holds text (so a failure to read it is a failure to parse, not a narrowing).
+pub(crate) fn is_text(t: &DataType) -> bool {
+    match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        DataType::Dictionary(_, values) => is_text(values),
+        _ => false,
+    }
 }
 
 fn parse_text(text: &StringArray, target: &DataType, options: &ParseOptions) -> ArrayRef {
@@ -55,11 +76,7 @@ fn parse_text(text: &StringArray, target: &DataType, options: &ParseOptions) -> 
         DataType::Decimal128(precision, scale) => {
             let values: Decimal128Array = text
                 .iter()
-                .map(|v| {
-                    v.and_then(|s| {
-                        parse_decimal::<Decimal128Type>(s.trim(), *precision, *scale).ok()
-                    })
-                })
+                .map(|v| v.and_then(|s| exact_decimal(s.trim(), *precision, *scale)))
                 .collect();
             match values.with_precision_and_scale(*precision, *scale) {
                 Ok(v) => Arc::new(v),
@@ -100,23 +117,36 @@ fn parse_bool(s: &str) -> Option<bool> {
 
 /// Microseconds since the epoch, UTC. With a format, the format decides (a zone in it is
 /// honoured, otherwise UTC is assumed); without, RFC 3339 and its common relatives are read.
+///
+/// A timestamp with a fraction of a microsecond (`…00.000000500`) is not read: timestamps are
+/// stored in microseconds (Delta's `timestamp`), and dropping the nanoseconds would be a silent
+/// narrowing. Nanoseconds that are all zeros (`…00.123456000`) lose nothing and are read.
 fn parse_timestamp(s: &str, format: Option<&str>) -> Option<i64> {
-    match format {
-        Some(f) => DateTime::parse_from_str(s, f)
-            .map(|d| d.timestamp_micros())
-            .or_else(|_| {
-                NaiveDateTime::parse_from_str(s, f).map(|d| d.and_utc().timestamp_micros())
-            })
-            .ok()
-            .or_else(|| {
-                string_to_datetime(&Utc, s)
-                    .ok()
-                    .map(|d| d.timestamp_micros())
-            }),
-        None => string_to_datetime(&Utc, s)
-            .ok()
-            .map(|d| d.timestamp_micros()),
+    match parse_timestamp_exact(s, format)? {
+        ParsedTimestamp::Micros(v) => Some(v),
+        ParsedTimestamp::SubMicrosecond => None,
     }
+}
+
+pub(crate) enum ParsedTimestamp {
+    Micros(i64),
+    /// Read, but with a fraction of a microsecond.
+    SubMicrosecond,
+}
+
+pub(crate) fn parse_timestamp_exact(s: &str, format: Option<&str>) -> Option<ParsedTimestamp> {
+    let utc = match format {
+        Some(f) => DateTime::parse_from_str(s, f)
+            .map(|d| d.to_utc())
+            .or_else(|_| NaiveDateTime::parse_from_str(s, f).map(|d| d.and_utc()))
+            .ok()
+            .or_else(|| string_to_datetime(&Utc, s).ok()),
+        None => string_to_datetime(&Utc, s).ok(),
+    }?;
+    if utc.timestamp_subsec_nanos() % 1_000 != 0 {
+        return Some(ParsedTimestamp::SubMicrosecond);
+    }
+    Some(ParsedTimestamp::Micros(utc.timestamp_micros()))
 }
 
 /// A numeric view for range checks: numbers as f64, dates as days, timestamps as microseconds.
@@ -214,7 +244,7 @@ mod tests {
             &ParseOptions::default(),
         )
         .expect("cast");
-        let out = out.as_primitive::<Decimal128Type>();
+        let out = out.as_primitive::<arrow::datatypes::Decimal128Type>();
         assert_eq!(out.value(0), 1234);
         assert!(out.is_null(1));
     }

@@ -9,6 +9,7 @@ mod audit;
 mod check;
 mod convert;
 mod error;
+mod exact;
 mod rules;
 mod validate;
 

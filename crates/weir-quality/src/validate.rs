@@ -12,8 +12,9 @@ use weir_ingest::SourceBatch;
 use weir_model::{Contract, Unit};
 
 use crate::check::{CheckResult, CheckScope};
-use crate::convert::{display_value, numeric_view, text_view, to_target, type_name};
+use crate::convert::{display_value, numeric_view, text_view, to_target};
 use crate::error::Result;
+use crate::exact::type_failure;
 use crate::rules::{CompiledContract, DatasetRule, ParseOptions, ValueCheckKind, compile};
 
 const OK: u32 = u32::MAX;
@@ -92,10 +93,9 @@ impl Validator {
                     if input.is_valid(row) && typed.is_null(row) {
                         tracker.fail(row, spec.type_rule, || {
                             format!(
-                                "`{}`: cannot read {} as {}",
+                                "`{}`: {}",
                                 spec.name,
-                                display_value(input, row),
-                                type_name(&spec.target)
+                                type_failure(input, row, &spec.target, &self.options)
                             )
                         });
                     }
