@@ -23,6 +23,8 @@ pub use model_def::{Materialization, ModelDef};
 pub use project::{
     Asset, Project, ProjectConfig, ProjectSection, TeamConfig, did_you_mean, load_project,
 };
-pub use source::{FileFormat, SourceDef, SourceOptions};
+pub use source::{
+    DEFAULT_DELIMITER, DEFAULT_QUOTE, FileFormat, MAX_RECORD_BYTES, SourceDef, SourceOptions,
+};
 pub use telemetry::ComponentMetrics;
 pub use types::arrow_type;

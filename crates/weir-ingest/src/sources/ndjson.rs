@@ -7,7 +7,7 @@ use arrow::datatypes::SchemaRef;
 use serde_json::{Map, Value};
 use weir_model::SourceOptions;
 
-use super::{MAX_RECORD_BYTES, UnitReader, text_schema};
+use super::{MAX_RECORD_BYTES, UnitReader, first_batch_unreadable, text_schema};
 use crate::batch::{RejectedRecord, SourceBatch, raw_text};
 use crate::error::{IngestError, Result};
 use crate::files::FileUnit;
@@ -31,6 +31,7 @@ pub(super) fn open(
         batch_rows: options.batch_rows,
         line: 0,
         buf: Vec::new(),
+        first_batch: true,
         done: false,
     };
     Ok(UnitReader {
@@ -48,6 +49,7 @@ struct NdjsonState {
     batch_rows: usize,
     line: u64,
     buf: Vec<u8>,
+    first_batch: bool,
     done: bool,
 }
 
@@ -158,6 +160,18 @@ impl NdjsonState {
             }
             raw.append_value(String::from_utf8_lossy(text));
             positions.push(self.line);
+        }
+        if std::mem::take(&mut self.first_batch)
+            && let Some(err) =
+                first_batch_unreadable(&self.path, positions.len(), &rejects, |r| match r.rule {
+                    "decode.json" => "; is the file NDJSON (one JSON object per line)?".into(),
+                    "decode.utf8" => {
+                        "; the file does not look like UTF-8 (re-encode it as UTF-8)".into()
+                    }
+                    _ => String::new(),
+                })
+        {
+            return Err(err);
         }
         if positions.is_empty() && rejects.is_empty() {
             return Ok(None);

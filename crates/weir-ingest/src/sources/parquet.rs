@@ -15,7 +15,14 @@ pub(super) fn open(
     unit: &FileUnit,
     options: &SourceOptions,
     columns: &[String],
+    required: &[String],
 ) -> Result<UnitReader> {
+    if unit.size == 0 {
+        return Ok(UnitReader {
+            warnings: vec![format!("{}: file is empty (no rows)", unit.key)],
+            batches: Box::new(std::iter::empty()),
+        });
+    }
     let parquet_error = |e: parquet::errors::ParquetError| IngestError::Parquet {
         path: unit.path.clone(),
         message: e.to_string(),
@@ -31,6 +38,13 @@ pub(super) fn open(
         .collect();
     for (c, idx) in columns.iter().zip(&column_map) {
         if idx.is_none() {
+            if required.contains(c) {
+                return Err(IngestError::MissingColumn {
+                    path: unit.path.clone(),
+                    column: c.clone(),
+                    hint: String::new(),
+                });
+            }
             warnings.push(format!(
                 "{}: file has no column `{c}`; its values are read as null",
                 unit.key
