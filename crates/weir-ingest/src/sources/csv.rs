@@ -735,6 +735,7 @@ mod tests {
     use crate::files::discover_files;
     use arrow::array::Array;
 
+    #[derive(Debug)]
     struct Outcome {
         warnings: Vec<String>,
         batches: Vec<SourceBatch>,
@@ -1066,9 +1067,7 @@ mod tests {
         // Configured `,` on a `;` file whose decimals use commas: every row has 2 fields, the
         // header 1.
         let content = b"id;name;amount\n1;a;1,5\n2;b;2,5\n3;c;3,5\n";
-        let err = read_with(content, &comma(), &COLUMNS, &[])
-            .err()
-            .expect("unreadable");
+        let err = read_with(content, &comma(), &COLUMNS, &[]).expect_err("unreadable");
         let text = err.to_string();
         assert!(
             matches!(
@@ -1103,9 +1102,7 @@ mod tests {
     #[test]
     fn missing_required_column_fails_the_file_and_optional_warns() {
         let content = b"id,name\n1,a\n";
-        let err = read_with(content, &comma(), &COLUMNS, &["id", "amount"])
-            .err()
-            .expect("missing");
+        let err = read_with(content, &comma(), &COLUMNS, &["id", "amount"]).expect_err("missing");
         assert!(matches!(&err, IngestError::MissingColumn { column, .. } if column == "amount"));
         let text = err.to_string();
         assert!(
@@ -1120,8 +1117,7 @@ mod tests {
         assert_eq!(read.column(2), [None]);
         // A wrong delimiter hides every column; the error says which delimiter would not.
         let err = read_with(b"id;name;amount\n1;a;1\n", &comma(), &COLUMNS, &["id"])
-            .err()
-            .expect("missing");
+            .expect_err("missing");
         assert!(
             err.to_string()
                 .ends_with("; delimiter looks like ';' (set options.delimiter)"),

@@ -238,3 +238,48 @@ fn kind(value: &Value) -> &'static str {
         Value::Object(_) => "an object",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::files::discover_files;
+
+    fn read(content: &[u8]) -> Result<(Vec<String>, Vec<SourceBatch>)> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("x.ndjson"), content).expect("write");
+        let unit = discover_files(dir.path(), "*.ndjson")
+            .expect("files")
+            .remove(0);
+        let reader = open(&unit, &SourceOptions::default(), &["id".to_string()])?;
+        let warnings = reader.warnings.clone();
+        Ok((warnings, reader.collect::<Result<Vec<_>>>()?))
+    }
+
+    #[test]
+    fn a_file_that_is_not_ndjson_fails() {
+        let err = read(b"id,name\n1,a\n2,b\n").expect_err("unreadable");
+        assert!(
+            matches!(
+                err,
+                IngestError::Unreadable {
+                    count: 3,
+                    rule: "decode.json",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("is the file NDJSON"), "{err}");
+        // Bad lines among good ones are only rejects.
+        let (_, batches) = read(b"{\"id\":1}\nnot json\nnot json\n").expect("read");
+        assert_eq!(batches[0].rejects.len(), 2);
+        assert_eq!(batches[0].batch.num_rows(), 1);
+    }
+
+    #[test]
+    fn empty_ndjson_file_is_a_warning() {
+        let (warnings, batches) = read(b"").expect("read");
+        assert_eq!(warnings, ["x.ndjson: file is empty (no rows)"]);
+        assert!(batches.is_empty());
+    }
+}
