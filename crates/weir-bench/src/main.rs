@@ -344,7 +344,12 @@ fn validate(dir: &Path, format: weir_model::FileFormat) -> anyhow::Result<()> {
         let started = Instant::now();
         let (mut rows, mut captured) = (0u64, 0u64);
         for unit in &units {
-            for batch in open_unit(unit, &source, &validator.column_names())? {
+            for batch in open_unit(
+                unit,
+                &source,
+                &validator.column_names(),
+                &validator.required_column_names(),
+            )? {
                 let batch = batch?;
                 let validated = validator.validate(&batch)?;
                 rows += batch.records();

@@ -15,6 +15,26 @@ pub enum IngestError {
     Parquet { path: PathBuf, message: String },
     #[error("{path}: {message}")]
     Decode { path: PathBuf, message: String },
+    /// Every record of the file's first batch was rejected by the same decode rule: the file
+    /// is read with the wrong settings. `hint` is empty or starts with `"; "`.
+    #[error(
+        "{path}: all {count} records of the first batch were rejected by `{rule}`, so the \
+         file is not read{hint}"
+    )]
+    Unreadable {
+        path: PathBuf,
+        count: usize,
+        rule: &'static str,
+        hint: String,
+    },
+    /// A column the contract requires is not in the file. `hint` is empty or starts with
+    /// `"; "`.
+    #[error("{path}: the file has no column `{column}`, which the contract requires{hint}")]
+    MissingColumn {
+        path: PathBuf,
+        column: String,
+        hint: String,
+    },
 }
 
 pub type Result<T, E = IngestError> = std::result::Result<T, E>;

@@ -24,6 +24,8 @@ pub use project::{
     Asset, OnDefinitionChange, Project, ProjectConfig, ProjectSection, TeamConfig, did_you_mean,
     load_project,
 };
-pub use source::{FileFormat, SourceDef, SourceOptions};
+pub use source::{
+    DEFAULT_DELIMITER, DEFAULT_QUOTE, FileFormat, MAX_RECORD_BYTES, SourceDef, SourceOptions,
+};
 pub use telemetry::ComponentMetrics;
 pub use types::arrow_type;

@@ -46,15 +46,21 @@ impl FileFormat {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceOptions {
-    /// CSV: one ASCII character.
-    #[serde(default = "default_delimiter")]
-    pub delimiter: String,
+    /// CSV: one ASCII character. When unset, it is sniffed from the start of each file
+    /// (`,` `;` tab `|`), falling back to [`DEFAULT_DELIMITER`].
+    pub delimiter: Option<String>,
     /// CSV: whether the first line names the columns (columns are then matched by name).
-    #[serde(default = "default_true")]
-    pub header: bool,
-    /// CSV: the quote character.
-    #[serde(default = "default_quote")]
-    pub quote: String,
+    /// When unset, a first line naming a contract column is a header; a first line naming none,
+    /// with as many fields as the contract has columns, is data. Otherwise `true`.
+    pub header: Option<bool>,
+    /// CSV: the quote character. When unset, sniffed (`"` or `'`), falling back to
+    /// [`DEFAULT_QUOTE`].
+    pub quote: Option<String>,
+    /// CSV: the most bytes a record may span once a quoted field runs past the end of its line.
+    /// A longer one, or one whose quote is never closed, is an unbalanced quote: its first line
+    /// is rejected and reading resumes on the next line.
+    #[serde(default = "default_max_quoted_bytes")]
+    pub max_quoted_bytes: u64,
     /// CSV/NDJSON: chrono format for timestamps without a zone, read as UTC; RFC 3339 is always accepted.
     pub timestamp_format: Option<String>,
     /// CSV/NDJSON: chrono format for dates; `%Y-%m-%d` by default.
@@ -70,9 +76,10 @@ pub struct SourceOptions {
 impl Default for SourceOptions {
     fn default() -> Self {
         SourceOptions {
-            delimiter: default_delimiter(),
-            header: true,
-            quote: default_quote(),
+            delimiter: None,
+            header: None,
+            quote: None,
+            max_quoted_bytes: default_max_quoted_bytes(),
             timestamp_format: None,
             date_format: None,
             null_values: Vec::new(),
@@ -81,14 +88,28 @@ impl Default for SourceOptions {
     }
 }
 
-fn default_delimiter() -> String {
-    ",".into()
+impl SourceOptions {
+    /// The configured CSV delimiter, if any (validated to be one ASCII character).
+    pub fn delimiter_byte(&self) -> Option<u8> {
+        self.delimiter.as_deref().and_then(|d| d.bytes().next())
+    }
+
+    /// The configured CSV quote, if any (validated to be one ASCII character).
+    pub fn quote_byte(&self) -> Option<u8> {
+        self.quote.as_deref().and_then(|q| q.bytes().next())
+    }
 }
-fn default_quote() -> String {
-    "\"".into()
-}
-fn default_true() -> bool {
-    true
+
+/// The CSV delimiter when none is configured and sniffing is inconclusive.
+pub const DEFAULT_DELIMITER: u8 = b',';
+/// The CSV quote when none is configured and sniffing is inconclusive.
+pub const DEFAULT_QUOTE: u8 = b'"';
+/// The largest record weir reads into a row; a longer one is quarantined, not loaded. It also
+/// bounds `max_quoted_bytes`.
+pub const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
+
+fn default_max_quoted_bytes() -> u64 {
+    1024 * 1024
 }
 fn default_batch_rows() -> usize {
     65_536
@@ -101,6 +122,7 @@ impl SourceDef {
             ("delimiter", &def.options.delimiter),
             ("quote", &def.options.quote),
         ] {
+            let Some(value) = value else { continue };
             if value.len() != 1 || !value.is_ascii() {
                 return Err(Diagnostic::error(
                     path,
@@ -112,6 +134,17 @@ impl SourceDef {
         if def.options.batch_rows == 0 {
             return Err(Diagnostic::error(path, "`batch_rows` must be at least 1")
                 .field("options.batch_rows"));
+        }
+        let quoted = def.options.max_quoted_bytes;
+        if quoted == 0 || quoted > MAX_RECORD_BYTES as u64 {
+            return Err(Diagnostic::error(
+                path,
+                format!(
+                    "`max_quoted_bytes` must be between 1 and {MAX_RECORD_BYTES} (the record \
+                     size limit, 16 MiB), found {quoted}"
+                ),
+            )
+            .field("options.max_quoted_bytes"));
         }
         Ok(def)
     }
@@ -129,4 +162,45 @@ pub(crate) fn toml_diagnostic(path: &Path, text: &str, err: &toml::de::Error) ->
         None => (None, None),
     };
     Diagnostic::error(path, err.message().to_string()).at(line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(options: &str) -> Result<SourceDef, Diagnostic> {
+        let text = format!("format = \"csv\"\npath = \"data/*.csv\"\n[options]\n{options}");
+        SourceDef::parse(Path::new("sources/x.toml"), &text)
+    }
+
+    #[test]
+    fn unset_dialect_options_are_left_to_sniffing() {
+        let def = parse("").expect("parses");
+        assert_eq!(def.options.delimiter, None);
+        assert_eq!(def.options.quote, None);
+        assert_eq!(def.options.header, None);
+        assert_eq!(def.options.max_quoted_bytes, 1_048_576);
+        let def = parse("delimiter = \";\"\nheader = false\nquote = \"'\"").expect("parses");
+        assert_eq!(def.options.delimiter_byte(), Some(b';'));
+        assert_eq!(def.options.quote_byte(), Some(b'\''));
+        assert_eq!(def.options.header, Some(false));
+    }
+
+    #[test]
+    fn max_quoted_bytes_is_bounded() {
+        assert_eq!(
+            parse("max_quoted_bytes = 4096")
+                .expect("parses")
+                .options
+                .max_quoted_bytes,
+            4096
+        );
+        for bad in ["0", "16777217"] {
+            let err = parse(&format!("max_quoted_bytes = {bad}")).expect_err("out of range");
+            let text = format!("{err:?}");
+            assert!(text.contains("max_quoted_bytes"), "{text}");
+            assert!(text.contains("between 1 and 16777216"), "{text}");
+        }
+        assert!(parse("delimiter = \";;\"").is_err());
+    }
 }

@@ -74,7 +74,8 @@ pub(crate) async fn ingest(
         let source = source.clone();
         let pending = pending.clone();
         let columns = validator.column_names();
-        std::thread::spawn(move || read_units(&pending, &source, &columns, &tx))
+        let required = validator.required_column_names();
+        std::thread::spawn(move || read_units(&pending, &source, &columns, &required, &tx))
     };
     // Decoding runs on the reader thread; validation of consecutive batches runs on the
     // blocking pool, several at once, and comes back in order for staging.
@@ -198,10 +199,11 @@ fn read_units(
     pending: &[FileUnit],
     source: &SourceDef,
     columns: &[String],
+    required: &[String],
     tx: &mpsc::Sender<Result<Piece>>,
 ) {
     for (idx, unit) in pending.iter().enumerate() {
-        let reader = match open_unit(unit, source, columns) {
+        let reader = match open_unit(unit, source, columns, required) {
             Ok(r) => r,
             Err(e) => {
                 let _ = tx.blocking_send(Err(e.into()));

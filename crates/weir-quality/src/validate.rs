@@ -72,6 +72,17 @@ impl Validator {
             .collect()
     }
 
+    /// The columns the contract requires (`required` or `primaryKey`), in contract order: a
+    /// file without one of them cannot be read.
+    pub fn required_column_names(&self) -> Vec<String> {
+        self.compiled
+            .columns
+            .iter()
+            .filter(|c| c.required_rule.is_some())
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
     pub fn dataset_rules(&self) -> &[DatasetRule] {
         &self.compiled.dataset_rules
     }

@@ -7,7 +7,7 @@ use arrow::datatypes::SchemaRef;
 use serde_json::{Map, Value};
 use weir_model::SourceOptions;
 
-use super::{MAX_RECORD_BYTES, UnitReader, text_schema};
+use super::{MAX_RECORD_BYTES, UnitReader, first_batch_unreadable, text_schema};
 use crate::batch::{RejectedRecord, SourceBatch, raw_text};
 use crate::error::{IngestError, Result};
 use crate::files::FileUnit;
@@ -31,6 +31,7 @@ pub(super) fn open(
         batch_rows: options.batch_rows,
         line: 0,
         buf: Vec::new(),
+        first_batch: true,
         done: false,
     };
     Ok(UnitReader {
@@ -48,6 +49,7 @@ struct NdjsonState {
     batch_rows: usize,
     line: u64,
     buf: Vec<u8>,
+    first_batch: bool,
     done: bool,
 }
 
@@ -159,6 +161,18 @@ impl NdjsonState {
             raw.append_value(String::from_utf8_lossy(text));
             positions.push(self.line);
         }
+        if std::mem::take(&mut self.first_batch)
+            && let Some(err) =
+                first_batch_unreadable(&self.path, positions.len(), &rejects, |r| match r.rule {
+                    "decode.json" => "; is the file NDJSON (one JSON object per line)?".into(),
+                    "decode.utf8" => {
+                        "; the file does not look like UTF-8 (re-encode it as UTF-8)".into()
+                    }
+                    _ => String::new(),
+                })
+        {
+            return Err(err);
+        }
         if positions.is_empty() && rejects.is_empty() {
             return Ok(None);
         }
@@ -222,5 +236,50 @@ fn kind(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::files::discover_files;
+
+    fn read(content: &[u8]) -> Result<(Vec<String>, Vec<SourceBatch>)> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("x.ndjson"), content).expect("write");
+        let unit = discover_files(dir.path(), "*.ndjson")
+            .expect("files")
+            .remove(0);
+        let reader = open(&unit, &SourceOptions::default(), &["id".to_string()])?;
+        let warnings = reader.warnings.clone();
+        Ok((warnings, reader.collect::<Result<Vec<_>>>()?))
+    }
+
+    #[test]
+    fn a_file_that_is_not_ndjson_fails() {
+        let err = read(b"id,name\n1,a\n2,b\n").expect_err("unreadable");
+        assert!(
+            matches!(
+                err,
+                IngestError::Unreadable {
+                    count: 3,
+                    rule: "decode.json",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("is the file NDJSON"), "{err}");
+        // Bad lines among good ones are only rejects.
+        let (_, batches) = read(b"{\"id\":1}\nnot json\nnot json\n").expect("read");
+        assert_eq!(batches[0].rejects.len(), 2);
+        assert_eq!(batches[0].batch.num_rows(), 1);
+    }
+
+    #[test]
+    fn empty_ndjson_file_is_a_warning() {
+        let (warnings, batches) = read(b"").expect("read");
+        assert_eq!(warnings, ["x.ndjson: file is empty (no rows)"]);
+        assert!(batches.is_empty());
     }
 }

@@ -15,7 +15,14 @@ pub(super) fn open(
     unit: &FileUnit,
     options: &SourceOptions,
     columns: &[String],
+    required: &[String],
 ) -> Result<UnitReader> {
+    if unit.size == 0 {
+        return Ok(UnitReader {
+            warnings: vec![format!("{}: file is empty (no rows)", unit.key)],
+            batches: Box::new(std::iter::empty()),
+        });
+    }
     let parquet_error = |e: parquet::errors::ParquetError| IngestError::Parquet {
         path: unit.path.clone(),
         message: e.to_string(),
@@ -31,6 +38,13 @@ pub(super) fn open(
         .collect();
     for (c, idx) in columns.iter().zip(&column_map) {
         if idx.is_none() {
+            if required.contains(c) {
+                return Err(IngestError::MissingColumn {
+                    path: unit.path.clone(),
+                    column: c.clone(),
+                    hint: String::new(),
+                });
+            }
             warnings.push(format!(
                 "{}: file has no column `{c}`; its values are read as null",
                 unit.key
@@ -129,5 +143,77 @@ impl Iterator for ParquetState {
             rejects: Vec::new(),
             bytes,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::files::discover_files;
+    use arrow::array::Int64Array;
+    use parquet::arrow::ArrowWriter;
+
+    fn names(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn unit_with(dir: &std::path::Path, write: impl FnOnce(File)) -> FileUnit {
+        write(File::create(dir.join("x.parquet")).expect("create"));
+        discover_files(dir, "*.parquet").expect("files").remove(0)
+    }
+
+    fn write_ids(file: File) {
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from(vec![1, 2, 3])) as ArrayRef],
+        )
+        .expect("batch");
+        let mut writer = ArrowWriter::try_new(file, schema, None).expect("writer");
+        writer.write(&batch).expect("write");
+        writer.close().expect("close");
+    }
+
+    #[test]
+    fn empty_parquet_file_is_a_warning() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let unit = unit_with(dir.path(), |_| {});
+        let reader = open(
+            &unit,
+            &SourceOptions::default(),
+            &names(&["id"]),
+            &names(&["id"]),
+        )
+        .expect("an empty file is no error");
+        assert_eq!(reader.warnings, ["x.parquet: file is empty (no rows)"]);
+        assert_eq!(reader.count(), 0);
+    }
+
+    #[test]
+    fn missing_required_column_fails_and_optional_warns() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let unit = unit_with(dir.path(), write_ids);
+        let columns = names(&["id", "note"]);
+        let err = open(
+            &unit,
+            &SourceOptions::default(),
+            &columns,
+            &names(&["note"]),
+        )
+        .err()
+        .expect("missing");
+        assert!(
+            matches!(&err, IngestError::MissingColumn { column, .. } if column == "note"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("x.parquet"), "{err}");
+        let reader = open(&unit, &SourceOptions::default(), &columns, &names(&["id"]))
+            .expect("optional column");
+        assert_eq!(
+            reader.warnings,
+            ["x.parquet: file has no column `note`; its values are read as null"]
+        );
+        let rows: usize = reader.map(|b| b.expect("batch").batch.num_rows()).sum();
+        assert_eq!(rows, 3);
     }
 }

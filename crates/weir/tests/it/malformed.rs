@@ -54,7 +54,7 @@ fn rules(run: &serde_json::Value) -> serde_json::Value {
 fn broken_csv_is_quarantined_row_by_row() {
     let (_tmp, dir) = project("csv", "data/*.csv");
     let mut bytes = b"id,label,price\n1,fine,1.5\n2,\"unterminated,3\n".to_vec();
-    // The unterminated quote swallows the rest of the file into one field: one bad record.
+    // The unterminated quote runs to the end of the file: its line is one bad record.
     std::fs::write(dir.join("data/a_broken_quote.csv"), &bytes).expect("write");
     bytes = b"id,label,price\n1,ok,2\nx,wrong id,3\n2,bad price,cheap\n3,\xff\xfe bad utf8,4\n4,too,many,fields\n5,truncated".to_vec();
     std::fs::write(dir.join("data/b_mixed.csv"), &bytes).expect("write");
@@ -74,8 +74,9 @@ fn broken_csv_is_quarantined_row_by_row() {
     assert_eq!(run["rows_stored"], 3, "{run}");
     assert_eq!(run["rows_quarantined"], 7, "{run}");
     let by_rule = rules(run);
-    // the unterminated quote, the extra field and the truncated last line
-    assert_eq!(by_rule["decode.field_count"], 3, "{by_rule}");
+    // the extra field and the truncated last line
+    assert_eq!(by_rule["decode.field_count"], 2, "{by_rule}");
+    assert_eq!(by_rule["decode.unbalanced_quote"], 1, "{by_rule}");
     assert_eq!(by_rule["decode.utf8"], 1, "{by_rule}");
     assert_eq!(by_rule["decode.record_too_large"], 1, "{by_rule}");
     assert_eq!(by_rule["id.type"], 1, "{by_rule}");
