@@ -10,5 +10,7 @@ mod lineage;
 mod plan;
 
 pub use deps::{SqlError, find_word, table_references};
-pub use lineage::{ColumnLineage, column_lineage};
+pub use lineage::{
+    ColumnLineage, Edge, EdgeKind, Lineage, Subtype, column_lineage, lineage_of_plan,
+};
 pub use plan::{SchemaMismatch, check_output_schema, output_schema};
