@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of weir. Installs what a fresh machine lacks first:
 #   - the Python `deltalake` and `pyarrow` packages (the independent Delta reader the
-#     end-to-end tests compare weir's tables with).
+#     end-to-end tests compare weir's tables with);
+#   - the Python `sqlglot` package (the independent column lineage weir-process's lineage
+#     corpus test compares weir's with).
 # Usage: ./scripts/test.sh [extra args for cargo nextest / cargo test]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +12,10 @@ PYTHON="${WEIR_TEST_PYTHON:-python3}"
 if ! "$PYTHON" -c "import deltalake, pyarrow" >/dev/null 2>&1; then
   echo "installing the Python deltalake and pyarrow packages (independent Delta reader for the tests)"
   "$PYTHON" -m pip install --quiet deltalake pyarrow
+fi
+if ! "$PYTHON" -c "import sqlglot" >/dev/null 2>&1; then
+  echo "installing the Python sqlglot package (independent column lineage for the tests)"
+  "$PYTHON" -m pip install --quiet sqlglot
 fi
 export WEIR_TEST_PYTHON="$PYTHON"
 

@@ -12,5 +12,7 @@ mod plan;
 
 pub use deps::{SqlError, find_word, table_references};
 pub use incremental::{IncrementalPlan, KeySource, analyze_incremental, analyze_plan};
-pub use lineage::{ColumnLineage, column_lineage};
+pub use lineage::{
+    ColumnLineage, Edge, EdgeKind, Lineage, Subtype, column_lineage, lineage_of_plan,
+};
 pub use plan::{SchemaMismatch, check_output_schema, output_schema};

@@ -4,7 +4,7 @@ use std::path::Path;
 use serde_json::json;
 use weir_model::Project;
 use weir_orchestrate::AssetGraph;
-use weir_process::{ColumnLineage, column_lineage};
+use weir_process::{ColumnLineage, Edge, EdgeKind, Lineage, Subtype, column_lineage};
 use weir_quality::{ParseOptions, Validator};
 
 use crate::Outcome;
@@ -41,34 +41,65 @@ pub async fn lineage(
         .filter(|(from, _)| chosen.contains(from))
         .collect();
     match format {
-        LineageFormat::Mermaid => {
-            println!("graph LR");
-            for name in &selected {
-                let kind = if project.asset(name).is_some_and(|a| a.model.is_some()) {
-                    "model"
-                } else {
-                    "source"
-                };
-                println!("  {name}[\"{name}<br/>{kind}\"]");
+        LineageFormat::Mermaid | LineageFormat::Dot => {
+            // The diagrams tell a direct dependency (some column's value is read) from one that
+            // only filters, joins, groups or orders. That needs column lineage; a model whose
+            // SQL does not plan is still drawn, with plain edges.
+            let columns = all_column_lineage(&project, &graph).await.ok();
+            let dependency = |from: &str, to: &str| {
+                columns
+                    .as_ref()
+                    .and_then(|c| c.get(to))
+                    .map(|l| dependency_kind(l, from))
+            };
+            let unknown = |name: &str| {
+                columns
+                    .as_ref()
+                    .and_then(|c| c.get(name))
+                    .is_some_and(|l| l.dataset_unknown || l.columns.iter().any(|c| c.unknown))
+            };
+            if format == LineageFormat::Mermaid {
+                println!("graph LR");
+                for name in &selected {
+                    let kind = asset_kind(&project, name);
+                    let note = if unknown(name) {
+                        "<br/>lineage unknown"
+                    } else {
+                        ""
+                    };
+                    println!("  {name}[\"{name}<br/>{kind}{note}\"]");
+                }
+                for (from, to) in &edges {
+                    match dependency(from, to) {
+                        Some(Some(EdgeKind::Indirect)) => println!("  {from} -.->|indirect| {to}"),
+                        _ => println!("  {from} --> {to}"),
+                    }
+                }
+            } else {
+                println!("digraph weir {{\n  rankdir=LR;");
+                for name in &selected {
+                    let shape = if asset_kind(&project, name) == "model" {
+                        "box"
+                    } else {
+                        "cylinder"
+                    };
+                    let note = if unknown(name) {
+                        "\\nlineage unknown"
+                    } else {
+                        ""
+                    };
+                    println!("  \"{name}\" [shape={shape}, label=\"{name}{note}\"];");
+                }
+                for (from, to) in &edges {
+                    match dependency(from, to) {
+                        Some(Some(EdgeKind::Indirect)) => {
+                            println!("  \"{from}\" -> \"{to}\" [style=dashed, label=\"indirect\"];")
+                        }
+                        _ => println!("  \"{from}\" -> \"{to}\";"),
+                    }
+                }
+                println!("}}");
             }
-            for (from, to) in &edges {
-                println!("  {from} --> {to}");
-            }
-        }
-        LineageFormat::Dot => {
-            println!("digraph weir {{\n  rankdir=LR;");
-            for name in &selected {
-                let shape = if project.asset(name).is_some_and(|a| a.model.is_some()) {
-                    "box"
-                } else {
-                    "cylinder"
-                };
-                println!("  \"{name}\" [shape={shape}];");
-            }
-            for (from, to) in &edges {
-                println!("  \"{from}\" -> \"{to}\";");
-            }
-            println!("}}");
         }
         LineageFormat::Json => {
             // Column lineage plans every model; the table-level graphs above do not need it.
@@ -78,19 +109,33 @@ pub async fn lineage(
                 .iter()
                 .filter_map(|name| project.asset(name))
                 .map(|asset| {
-                    let cols: Vec<serde_json::Value> = columns
-                        .get(&asset.name)
+                    let lineage = columns.get(&asset.name);
+                    let cols: Vec<serde_json::Value> = lineage
                         .into_iter()
-                        .flatten()
+                        .flat_map(|l| &l.columns)
                         .map(|c| {
                             let origins = origins_of(&project, &columns, &asset.name, &c.column, &mut memo);
+                            let transform = if c.unknown {
+                                "unknown"
+                            } else if c.is_identity() {
+                                "direct"
+                            } else {
+                                "transformation"
+                            };
                             json!({
                                 "name": c.column,
-                                "transform": if c.direct { "direct" } else { "transformation" },
-                                "inputs": c.inputs.iter().map(|(t, col)| json!({ "asset": t, "column": col })).collect::<Vec<_>>(),
+                                "transform": transform,
+                                "unknown": c.unknown,
+                                "inputs": c.direct().map(|e| json!({ "asset": e.table, "column": e.column })).collect::<Vec<_>>(),
+                                "edges": c.edges.iter().map(edge_json).collect::<Vec<_>>(),
                                 "origins": origins.iter().map(|(t, col)| json!({ "asset": t, "column": col })).collect::<Vec<_>>(),
                             })
                         })
+                        .collect();
+                    let dataset: Vec<serde_json::Value> = lineage
+                        .into_iter()
+                        .flat_map(|l| &l.dataset)
+                        .map(edge_json)
                         .collect();
                     json!({
                         "name": asset.name,
@@ -100,6 +145,8 @@ pub async fn lineage(
                         "upstream": graph.upstream.get(&asset.name),
                         "downstream": graph.downstream.get(&asset.name),
                         "columns": cols,
+                        "dataset_edges": dataset,
+                        "dataset_unknown": lineage.is_some_and(|l| l.dataset_unknown),
                     })
                 })
                 .collect();
@@ -116,11 +163,42 @@ pub async fn lineage(
     Ok(Outcome::Ok)
 }
 
+fn asset_kind(project: &Project, name: &str) -> &'static str {
+    if project.asset(name).is_some_and(|a| a.model.is_some()) {
+        "model"
+    } else {
+        "source"
+    }
+}
+
+/// `{ "asset", "column", "type": "DIRECT"|"INDIRECT", "subtype": "IDENTITY"|... }`, the
+/// transformation vocabulary of OpenLineage's column lineage facet.
+fn edge_json(edge: &Edge) -> serde_json::Value {
+    json!({
+        "asset": edge.table,
+        "column": edge.column,
+        "type": edge.kind().as_str(),
+        "subtype": edge.subtype.as_str(),
+    })
+}
+
+/// How a model depends on `upstream`: `Direct` when some column's value is read from it,
+/// `Indirect` when it only filters, joins, groups or orders; `None` when no known edge names it.
+fn dependency_kind(lineage: &Lineage, upstream: &str) -> Option<EdgeKind> {
+    let edges = lineage
+        .columns
+        .iter()
+        .flat_map(|c| &c.edges)
+        .chain(&lineage.dataset)
+        .filter(|e| e.table == upstream);
+    edges.map(|e| e.kind()).min()
+}
+
 /// Per asset, where each column comes from: models from their plans, sources from themselves.
 pub async fn all_column_lineage(
     project: &Project,
     graph: &AssetGraph,
-) -> anyhow::Result<BTreeMap<String, Vec<ColumnLineage>>> {
+) -> anyhow::Result<BTreeMap<String, Lineage>> {
     let mut out = BTreeMap::new();
     for asset in &project.assets {
         let validator = Validator::new(&asset.name, &asset.contract, ParseOptions::default())?;
@@ -129,12 +207,23 @@ pub async fn all_column_lineage(
                 .column_names()
                 .into_iter()
                 .map(|c| ColumnLineage {
-                    inputs: BTreeSet::from([(asset.name.clone(), c.clone())]),
+                    edges: BTreeSet::from([Edge {
+                        table: asset.name.clone(),
+                        column: c.clone(),
+                        subtype: Subtype::Identity,
+                    }]),
                     column: c,
-                    direct: true,
+                    unknown: false,
                 })
                 .collect();
-            out.insert(asset.name.clone(), columns);
+            out.insert(
+                asset.name.clone(),
+                Lineage {
+                    columns,
+                    dataset: BTreeSet::new(),
+                    dataset_unknown: false,
+                },
+            );
             continue;
         };
         let mut upstream = Vec::new();
@@ -154,10 +243,11 @@ pub async fn all_column_lineage(
     Ok(out)
 }
 
-/// The source-asset columns a column is ultimately computed from, through every model.
+/// The source-asset columns a column's value is ultimately computed from (its DIRECT edges),
+/// through every model.
 fn origins_of(
     project: &Project,
-    columns: &BTreeMap<String, Vec<ColumnLineage>>,
+    columns: &BTreeMap<String, Lineage>,
     asset: &str,
     column: &str,
     memo: &mut BTreeMap<(String, String), BTreeSet<(String, String)>>,
@@ -170,12 +260,17 @@ fn origins_of(
     let result = if !is_model {
         BTreeSet::from([key.clone()])
     } else {
-        let inputs = columns
+        let inputs: Vec<(String, String)> = columns
             .get(asset)
-            .and_then(|cols| cols.iter().find(|c| c.column == column))
-            .map(|c| c.inputs.clone());
+            .and_then(|l| l.columns.iter().find(|c| c.column == column))
+            .map(|c| {
+                c.direct()
+                    .map(|e| (e.table.clone(), e.column.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
         let mut all = BTreeSet::new();
-        for (table, col) in inputs.into_iter().flatten() {
+        for (table, col) in inputs {
             all.extend(origins_of(project, columns, &table, &col, memo));
         }
         all
