@@ -7,6 +7,7 @@
 
 mod dag;
 mod error;
+mod ledger_sync;
 mod lock;
 mod progress;
 mod quarantine_rows;
@@ -20,9 +21,10 @@ mod state;
 
 pub use dag::{AssetGraph, build_graph, select};
 pub use error::{OrchestrateError, Result};
+pub use ledger_sync::{LakeLedger, LedgerCheck, check_ledger, ledger_from_lake};
 pub use lock::ProjectLock;
 pub use progress::{NoProgress, Progress};
 pub use recover::recover_pending;
 pub use report::{AssetRunReport, RunStatus};
 pub use runner::{RunOptions, run_assets, table_paths};
-pub use state::{LedgerEntry, RunRecord, StateStore};
+pub use state::{LakeLedgerEntry, LedgerEntry, RunRecord, StateStore};

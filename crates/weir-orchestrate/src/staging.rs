@@ -232,6 +232,10 @@ impl Staging {
             "weir.rowsQuarantined".into(),
             serde_json::json!(report.rows_quarantined),
         );
+        commit_metadata.insert(
+            crate::ledger_sync::REPLACE_KEY.into(),
+            serde_json::json!(replace),
+        );
         commit_metadata.extend(self.extra_metadata.clone());
         let payload = LedgerPayload {
             asset: asset.name.clone(),

@@ -15,6 +15,7 @@ use crate::error::{OrchestrateError, Result};
 #[derive(Clone)]
 pub struct StateStore {
     pool: SqlitePool,
+    notices: Vec<String>,
 }
 
 /// A file recorded as ingested.
@@ -26,6 +27,22 @@ pub struct LedgerEntry {
     pub rows_in: u64,
     pub rows_stored: u64,
     pub rows_quarantined: u64,
+}
+
+/// What a ledger was last known to agree with (see `ledger_sync.rs`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerMark {
+    pub table_id: String,
+    pub txn_version: Option<i64>,
+    pub files: i64,
+}
+
+/// A ledger entry as the lake records it: the file and the run that published it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LakeLedgerEntry {
+    pub entry: LedgerEntry,
+    pub run_id: String,
+    pub txn_version: i64,
 }
 
 /// A run as kept in the state store.
@@ -51,20 +68,60 @@ pub struct RunRecord {
 
 impl StateStore {
     /// Opens (creating if needed) the store at `url` and brings its schema up to date.
+    ///
+    /// A SQLite file that is not a database or is corrupt is moved aside (kept for inspection)
+    /// and a new one is created: the lake is the record, so the file ledger is rebuilt from the
+    /// Delta logs before any file is read, and only the run history is lost. What was done is
+    /// in [`StateStore::notices`].
     pub async fn connect(url: &str) -> Result<StateStore> {
         let Some(path) = url.strip_prefix("sqlite://") else {
             return Err(OrchestrateError::Config(format!(
                 "state store `{url}` is not supported yet; use sqlite:<path> (PostgreSQL comes with the workers)"
             )));
         };
-        if let Some(parent) = Path::new(path).parent() {
+        let path = Path::new(path);
+        if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| OrchestrateError::Io {
                 path: parent.to_path_buf(),
                 source: e,
             })?;
         }
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| OrchestrateError::State(e.to_string()))?
+        match Self::open_sqlite(url).await {
+            Ok(pool) => Ok(StateStore {
+                pool,
+                notices: Vec::new(),
+            }),
+            Err(e) if is_corrupt(&e) && path.exists() => {
+                let aside = path.with_extension(format!(
+                    "db.corrupt-{}",
+                    chrono::Utc::now().format("%Y%m%dT%H%M%S")
+                ));
+                std::fs::rename(path, &aside).map_err(|source| OrchestrateError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                for suffix in ["-wal", "-shm"] {
+                    let side = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+                    let _ = std::fs::remove_file(side);
+                }
+                let pool = Self::open_sqlite(url)
+                    .await
+                    .map_err(|e| state_file_error(path, &e))?;
+                Ok(StateStore {
+                    pool,
+                    notices: vec![format!(
+                        "the state store {} was not a readable SQLite database ({e}); it was moved to {} and a new one was created; file ledgers are rebuilt from the Delta logs, run history before now is in the old file",
+                        path.display(),
+                        aside.display()
+                    )],
+                })
+            }
+            Err(e) => Err(state_file_error(path, &e)),
+        }
+    }
+
+    async fn open_sqlite(url: &str) -> std::result::Result<SqlitePool, sqlx::Error> {
+        let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
@@ -72,13 +129,24 @@ impl StateStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
-            .await
-            .map_err(state_err)?;
+            .await?;
         sqlx::migrate!("./migrations/sqlite")
             .run(&pool)
             .await
-            .map_err(|e| OrchestrateError::State(e.to_string()))?;
-        Ok(StateStore { pool })
+            .map_err(|e| match e {
+                sqlx::migrate::MigrateError::Execute(e) => e,
+                other => sqlx::Error::Migrate(Box::new(other)),
+            })?;
+        // A file can open and still be garbage: read from it before trusting it.
+        sqlx::query("SELECT COUNT(*) FROM file_ledger")
+            .fetch_one(&pool)
+            .await?;
+        Ok(pool)
+    }
+
+    /// What opening the store had to repair, for the user.
+    pub fn notices(&self) -> &[String] {
+        &self.notices
     }
 
     pub async fn ledger(&self, asset: &str) -> Result<Vec<LedgerEntry>> {
@@ -142,6 +210,15 @@ impl StateStore {
             .await
             .map_err(state_err)?;
         }
+        // The mark follows the ledger, so the next run trusts it without reading the log.
+        sqlx::query(
+            "UPDATE ledger_marks SET txn_version = $2, files = (SELECT COUNT(*) FROM file_ledger WHERE asset = $1) WHERE asset = $1",
+        )
+        .bind(asset)
+        .bind(txn_version)
+        .execute(&mut *tx)
+        .await
+        .map_err(state_err)?;
         tx.commit().await.map_err(state_err)
     }
 
@@ -216,6 +293,78 @@ impl StateStore {
             .collect())
     }
 
+    /// The table, `txn` version and file count the ledger of `asset` last agreed with, and the
+    /// ledger's file count now.
+    pub async fn ledger_mark(&self, asset: &str) -> Result<(Option<LedgerMark>, i64)> {
+        let mark =
+            sqlx::query("SELECT table_id, txn_version, files FROM ledger_marks WHERE asset = $1")
+                .bind(asset)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(state_err)?
+                .map(|r| LedgerMark {
+                    table_id: r.get("table_id"),
+                    txn_version: r.get("txn_version"),
+                    files: r.get("files"),
+                });
+        let files: i64 = sqlx::query("SELECT COUNT(*) AS n FROM file_ledger WHERE asset = $1")
+            .bind(asset)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(state_err)?
+            .get("n");
+        Ok((mark, files))
+    }
+
+    pub async fn set_ledger_mark(&self, asset: &str, mark: &LedgerMark) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO ledger_marks (asset, table_id, txn_version, files) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (asset) DO UPDATE SET table_id = excluded.table_id, txn_version = excluded.txn_version, files = excluded.files",
+        )
+        .bind(asset)
+        .bind(&mark.table_id)
+        .bind(mark.txn_version)
+        .bind(mark.files)
+        .execute(&self.pool)
+        .await
+        .map_err(state_err)?;
+        Ok(())
+    }
+
+    /// Replaces the ledger of `asset` with `entries` (each with the run and `txn` version that
+    /// published it), in one transaction: how the ledger is rebuilt from the lake.
+    pub async fn replace_ledger(&self, asset: &str, entries: &[LakeLedgerEntry]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(state_err)?;
+        sqlx::query("DELETE FROM file_ledger WHERE asset = $1")
+            .bind(asset)
+            .execute(&mut *tx)
+            .await
+            .map_err(state_err)?;
+        let now = now();
+        for e in entries {
+            let f = &e.entry;
+            sqlx::query(
+                "INSERT INTO file_ledger (asset, path, content_hash, size_bytes, rows_in, rows_stored, rows_quarantined, run_id, txn_version, ingested_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                 ON CONFLICT (asset, path, content_hash) DO NOTHING",
+            )
+            .bind(asset)
+            .bind(&f.path)
+            .bind(&f.content_hash)
+            .bind(f.size_bytes as i64)
+            .bind(f.rows_in as i64)
+            .bind(f.rows_stored as i64)
+            .bind(f.rows_quarantined as i64)
+            .bind(&e.run_id)
+            .bind(e.txn_version)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await
+            .map_err(state_err)?;
+        }
+        tx.commit().await.map_err(state_err)
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -223,6 +372,24 @@ impl StateStore {
 
 pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// SQLite's "file is not a database" (26) and "database disk image is malformed" (11).
+fn is_corrupt(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("26") | Some("11")),
+        sqlx::Error::Migrate(m) => {
+            matches!(m.as_ref(), sqlx::migrate::MigrateError::Execute(inner) if is_corrupt(inner))
+        }
+        _ => false,
+    }
+}
+
+fn state_file_error(path: &Path, e: &sqlx::Error) -> OrchestrateError {
+    OrchestrateError::State(format!(
+        "cannot open the state store {}: {e}; check that the file is readable and writable, or move it away: weir rebuilds the file ledger from the Delta logs",
+        path.display()
+    ))
 }
 
 fn state_err(e: sqlx::Error) -> OrchestrateError {

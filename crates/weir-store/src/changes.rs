@@ -83,3 +83,54 @@ impl LakeTable {
         Ok(TableChanges::Appended { files })
     }
 }
+
+/// One commit of a table as weir wrote it: its version, the `txn` it carries (application id
+/// and version) and its `commitInfo` entries.
+#[derive(Debug, Clone)]
+pub struct CommitRecord {
+    pub version: u64,
+    pub txn: Option<(String, i64)>,
+    pub info: serde_json::Map<String, serde_json::Value>,
+}
+
+impl LakeTable {
+    /// Every commit of the table, oldest first, read from the Delta log. This is what the lake
+    /// itself says was published; weir's state store is an index that can be rebuilt from it.
+    /// Fails when a log entry is gone (cleaned up after a checkpoint): the history is then
+    /// incomplete and must not be trusted.
+    pub async fn commits(&self) -> Result<Vec<CommitRecord>> {
+        let Some(current) = self.version() else {
+            return Ok(Vec::new());
+        };
+        let store = self.table.log_store();
+        let mut commits = Vec::new();
+        for version in 0..=current {
+            let bytes = store
+                .read_commit_entry(version)
+                .await
+                .map_err(StoreError::delta(&self.path))?
+                .ok_or_else(|| {
+                    StoreError::Other(format!(
+                        "the log entry of version {version} of {} is gone (log cleanup): its history cannot be read",
+                        self.path.display()
+                    ))
+                })?;
+            let mut record = CommitRecord {
+                version,
+                txn: None,
+                info: serde_json::Map::new(),
+            };
+            for action in deltalake::logstore::get_actions(version, &bytes)
+                .map_err(StoreError::delta(&self.path))?
+            {
+                match action {
+                    Action::Txn(txn) => record.txn = Some((txn.app_id, txn.version)),
+                    Action::CommitInfo(info) => record.info = info.info.into_iter().collect(),
+                    _ => {}
+                }
+            }
+            commits.push(record);
+        }
+        Ok(commits)
+    }
+}

@@ -13,7 +13,7 @@ mod publish;
 mod quarantine;
 mod table;
 
-pub use changes::TableChanges;
+pub use changes::{CommitRecord, TableChanges};
 pub use deltalake::kernel::Add;
 pub use error::{Result, StoreError};
 pub use publish::{

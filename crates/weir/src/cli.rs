@@ -108,6 +108,20 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Check that weir's state agrees with the lake, and repair it from the Delta logs.
+    ///
+    /// The file ledger (which input files each source asset has ingested) is an index of
+    /// what the asset tables' commits record; doctor compares the two and rebuilds the ledger
+    /// from the lake where they differ.
+    ///
+    /// Example: weir doctor --dry-run --json
+    Doctor {
+        /// Report only; change nothing (exit 1 if anything disagrees).
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Run history, newest first.
     ///
     /// Example: weir runs --asset orders --limit 5

@@ -1,4 +1,5 @@
 mod check;
+mod doctor;
 mod init;
 mod lineage;
 mod query;
@@ -43,6 +44,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
                 common.json,
             )
             .await
+        }
+        Command::Doctor { dry_run, common } => {
+            doctor::doctor(&common.project, dry_run, common.json).await
         }
         Command::Show { asset, common } => show::show(&common.project, &asset, common.json).await,
         Command::Query {

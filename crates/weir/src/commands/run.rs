@@ -18,7 +18,8 @@ pub async fn run(
     };
     let _lock = ProjectLock::acquire(&project.state_dir())?;
     let state = StateStore::connect(&project.state_url()).await?;
-    let recovered = recover_pending(&project, &state).await?;
+    let mut recovered = state.notices().to_vec();
+    recovered.extend(recover_pending(&project, &state).await?);
     if !json {
         for line in &recovered {
             eprintln!("recovered: {line}");
