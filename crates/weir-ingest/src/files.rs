@@ -15,6 +15,48 @@ pub struct FileUnit {
     /// xxh3-128 of the content, hex. The ledger keys on path + hash: a file whose content
     /// changes is a new unit, and so is a copy under a new name.
     pub content_hash: String,
+    /// Where reading starts: 0, or for a text file that grew by appending since it was
+    /// ingested, the end of what was read before (a line boundary), so only new lines are read.
+    pub start: u64,
+    /// The 1-based line number of the line at `start`, so positions stay those of the file.
+    pub start_line: u64,
+}
+
+impl FileUnit {
+    /// Reads only what follows the first `prefix` bytes (which end with a newline), if the
+    /// file still begins with exactly the bytes that hashed to `prefix_hash`: a file that grew
+    /// by appending, like a log. `Ok(false)` when it did not (it was rewritten).
+    pub fn resume_after(&mut self, prefix: u64, prefix_hash: &str) -> Result<bool> {
+        if prefix == 0 || prefix >= self.size {
+            return Ok(false);
+        }
+        let mut file =
+            std::fs::File::open(&self.path).map_err(|e| IngestError::io(&self.path, e))?;
+        let mut hasher = Xxh3::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut left = prefix;
+        let mut lines = 0u64;
+        let mut last = 0u8;
+        while left > 0 {
+            let want = buf.len().min(left as usize);
+            let n = file
+                .read(&mut buf[..want])
+                .map_err(|e| IngestError::io(&self.path, e))?;
+            if n == 0 {
+                return Ok(false);
+            }
+            hasher.update(&buf[..n]);
+            lines += buf[..n].iter().filter(|b| **b == b'\n').count() as u64;
+            last = buf[n - 1];
+            left -= n as u64;
+        }
+        if last != b'\n' || format!("{:032x}", hasher.digest128()) != prefix_hash {
+            return Ok(false);
+        }
+        self.start = prefix;
+        self.start_line = lines + 1;
+        Ok(true)
+    }
 }
 
 /// Expands `pattern` (relative to `root`) into files, sorted by path so runs are reproducible.
@@ -48,6 +90,8 @@ pub fn discover_files(root: &Path, pattern: &str) -> Result<Vec<FileUnit>> {
             size: meta.len(),
             key,
             path,
+            start: 0,
+            start_line: 1,
         });
     }
     units.sort_by(|a, b| a.key.cmp(&b.key));

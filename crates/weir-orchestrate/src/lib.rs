@@ -5,6 +5,7 @@
 //! `weir-ingest`, deciding is `weir-quality`, committing is `weir-store`. What it owns is
 //! *order* (stage → audit → journal → publish → record) and the state store.
 
+mod changed_files;
 mod dag;
 mod error;
 mod ledger_sync;

@@ -16,6 +16,9 @@ pub enum RunStatus {
     Error,
     /// Not run, because an asset upstream failed in the same invocation.
     Skipped,
+    /// Published what it could, but not everything it was given (files refused or unreadable,
+    /// named in the error): exit 1, and downstream assets still run on what was published.
+    Partial,
     /// An incremental model whose definition changed: not run, so old and new logic are never
     /// mixed in one table, until `--full-refresh`.
     NeedsRefresh,
@@ -25,6 +28,11 @@ impl RunStatus {
     /// The user did not get what they asked for: the command exits non-zero, and assets
     /// downstream are skipped.
     pub fn is_failure(&self) -> bool {
+        self.blocks_downstream() || *self == RunStatus::Partial
+    }
+
+    /// Nothing was published that downstream assets could rely on: they are skipped.
+    pub fn blocks_downstream(&self) -> bool {
         matches!(
             self,
             RunStatus::Failed | RunStatus::Error | RunStatus::Skipped | RunStatus::NeedsRefresh
@@ -39,6 +47,7 @@ impl RunStatus {
             RunStatus::Error => "error",
             RunStatus::Skipped => "skipped",
             RunStatus::NeedsRefresh => "needs_full_refresh",
+            RunStatus::Partial => "partial",
         }
     }
 }

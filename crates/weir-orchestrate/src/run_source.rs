@@ -1,6 +1,5 @@
 //! A source run: new files → reading thread (decode + validate) → staging.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -44,21 +43,13 @@ pub(crate) async fn ingest(
     {
         report.warnings.push(message);
     }
-    let seen: HashSet<(String, String)> = state
-        .ledger(&asset.name)
-        .await?
-        .into_iter()
-        .map(|e| (e.path, e.content_hash))
-        .collect();
-    let pending: Vec<FileUnit> = if options.full_refresh {
-        units
-    } else {
-        units
-            .into_iter()
-            .filter(|u| !seen.contains(&(u.key.clone(), u.content_hash.clone())))
-            .collect()
-    };
+    let ledger = state.ledger(&asset.name).await?;
+    let crate::changed_files::Selection { pending, refused } =
+        crate::changed_files::select(units, &ledger, source.format, options.full_refresh)?;
     if pending.is_empty() && !options.full_refresh {
+        if !refused.is_empty() {
+            return refuse(state, report, record, &refused, false).await;
+        }
         return up_to_date(report).await;
     }
     let mut staging = Staging::open(asset, &validator, report, record, state).await?;
@@ -69,6 +60,7 @@ pub(crate) async fn ingest(
             path: u.key.clone(),
             content_hash: u.content_hash.clone(),
             size_bytes: u.size,
+            start: u.start,
             rows_in: 0,
             rows_stored: 0,
             rows_quarantined: 0,
@@ -169,7 +161,36 @@ pub(crate) async fn ingest(
             report,
             record,
         )
-        .await
+        .await?;
+    if !refused.is_empty() && report.status == RunStatus::Success {
+        return refuse(state, report, record, &refused, true).await;
+    }
+    Ok(())
+}
+
+/// Files that changed in place were not read: the run says which, and does not end `success`
+/// (the other files, if any, were published).
+async fn refuse(
+    state: &StateStore,
+    report: &mut AssetRunReport,
+    record: &mut RunRecord,
+    refused: &[String],
+    published: bool,
+) -> Result<()> {
+    if !published {
+        up_to_date(report).await?;
+    }
+    report.status = if published {
+        RunStatus::Partial
+    } else {
+        RunStatus::Error
+    };
+    let message = refused.join("; ");
+    report.error = Some(message.clone());
+    record.status = report.status.as_str().to_string();
+    record.error = Some(message);
+    record.ended_at = Some(crate::state::now());
+    state.insert_run(record).await
 }
 
 /// Nothing new: report the published versions and write nothing.

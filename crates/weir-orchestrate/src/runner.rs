@@ -115,7 +115,7 @@ pub async fn run_assets(
         };
         let report = report?;
         progress.asset_finished(&name);
-        if report.status.is_failure() {
+        if report.status.blocks_downstream() {
             broken.insert(name.clone(), report.status.as_str().to_string());
         }
         finished.insert(name, report);

@@ -24,6 +24,10 @@ pub struct LedgerEntry {
     pub path: String,
     pub content_hash: String,
     pub size_bytes: u64,
+    /// Where this read of the file started: 0, or the size read before for a file that grew
+    /// by appending (its commit then holds the rows of bytes `start..size_bytes`).
+    #[serde(default)]
+    pub start: u64,
     pub rows_in: u64,
     pub rows_stored: u64,
     pub rows_quarantined: u64,
@@ -163,6 +167,7 @@ impl StateStore {
                 path: r.get("path"),
                 content_hash: r.get("content_hash"),
                 size_bytes: r.get::<i64, _>("size_bytes") as u64,
+                start: 0,
                 rows_in: r.get::<i64, _>("rows_in") as u64,
                 rows_stored: r.get::<i64, _>("rows_stored") as u64,
                 rows_quarantined: r.get::<i64, _>("rows_quarantined") as u64,

@@ -129,6 +129,21 @@ pub(super) fn open(
         ((0..columns.len()).map(Some).collect(), columns.len(), None)
     };
 
+    if unit.start > 0 {
+        // A file that grew: the header above was read from the top; now only the lines
+        // appended since the last read.
+        let mut resume = Position::new();
+        resume
+            .set_byte(unit.start)
+            .set_line(unit.start_line)
+            .set_record(1);
+        reader
+            .seek_raw(SeekFrom::Start(unit.start), resume)
+            .map_err(|e| IngestError::Decode {
+                path: unit.path.clone(),
+                message: format!("cannot resume at byte {}: {e}", unit.start),
+            })?;
+    }
     let state = CsvState {
         reader,
         record,

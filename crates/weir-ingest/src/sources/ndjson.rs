@@ -17,7 +17,12 @@ pub(super) fn open(
     options: &SourceOptions,
     columns: &[String],
 ) -> Result<UnitReader> {
-    let file = File::open(&unit.path).map_err(|e| IngestError::io(&unit.path, e))?;
+    let mut file = File::open(&unit.path).map_err(|e| IngestError::io(&unit.path, e))?;
+    if unit.start > 0 {
+        // A file that grew: only the lines appended since the last read.
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(unit.start))
+            .map_err(|e| IngestError::io(&unit.path, e))?;
+    }
     let mut warnings = Vec::new();
     if unit.size == 0 {
         warnings.push(format!("{}: file is empty (no rows)", unit.key));
@@ -29,7 +34,7 @@ pub(super) fn open(
         columns: columns.to_vec(),
         null_values: options.null_values.clone(),
         batch_rows: options.batch_rows,
-        line: 0,
+        line: unit.start_line.saturating_sub(1),
         buf: Vec::new(),
         first_batch: true,
         done: false,

@@ -40,7 +40,7 @@ fn assert_exactly_once(dir: &Path) {
 }
 
 /// Starts `weir run` stopped at `failpoint`, and SIGKILLs it there.
-fn kill_at(dir: &Path, failpoint: &str) {
+pub(crate) fn kill_at(dir: &Path, failpoint: &str) {
     let mut child = Command::new(weir_bin())
         .args(["run", "--json", "--project"])
         .arg(dir)

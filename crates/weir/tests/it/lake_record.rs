@@ -233,3 +233,105 @@ fn doctor_finds_and_repairs_a_ledger_that_disagrees_with_the_lake() {
     assert_eq!(code, Some(0), "{doc}");
     assert_nothing_read_again(&dir, &[93, 3, 60, 0], "after doctor");
 }
+
+fn append(path: &Path, text: &str) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .expect("open");
+    f.write_all(text.as_bytes()).expect("append");
+}
+
+#[test]
+fn a_file_that_grows_contributes_only_its_new_lines() {
+    let (_tmp, dir) = project();
+    assert_eq!(run_json(&dir, &[]).0, 0);
+    append(
+        &dir.join("data/events/e1.csv"),
+        "late,1\nlate,2\nlate,oops\n",
+    );
+    append(
+        &dir.join("data/things/t2.ndjson"),
+        "\n{\"id\":900,\"label\":\"new\"}\n",
+    );
+    let (code, doc) = run_json(&dir, &[]);
+    // t2.ndjson ended without a newline: its last line may have been cut, so the file is
+    // refused rather than guessed at; e1.csv grew by whole lines.
+    let events = run_of(&doc, "events");
+    assert_eq!(events["status"], "success", "{doc}");
+    assert_eq!(events["rows_in"], 3, "{events}");
+    assert_eq!(events["rows_quarantined"], 1);
+    let things = run_of(&doc, "things");
+    assert_eq!(things["status"], "error", "{things}");
+    assert!(
+        things["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("data/things/t2.ndjson"),
+        "{things}"
+    );
+    assert_eq!(code, 1);
+    assert_eq!(counts(&dir), vec![95, 4, 60, 0]);
+    // The appended bad row is quarantined at its real line in the file: 33 lines were there.
+    let position = crate::support::scalar(
+        &dir.join("lake/_quarantine/events"),
+        "SELECT position FROM t WHERE raw_record LIKE '%oops%'",
+    );
+    assert_eq!(position, 36);
+    // It keeps growing, also after the state store is lost.
+    append(&dir.join("data/events/e1.csv"), "later,3\n");
+    remove_state(&dir);
+    let (_, doc) = run_json(&dir, &[]);
+    assert_eq!(run_of(&doc, "events")["rows_in"], 1, "{doc}");
+    assert_eq!(counts(&dir)[0], 96);
+}
+
+#[test]
+fn a_file_rewritten_in_place_is_refused_and_others_go_on() {
+    let (_tmp, dir) = project();
+    assert_eq!(run_json(&dir, &[]).0, 0);
+    let path = dir.join("data/events/e0.csv");
+    let text = std::fs::read_to_string(&path).expect("read");
+    std::fs::write(&path, text.replace("k0,5", "k0,500")).expect("write");
+    std::fs::write(dir.join("data/events/e5.csv"), "kind,n\nfresh,1\n").expect("write");
+    for round in 0..2 {
+        let (code, doc) = run_json(&dir, &[]);
+        assert_eq!(code, 1, "{doc}");
+        let events = run_of(&doc, "events");
+        let expected = if round == 0 { "partial" } else { "error" };
+        assert_eq!(events["status"], expected, "{events}");
+        let error = events["error"].as_str().unwrap_or_default();
+        assert!(error.contains("data/events/e0.csv changed"), "{error}");
+        // Nothing doubled; the new file was published once.
+        assert_eq!(counts(&dir), vec![94, 3, 60, 0], "round {round}");
+    }
+    // A full refresh rebuilds from the files as they are now.
+    let (code, doc) = run_json(&dir, &["events", "--full-refresh"]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(counts(&dir)[..2], [94, 3]);
+}
+
+#[test]
+fn an_appended_file_survives_sigkill_at_every_failpoint() {
+    for point in [
+        "staged",
+        "journaled",
+        "between_commits",
+        "published",
+        "recorded",
+    ] {
+        let (_tmp, dir) = project();
+        assert_eq!(run_json(&dir, &[]).0, 0);
+        append(
+            &dir.join("data/events/e2.csv"),
+            "tail,1\ntail,2\ntail,bad\n",
+        );
+        crate::crash::kill_at(&dir, &format!("{point}@events"));
+        let (code, doc) = run_json(&dir, &[]);
+        assert_eq!(code, 0, "{point}: {doc}");
+        assert_eq!(counts(&dir), vec![95, 4, 60, 0], "{point}");
+        let (_, doc) = run_json(&dir, &[]);
+        assert_eq!(run_of(&doc, "events")["status"], "up_to_date", "{point}");
+    }
+}

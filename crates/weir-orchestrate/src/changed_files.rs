@@ -1,0 +1,69 @@
+//! Which files a source run reads: new files in full, files that grew by appending from where
+//! the last read ended, and never a file rewritten in place a second time.
+
+use std::collections::{BTreeMap, HashSet};
+
+use weir_ingest::FileUnit;
+use weir_model::FileFormat;
+
+use crate::error::Result;
+use crate::state::LedgerEntry;
+
+/// The files to read, and the files refused (with the reason, for the user).
+pub(crate) struct Selection {
+    pub pending: Vec<FileUnit>,
+    pub refused: Vec<String>,
+}
+
+/// Compares what the glob finds with the ledger. A file whose path and content hash are in the
+/// ledger was read. A text file (CSV, NDJSON) whose first bytes are exactly the content last
+/// read, ending on a line boundary, grew by appending: only the new lines are read. Any other
+/// change to a file already read is refused, naming the file: reading it again in full would
+/// double its rows.
+pub(crate) fn select(
+    units: Vec<FileUnit>,
+    ledger: &[LedgerEntry],
+    format: FileFormat,
+    full_refresh: bool,
+) -> Result<Selection> {
+    if full_refresh {
+        return Ok(Selection {
+            pending: units,
+            refused: Vec::new(),
+        });
+    }
+    let seen: HashSet<(&str, &str)> = ledger
+        .iter()
+        .map(|e| (e.path.as_str(), e.content_hash.as_str()))
+        .collect();
+    let mut latest: BTreeMap<&str, &LedgerEntry> = BTreeMap::new();
+    for entry in ledger {
+        let slot = latest.entry(entry.path.as_str()).or_insert(entry);
+        if entry.size_bytes > slot.size_bytes {
+            *slot = entry;
+        }
+    }
+    let mut selection = Selection {
+        pending: Vec::new(),
+        refused: Vec::new(),
+    };
+    for mut unit in units {
+        if seen.contains(&(unit.key.as_str(), unit.content_hash.as_str())) {
+            continue;
+        }
+        let Some(previous) = latest.get(unit.key.as_str()) else {
+            selection.pending.push(unit);
+            continue;
+        };
+        let text = matches!(format, FileFormat::Csv | FileFormat::Ndjson);
+        if text && unit.resume_after(previous.size_bytes, &previous.content_hash)? {
+            selection.pending.push(unit);
+            continue;
+        }
+        selection.refused.push(format!(
+            "{} changed since it was ingested ({} bytes then, {} now, and not by appending lines): it is not read again, since its rows would be stored twice; restore it, give the new content a new file name, or rebuild the table with `weir run --full-refresh`",
+            unit.key, previous.size_bytes, unit.size
+        ));
+    }
+    Ok(selection)
+}
