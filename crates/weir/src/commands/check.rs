@@ -1,6 +1,6 @@
 use std::path::Path;
 
-use weir_model::{Diagnostic, load_project};
+use weir_model::{Diagnostic, Materialization, load_project};
 use weir_orchestrate::build_graph;
 use weir_quality::{ParseOptions, Validator};
 
@@ -58,6 +58,7 @@ pub async fn check(root: &Path, deny_warnings: bool, json: bool) -> anyhow::Resu
                             .at(e.line, e.column),
                     ),
                 }
+                incremental_diagnostics(model, &upstream, &mut diagnostics).await;
             }
         }
     }
@@ -95,4 +96,56 @@ pub async fn check(root: &Path, deny_warnings: bool, json: bool) -> anyhow::Resu
     } else {
         Outcome::Ok
     })
+}
+
+/// An incremental model whose SQL does not allow an exact increment still runs (recomputed in
+/// full, saying why), so this is a warning; a `unique_key` the query does not produce is an
+/// error.
+async fn incremental_diagnostics(
+    model: &weir_model::ModelDef,
+    upstream: &[(String, arrow::datatypes::SchemaRef)],
+    diagnostics: &mut weir_model::Diagnostics,
+) {
+    if model.materialization == Materialization::Table {
+        return;
+    }
+    let Ok(analysis) =
+        weir_process::analyze_incremental(&model.sql, upstream, &model.unique_key).await
+    else {
+        return;
+    };
+    match model.materialization {
+        Materialization::IncrementalAppend => {
+            if let Some(why) = analysis.append_blocker {
+                diagnostics.push(
+                    Diagnostic::warning(
+                        &model.path,
+                        format!(
+                            "an `append` model is exact only for SQL that distributes over new rows (projections, filters, inner joins), and this query has {why}: every run will recompute it in full; declare it `strategy = merge` with a `unique_key`, or `materialized = table`"
+                        ),
+                    )
+                    .field("strategy"),
+                );
+            }
+        }
+        Materialization::IncrementalMerge => {
+            if let Err(why) = analysis.merge_keys {
+                let missing = why.starts_with("the query does not produce the key column");
+                let message = if missing {
+                    format!("`unique_key`: {why}")
+                } else {
+                    format!(
+                        "weir cannot tell which `unique_key` values new upstream rows affect ({why}): every run will recompute this model in full"
+                    )
+                };
+                let diagnostic = if missing {
+                    Diagnostic::error(&model.path, message)
+                } else {
+                    Diagnostic::warning(&model.path, message)
+                };
+                diagnostics.push(diagnostic.field("unique_key"));
+            }
+        }
+        Materialization::Table => {}
+    }
 }

@@ -165,3 +165,58 @@ fn model_errors_name_file_and_line() {
         "{stderr}"
     );
 }
+
+#[test]
+fn incremental_models_that_cannot_be_exact_are_warned_about() {
+    let (_tmp, dir) = demo_project();
+    let (code, stderr) = check(&dir);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        !stderr.contains("recompute"),
+        "the demo's models are exact: {stderr}"
+    );
+    let stg = dir.join("models/stg_orders.sql");
+    let text = std::fs::read_to_string(&stg).expect("read");
+    std::fs::write(
+        &stg,
+        text.replace(
+            "WHERE status <> 'cancelled'",
+            "WHERE status <> 'cancelled' LIMIT 5",
+        ),
+    )
+    .expect("write");
+    let daily = dir.join("models/daily_revenue.sql");
+    let daily_text = std::fs::read_to_string(&daily).expect("read");
+    std::fs::write(
+        &daily,
+        daily_text.replace(
+            "GROUP BY o.order_day, c.country",
+            "GROUP BY o.order_day, c.country HAVING COUNT(*) > 1",
+        ),
+    )
+    .expect("write");
+    let (code, stderr) = check(&dir);
+    assert_eq!(code, 0, "warnings only: {stderr}");
+    assert!(
+        stderr.contains("stg_orders.sql") && stderr.contains("this query has LIMIT"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("daily_revenue.sql") && stderr.contains("HAVING"),
+        "{stderr}"
+    );
+    std::fs::write(
+        &daily,
+        daily_text.replace(
+            "unique_key = order_day+country",
+            "unique_key = order_day+region",
+        ),
+    )
+    .expect("write");
+    let (code, stderr) = check(&dir);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("does not produce the key column `region`"),
+        "{stderr}"
+    );
+}

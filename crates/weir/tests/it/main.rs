@@ -6,5 +6,6 @@ mod e2e;
 mod incremental;
 mod lake_record;
 mod malformed;
+mod narrowing;
 mod python_reader;
 mod support;
