@@ -22,7 +22,7 @@ pub use dag::{AssetGraph, build_graph, select};
 pub use error::{OrchestrateError, Result};
 pub use lock::ProjectLock;
 pub use progress::{NoProgress, Progress};
-pub use recover::recover_pending;
+pub use recover::{Recovery, abandon, recover_pending};
 pub use report::{AssetRunReport, RunStatus};
 pub use runner::{RunOptions, run_assets, table_paths};
 pub use state::{LedgerEntry, RunRecord, StateStore};
