@@ -65,14 +65,16 @@ pub(crate) async fn complete(
             "the quarantine table"
         };
         let shown = version.map_or("none".to_string(), |v| v.to_string());
-        versions.done.push(if first.is_some_and(|o| o.already_published) {
-            format!(
-                "{name} had committed it (version {shown}, txn {})",
-                publication.version
-            )
-        } else {
-            format!("{name} had not: committed it as version {shown}")
-        });
+        versions
+            .done
+            .push(if first.is_some_and(|o| o.already_published) {
+                format!(
+                    "{name} had committed it (version {shown}, txn {})",
+                    publication.version
+                )
+            } else {
+                format!("{name} had not: committed it as version {shown}")
+            });
         if idx == last {
             versions.table = version;
         } else {
@@ -259,9 +261,7 @@ pub async fn abandon(project: &Project, state: &StateStore, asset: &str) -> Resu
                         ));
                     } else {
                         let staged = weir_store::discard_staged(path, &part.adds);
-                        did.push(format!(
-                            "{name} had not: deleted {staged} staged file(s)"
-                        ));
+                        did.push(format!("{name} had not: deleted {staged} staged file(s)"));
                     }
                 }
                 state
@@ -406,7 +406,11 @@ async fn reconcile(
             }
             None => {
                 state
-                    .set_status(&run.id, status, "it stopped before opening its tables; nothing was published")
+                    .set_status(
+                        &run.id,
+                        status,
+                        "it stopped before opening its tables; nothing was published",
+                    )
                     .await?;
                 lines.push(format!(
                     "run {} of {lead}; it stopped before opening its tables: nothing was published; {again}",

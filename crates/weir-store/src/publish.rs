@@ -259,7 +259,10 @@ impl Publication {
 /// What a part needs before it can be committed.
 fn check_part(table: &LakeTable, part: &PublicationPart) -> Result<()> {
     if !part.merge_keys.is_empty() && !part.replace {
-        let snapshot = table.table.snapshot().map_err(StoreError::delta(&table.path))?;
+        let snapshot = table
+            .table
+            .snapshot()
+            .map_err(StoreError::delta(&table.path))?;
         let columns: Vec<String> = snapshot
             .schema()
             .fields()

@@ -7,7 +7,11 @@ use crate::output::{print_recovery, recovery_json};
 
 /// `weir recover [--abandon ASSET]`: what `weir run` does first, on its own; with `--abandon`,
 /// first discards that asset's pending publication.
-pub async fn recover(root: &Path, abandon_asset: Option<&str>, json: bool) -> anyhow::Result<Outcome> {
+pub async fn recover(
+    root: &Path,
+    abandon_asset: Option<&str>,
+    json: bool,
+) -> anyhow::Result<Outcome> {
     let Some(project) = super::load(root, json) else {
         return Ok(Outcome::BadInput);
     };
@@ -32,7 +36,10 @@ pub async fn recover(root: &Path, abandon_asset: Option<&str>, json: bool) -> an
         eprintln!("nothing to recover");
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&recovery_json(&recovery))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&recovery_json(&recovery))?
+        );
     } else {
         print_recovery(&recovery);
     }

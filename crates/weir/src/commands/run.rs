@@ -36,7 +36,8 @@ pub async fn run(
         &recovery.held,
         &options,
         &bars,
-    ).await?;
+    )
+    .await?;
     bars.clear();
     state.close().await;
     if json {
