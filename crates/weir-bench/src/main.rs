@@ -314,7 +314,7 @@ fn ingest(dir: &Path) -> anyhow::Result<()> {
         let started = Instant::now();
         let options = RunOptions { full_refresh: false, trigger: "bench".into(), threads: 1 };
         let only_events = vec!["events".to_string()];
-        let reports = run_assets(&project, &state, &graph, &only_events, &options, &NoProgress).await?;
+        let reports = run_assets(&project, &state, &graph, &only_events, &Default::default(), &options, &NoProgress).await?;
         let secs = started.elapsed().as_secs_f64();
         let r = reports.first().context("no report")?;
         anyhow::ensure!(r.error.is_none(), "{:?}", r.error);
@@ -474,7 +474,7 @@ fn models(dir: &Path, new_rows: u64) -> anyhow::Result<()> {
                 let (graph, _) = weir_orchestrate::build_graph(&project);
                 let selected = weir_orchestrate::select(&project, &graph, &[selector.to_string()]).map_err(anyhow::Error::msg)?;
                 let options = RunOptions { full_refresh, trigger: "bench".into(), threads: 1 };
-                let reports = run_assets(&project, &state, &graph, &selected, &options, &NoProgress).await?;
+                let reports = run_assets(&project, &state, &graph, &selected, &Default::default(), &options, &NoProgress).await?;
                 state.close().await;
                 for r in &reports {
                     anyhow::ensure!(r.error.is_none(), "{}: {:?}", r.asset, r.error);

@@ -25,7 +25,7 @@ pub use error::{OrchestrateError, Result};
 pub use ledger_sync::{LakeLedger, LedgerCheck, check_ledger, ledger_from_lake};
 pub use lock::ProjectLock;
 pub use progress::{NoProgress, Progress};
-pub use recover::recover_pending;
+pub use recover::{Recovery, abandon, recover_pending};
 pub use report::{AssetRunReport, RunStatus};
 pub use runner::{RunOptions, run_assets, table_paths};
 pub use state::{LakeLedgerEntry, LedgerEntry, RunRecord, StateStore};

@@ -144,11 +144,6 @@ pub(crate) async fn ingest(
     report.rows_in = files.iter().map(|f| f.rows_in).sum();
     report.rows_stored = files.iter().map(|f| f.rows_stored).sum();
     report.rows_quarantined = files.iter().map(|f| f.rows_quarantined).sum();
-    // The lake is the record: the table's commit names the files it consumed.
-    staging.extra_metadata.insert(
-        crate::ledger_sync::FILES_KEY.into(),
-        serde_json::to_value(&files).map_err(|e| OrchestrateError::Config(e.to_string()))?,
-    );
     staging
         .finish(
             project,

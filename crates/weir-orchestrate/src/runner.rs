@@ -53,11 +53,16 @@ pub(crate) fn journal_path(project: &Project, asset: &str) -> PathBuf {
 /// starts once every selected asset upstream of it has finished. An asset whose upstream
 /// failed in this invocation is skipped with the reason; the others go on. Only a state-store
 /// failure stops everything. Reports come back in graph order.
+///
+/// `held` (from [`crate::recover_pending`]) names assets whose pending publication could not
+/// be settled: they are not run but reported as `error` with the reason, so their downstream
+/// is skipped.
 pub async fn run_assets(
     project: &Project,
     state: &StateStore,
     graph: &AssetGraph,
     selected: &[String],
+    held: &BTreeMap<String, String>,
     options: &RunOptions,
     progress: &dyn Progress,
 ) -> Result<Vec<AssetRunReport>> {
@@ -99,6 +104,17 @@ pub async fn run_assets(
                 let asset = project
                     .asset(name)
                     .ok_or_else(|| OrchestrateError::Config(format!("unknown asset {name}")))?;
+                if let Some(reason) = held.get(name) {
+                    let mut report = empty_report(project, asset);
+                    report.status = RunStatus::Error;
+                    report.error = Some(format!("held back by recovery: {reason}"));
+                    broken.insert(name.clone(), "is held back by recovery".into());
+                    progress.asset_finished(name);
+                    finished.insert(name.clone(), report);
+                    pending.remove(idx);
+                    idx = 0;
+                    continue;
+                }
                 running.push(async move {
                     (
                         name.clone(),

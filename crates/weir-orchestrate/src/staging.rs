@@ -232,6 +232,12 @@ impl Staging {
             "weir.rowsQuarantined".into(),
             serde_json::json!(report.rows_quarantined),
         );
+        // The ledger entries and the mode travel in the commits too, so a run whose table
+        // commit is in but whose journal is lost can still be recorded from the Delta log.
+        commit_metadata.insert(
+            crate::ledger_sync::FILES_KEY.into(),
+            serde_json::json!(files),
+        );
         commit_metadata.insert(
             crate::ledger_sync::REPLACE_KEY.into(),
             serde_json::json!(replace),
@@ -252,6 +258,14 @@ impl Staging {
             payload: serde_json::to_value(&payload)
                 .map_err(|e| OrchestrateError::Config(e.to_string()))?,
         };
+        // Everything the commits need is checked before the journal exists, so a journal that
+        // cannot be completed is rare (a table removed or a file lost after this point).
+        if let Err(e) = publication.validate().await {
+            for part in &publication.parts {
+                weir_store::discard_staged(&part.table_path, &part.adds);
+            }
+            return Err(e.into());
+        }
         let journal = journal_path(project, &asset.name);
         weir_store::write_journal(&journal, &publication)?;
         failpoint("journaled", &asset.name);

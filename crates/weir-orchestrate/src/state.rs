@@ -257,14 +257,47 @@ impl StateStore {
     }
 
     /// Runs left `running` by a process that died: with the project lock held, no live
-    /// process owns them.
-    pub async fn mark_interrupted(&self) -> Result<u64> {
-        let res = sqlx::query("UPDATE runs SET status = 'interrupted', ended_at = $1, error = 'the process running it stopped before it finished; nothing it staged was published' WHERE status = 'running'")
+    /// process owns them. Those in `except` (held back by recovery) are left alone.
+    pub async fn mark_interrupted(&self, except: &[String]) -> Result<u64> {
+        let mut marked = 0;
+        for run in self.running_runs().await? {
+            if except.contains(&run.id) {
+                continue;
+            }
+            self.set_status(
+                &run.id,
+                "interrupted",
+                "the process running it stopped before it finished; nothing it staged was published",
+            )
+            .await?;
+            marked += 1;
+        }
+        Ok(marked)
+    }
+
+    /// The runs still marked `running`, oldest first.
+    pub async fn running_runs(&self) -> Result<Vec<RunRecord>> {
+        let mut runs: Vec<RunRecord> = self
+            .runs(None, u32::MAX)
+            .await?
+            .into_iter()
+            .filter(|r| r.status == "running")
+            .collect();
+        runs.reverse();
+        Ok(runs)
+    }
+
+    /// Ends a run with `status` and `error` (the reason, for the user).
+    pub async fn set_status(&self, id: &str, status: &str, error: &str) -> Result<()> {
+        sqlx::query("UPDATE runs SET status = $1, ended_at = $2, error = $3 WHERE id = $4")
+            .bind(status)
             .bind(now())
+            .bind(error)
+            .bind(id)
             .execute(&self.pool)
             .await
             .map_err(state_err)?;
-        Ok(res.rows_affected())
+        Ok(())
     }
 
     pub async fn runs(&self, asset: Option<&str>, limit: u32) -> Result<Vec<RunRecord>> {

@@ -11,15 +11,18 @@ mod changes;
 mod error;
 mod publish;
 mod quarantine;
+mod rollback;
 mod table;
 
 pub use changes::{CommitRecord, TableChanges};
 pub use deltalake::kernel::Add;
 pub use error::{Result, StoreError};
 pub use publish::{
-    PartOutcome, Publication, PublicationPart, read_journal, remove_journal, write_journal,
+    PartOutcome, Publication, PublicationPart, move_journal_aside, read_journal, remove_journal,
+    write_journal,
 };
 pub use quarantine::{QUARANTINE_DIR, quarantine_schema};
+pub use rollback::{Rollback, TxnCommit};
 pub use table::{
     LakeTable, StagedWriter, TableInfo, discard_staged, register_delta, register_files,
     register_post_publish_view,

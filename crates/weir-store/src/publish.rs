@@ -79,6 +79,7 @@ impl Publication {
                 });
                 continue;
             }
+            check_part(&table, part)?;
             let version = self.commit(&mut table, part).await?;
             outcomes.push(PartOutcome {
                 table_path: part.table_path.clone(),
@@ -87,6 +88,47 @@ impl Publication {
             });
         }
         Ok(outcomes)
+    }
+
+    /// Checks, without committing, everything a part not yet committed needs: its table
+    /// exists, its merge keys are columns of the table, its staged files are on disk. Done
+    /// before the journal is written, so that completing a journal rarely fails.
+    pub async fn validate(&self) -> Result<()> {
+        for part in &self.parts {
+            let table = LakeTable::open(&part.table_path).await?.ok_or_else(|| {
+                StoreError::Other(format!(
+                    "table {} does not exist",
+                    part.table_path.display()
+                ))
+            })?;
+            if table
+                .txn_version(&self.app_id)
+                .await?
+                .is_some_and(|v| v >= self.version)
+            {
+                continue;
+            }
+            check_part(&table, part)?;
+        }
+        Ok(())
+    }
+
+    /// Which parts' tables already hold this run (`true`), in part order; a missing table
+    /// holds nothing.
+    pub async fn committed(&self) -> Result<Vec<(PathBuf, Option<u64>, bool)>> {
+        let mut out = Vec::with_capacity(self.parts.len());
+        for part in &self.parts {
+            let Some(table) = LakeTable::open(&part.table_path).await? else {
+                out.push((part.table_path.clone(), None, false));
+                continue;
+            };
+            let holds = table
+                .txn_version(&self.app_id)
+                .await?
+                .is_some_and(|v| v >= self.version);
+            out.push((part.table_path.clone(), table.version(), holds));
+        }
+        Ok(out)
     }
 
     async fn commit(&self, table: &mut LakeTable, part: &PublicationPart) -> Result<u64> {
@@ -214,6 +256,50 @@ impl Publication {
     }
 }
 
+/// What a part needs before it can be committed.
+fn check_part(table: &LakeTable, part: &PublicationPart) -> Result<()> {
+    if !part.merge_keys.is_empty() && !part.replace {
+        let snapshot = table
+            .table
+            .snapshot()
+            .map_err(StoreError::delta(&table.path))?;
+        let columns: Vec<String> = snapshot
+            .schema()
+            .fields()
+            .map(|f| f.name().to_string())
+            .collect();
+        let unknown: Vec<&str> = part
+            .merge_keys
+            .iter()
+            .filter(|k| !columns.contains(k))
+            .map(String::as_str)
+            .collect();
+        if !unknown.is_empty() {
+            return Err(StoreError::Other(format!(
+                "table {}: merge key column(s) {} are not among its columns ({})",
+                table.path.display(),
+                unknown.join(", "),
+                columns.join(", ")
+            )));
+        }
+    }
+    let missing: Vec<String> = part
+        .adds
+        .iter()
+        .map(|a| percent_decode(&a.path))
+        .filter(|p| !table.path.join(p).is_file())
+        .collect();
+    if !missing.is_empty() {
+        return Err(StoreError::Other(format!(
+            "table {}: {} staged file(s) to publish are missing ({}); committing would name files that do not exist",
+            table.path.display(),
+            missing.len(),
+            missing.join(", ")
+        )));
+    }
+    Ok(())
+}
+
 fn quote(identifier: &str) -> String {
     format!("\"{}\"", identifier.replace('"', "\"\""))
 }
@@ -258,6 +344,27 @@ pub fn read_journal(path: &Path) -> Result<Option<Publication>> {
             path: path.to_path_buf(),
             message: e.to_string(),
         })
+}
+
+/// Moves a journal that cannot be read into `broken/<stem>.<timestamp>.json` next to it, kept
+/// for inspection; returns where it went.
+pub fn move_journal_aside(path: &Path) -> Result<PathBuf> {
+    let dir = path.parent().unwrap_or(Path::new(".")).join("broken");
+    std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "journal".into());
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ");
+    let target = dir.join(format!("{stem}.{stamp}.json"));
+    std::fs::rename(path, &target).map_err(|source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(target)
 }
 
 pub fn remove_journal(path: &Path) -> Result<()> {

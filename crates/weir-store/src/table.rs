@@ -365,11 +365,13 @@ pub async fn register_post_publish_view(
 }
 
 /// Removes staged files of a run that will not publish. No version names them, so this is
-/// tidiness, not correctness: a leftover file is invisible to every reader.
-pub fn discard_staged(table_path: &Path, staged: &[Add]) {
-    for add in staged {
-        let _ = std::fs::remove_file(table_path.join(percent_decode(&add.path)));
-    }
+/// tidiness, not correctness: a leftover file is invisible to every reader. Returns how many
+/// files were deleted.
+pub fn discard_staged(table_path: &Path, staged: &[Add]) -> usize {
+    staged
+        .iter()
+        .filter(|add| std::fs::remove_file(table_path.join(percent_decode(&add.path))).is_ok())
+        .count()
 }
 
 /// Delta `add` paths are URI-encoded relative paths.

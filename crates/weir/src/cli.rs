@@ -122,6 +122,20 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Finish or settle what a killed `weir run` left behind (`weir run` does this first).
+    ///
+    /// Exit 0 when everything is settled, 1 when an asset is still held back, 2 on bad input.
+    ///
+    /// Example: weir recover --abandon orders
+    Recover {
+        /// Discard this asset's pending publication: uncommitted staged files are deleted, a
+        /// quarantine commit without its table commit is rolled back, the run is marked
+        /// abandoned, and its input will be read again.
+        #[arg(long, value_name = "ASSET")]
+        abandon: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Run history, newest first.
     ///
     /// Example: weir runs --asset orders --limit 5

@@ -4,7 +4,7 @@ use comfy_table::presets::UTF8_BORDERS_ONLY;
 use comfy_table::{ContentArrangement, Table};
 use serde_json::{Value, json};
 use weir_model::Diagnostics;
-use weir_orchestrate::{AssetRunReport, RunRecord};
+use weir_orchestrate::{AssetRunReport, Recovery, RunRecord};
 
 pub fn new_table(header: &[&str]) -> Table {
     let mut table = Table::new();
@@ -30,7 +30,27 @@ pub fn diagnostics_json(diagnostics: &Diagnostics) -> Value {
     )
 }
 
-pub fn run_json(reports: &[AssetRunReport], recovered: &[String]) -> Value {
+/// The recovery lines on stderr, before a run's summary.
+pub fn print_recovery(recovery: &Recovery) {
+    for line in &recovery.messages {
+        eprintln!("recovered: {line}");
+    }
+    for (asset, reason) in &recovery.held {
+        eprintln!("held: {asset}: {reason}");
+    }
+}
+
+/// `recovered` (one line per thing done) and `held` (assets held back, with the reason).
+pub fn recovery_json(recovery: &Recovery) -> Value {
+    let held: Vec<Value> = recovery
+        .held
+        .iter()
+        .map(|(asset, reason)| json!({ "asset": asset, "reason": reason }))
+        .collect();
+    json!({ "recovered": recovery.messages, "held": held })
+}
+
+pub fn run_json(reports: &[AssetRunReport], recovery: &Recovery) -> Value {
     let runs: Vec<Value> = reports
         .iter()
         .map(|r| {
@@ -68,7 +88,9 @@ pub fn run_json(reports: &[AssetRunReport], recovered: &[String]) -> Value {
             })
         })
         .collect();
-    json!({ "runs": runs, "recovered": recovered })
+    let mut doc = recovery_json(recovery);
+    doc["runs"] = Value::Array(runs);
+    doc
 }
 
 pub fn run_record_json(r: &RunRecord) -> Value {

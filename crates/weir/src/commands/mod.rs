@@ -3,6 +3,7 @@ mod doctor;
 mod init;
 mod lineage;
 mod query;
+mod recover;
 mod run;
 mod runs;
 mod show;
@@ -76,6 +77,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
                 format
             };
             lineage::lineage(&common.project, &selectors, format).await
+        }
+        Command::Recover { abandon, common } => {
+            recover::recover(&common.project, abandon.as_deref(), common.json).await
         }
         Command::Runs {
             asset,

@@ -18,12 +18,12 @@ pub async fn run(
     };
     let _lock = ProjectLock::acquire(&project.state_dir())?;
     let state = StateStore::connect(&project.state_url()).await?;
-    let mut recovered = state.notices().to_vec();
-    recovered.extend(recover_pending(&project, &state).await?);
+    let mut recovery = recover_pending(&project, &state).await?;
+    recovery
+        .messages
+        .splice(0..0, state.notices().iter().cloned());
     if !json {
-        for line in &recovered {
-            eprintln!("recovered: {line}");
-        }
+        crate::output::print_recovery(&recovery);
     }
     let bars = Bars::new(json);
     let options = RunOptions {
@@ -31,13 +31,22 @@ pub async fn run(
         trigger: "cli".into(),
         threads,
     };
-    let reports = run_assets(&project, &state, &graph, &selected, &options, &bars).await?;
+    let reports = run_assets(
+        &project,
+        &state,
+        &graph,
+        &selected,
+        &recovery.held,
+        &options,
+        &bars,
+    )
+    .await?;
     bars.clear();
     state.close().await;
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&run_json(&reports, &recovered))?
+            serde_json::to_string_pretty(&run_json(&reports, &recovery))?
         );
     } else {
         print_run_summary(&reports);

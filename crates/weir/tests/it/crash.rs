@@ -15,8 +15,13 @@ const EXPECTED: [(&str, &str, u64); 3] = [
     ("payments", "payment_id", 4_000),
 ];
 
-fn assert_exactly_once(dir: &Path) {
-    for (asset, key, rows) in EXPECTED {
+pub(crate) fn assert_exactly_once(dir: &Path) {
+    assert_rows_once(dir, &EXPECTED);
+}
+
+/// Every input row of each `(asset, key, rows)` is in the table or the quarantine exactly once.
+pub(crate) fn assert_rows_once(dir: &Path, expected: &[(&str, &str, u64)]) {
+    for &(asset, key, rows) in expected {
         let table = dir.join("lake").join(asset);
         let quarantine = dir.join("lake/_quarantine").join(asset);
         let stored = scalar(&table, "SELECT COUNT(*) FROM t");

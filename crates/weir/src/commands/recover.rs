@@ -1,0 +1,51 @@
+use std::path::Path;
+
+use weir_orchestrate::{ProjectLock, StateStore, abandon, recover_pending};
+
+use crate::Outcome;
+use crate::output::{print_recovery, recovery_json};
+
+/// `weir recover [--abandon ASSET]`: what `weir run` does first, on its own; with `--abandon`,
+/// first discards that asset's pending publication.
+pub async fn recover(
+    root: &Path,
+    abandon_asset: Option<&str>,
+    json: bool,
+) -> anyhow::Result<Outcome> {
+    let Some(project) = super::load(root, json) else {
+        return Ok(Outcome::BadInput);
+    };
+    if let Some(asset) = abandon_asset
+        && project.asset(asset).is_none()
+    {
+        let hint = weir_model::did_you_mean(asset, project.assets.iter().map(|a| &a.name));
+        eprintln!("error: unknown asset `{asset}`{hint}");
+        return Ok(Outcome::BadInput);
+    }
+    let _lock = ProjectLock::acquire(&project.state_dir())?;
+    let state = StateStore::connect(&project.state_url()).await?;
+    let mut abandoned = Vec::new();
+    if let Some(asset) = abandon_asset {
+        abandoned = abandon(&project, &state, asset).await?;
+    }
+    let mut recovery = recover_pending(&project, &state).await?;
+    state.close().await;
+    abandoned.append(&mut recovery.messages);
+    recovery.messages = abandoned;
+    if recovery.messages.is_empty() && recovery.held.is_empty() && !json {
+        eprintln!("nothing to recover");
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&recovery_json(&recovery))?
+        );
+    } else {
+        print_recovery(&recovery);
+    }
+    Ok(if recovery.held.is_empty() {
+        Outcome::Ok
+    } else {
+        Outcome::DataFailed
+    })
+}
