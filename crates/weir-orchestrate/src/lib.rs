@@ -23,6 +23,6 @@ pub use error::{OrchestrateError, Result};
 pub use lock::ProjectLock;
 pub use progress::{NoProgress, Progress};
 pub use recover::recover_pending;
-pub use report::{AssetRunReport, RunStatus};
+pub use report::{AssetRunReport, RejectedFile, RunStatus};
 pub use runner::{RunOptions, run_assets, table_paths};
 pub use state::{LedgerEntry, RunRecord, StateStore};

@@ -8,6 +8,9 @@ use weir_quality::CheckResult;
 pub enum RunStatus {
     /// Published.
     Success,
+    /// Published every input file that could be read; the others (`rejected_files`) were
+    /// left out whole and are read again by the next run.
+    Partial,
     /// Nothing new to ingest; nothing was written.
     UpToDate,
     /// A blocking contract check failed; nothing was published.
@@ -22,9 +25,13 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
-    /// The user did not get what they asked for: the command exits non-zero, and assets
-    /// downstream are skipped.
+    /// The user did not get what they asked for: the command exits non-zero.
     pub fn is_failure(&self) -> bool {
+        self.skips_downstream() || *self == RunStatus::Partial
+    }
+
+    /// Assets downstream are skipped. Not after `partial`: what it published is valid.
+    pub fn skips_downstream(&self) -> bool {
         matches!(
             self,
             RunStatus::Failed | RunStatus::Error | RunStatus::Skipped | RunStatus::NeedsRefresh
@@ -34,6 +41,7 @@ impl RunStatus {
     pub fn as_str(&self) -> &'static str {
         match self {
             RunStatus::Success => "success",
+            RunStatus::Partial => "partial",
             RunStatus::UpToDate => "up_to_date",
             RunStatus::Failed => "failed",
             RunStatus::Error => "error",
@@ -41,6 +49,14 @@ impl RunStatus {
             RunStatus::NeedsRefresh => "needs_full_refresh",
         }
     }
+}
+
+/// An input file that could not be read: none of its rows were published.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RejectedFile {
+    /// Relative to the project root, as in the ledger.
+    pub path: String,
+    pub reason: String,
 }
 
 /// What one asset's run did, for the summary table, `--json` and the state store.
@@ -54,6 +70,8 @@ pub struct AssetRunReport {
     pub rows_quarantined: u64,
     pub bytes_in: u64,
     pub files: Vec<String>,
+    /// Input files left out of this run whole, with why; not in the ledger, so retried.
+    pub rejected_files: Vec<RejectedFile>,
     pub checks: Vec<CheckResult>,
     pub quarantine_by_rule: BTreeMap<String, u64>,
     pub table_version: Option<u64>,

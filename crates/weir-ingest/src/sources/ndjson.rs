@@ -17,7 +17,7 @@ pub(super) fn open(
     options: &SourceOptions,
     columns: &[String],
 ) -> Result<UnitReader> {
-    let file = File::open(&unit.path).map_err(|e| IngestError::io(&unit.path, e))?;
+    let file = File::open(&unit.path).map_err(|e| IngestError::open(&unit.path, e))?;
     let mut warnings = Vec::new();
     if unit.size == 0 {
         warnings.push(format!("{}: file is empty (no rows)", unit.key));
