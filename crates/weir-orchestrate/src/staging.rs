@@ -473,7 +473,7 @@ impl Staging {
             };
             if exceeded {
                 limit_note = Some(format!(
-                    "{} of {} rows were quarantined ({:.1}%), more than max_quarantined = {limit}",
+                    "{} of {} rows quarantined = {:.1}%, more than max_quarantined = {limit}",
                     report.rows_quarantined,
                     report.rows_in,
                     report.rows_quarantined as f64 * 100.0 / report.rows_in.max(1) as f64,

@@ -136,13 +136,13 @@ impl KeyGuard {
                 position: validated.good_positions.get(*row).copied().unwrap_or(0),
                 rule_id: key.rule.quarantine_rule.clone(),
                 reason: format!(
-                    "duplicate key {}: row {} of {} has it",
+                    "duplicate key {}: first seen at {}:{}",
                     key_text(&key.rule.columns, columns, *row)?,
-                    first.position,
                     self.units
                         .get(first.unit)
                         .map(String::as_str)
-                        .unwrap_or("this run")
+                        .unwrap_or("this run"),
+                    first.position
                 ),
                 raw,
             });

@@ -4,6 +4,7 @@ mod check;
 mod crash;
 mod e2e;
 mod incremental;
+mod isolate;
 mod malformed;
 mod python_reader;
 mod support;
