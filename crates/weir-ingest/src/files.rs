@@ -60,7 +60,34 @@ impl FileUnit {
 }
 
 /// Expands `pattern` (relative to `root`) into files, sorted by path so runs are reproducible.
+/// The first file that cannot be read stops it; see [`discover_files_lenient`].
 pub fn discover_files(root: &Path, pattern: &str) -> Result<Vec<FileUnit>> {
+    let found = discover_files_lenient(root, pattern)?;
+    match found.unreadable.into_iter().next() {
+        Some(bad) => Err(bad.error),
+        None => Ok(found.units),
+    }
+}
+
+/// What a glob expanded into: the files that could be hashed, and those that could not.
+#[derive(Debug)]
+pub struct Discovered {
+    pub units: Vec<FileUnit>,
+    /// Files the pattern matched but that could not be read (permission denied, vanished),
+    /// sorted by key; they have no content hash, so they can be neither ingested nor ledgered.
+    pub unreadable: Vec<UnreadableFile>,
+}
+
+#[derive(Debug)]
+pub struct UnreadableFile {
+    /// The path relative to the project root, as a ledger key would be.
+    pub key: String,
+    pub error: IngestError,
+}
+
+/// Like [`discover_files`], but a file that cannot be read does not stop the others: it is
+/// listed in [`Discovered::unreadable`]. Only a bad pattern is an error.
+pub fn discover_files_lenient(root: &Path, pattern: &str) -> Result<Discovered> {
     let full = if Path::new(pattern).is_absolute() {
         pattern.to_string()
     } else {
@@ -71,13 +98,19 @@ pub fn discover_files(root: &Path, pattern: &str) -> Result<Vec<FileUnit>> {
         message: e.to_string(),
     })?;
     let mut units = Vec::new();
+    let mut unreadable = Vec::new();
     for entry in paths {
-        let path =
-            entry.map_err(|e| IngestError::io(e.path(), std::io::Error::other(e.to_string())))?;
-        let meta = std::fs::metadata(&path).map_err(|e| IngestError::io(&path, e))?;
-        if !meta.is_file() {
-            continue;
-        }
+        let (path, found) = match entry {
+            Ok(path) => {
+                let found = std::fs::metadata(&path).map_err(|e| IngestError::open(&path, e));
+                (path, found)
+            }
+            Err(e) => {
+                let path = e.path().to_path_buf();
+                let error = IngestError::open(&path, e.into());
+                (path, Err(error))
+            }
+        };
         let key = path
             .strip_prefix(root)
             .unwrap_or(&path)
@@ -85,22 +118,36 @@ pub fn discover_files(root: &Path, pattern: &str) -> Result<Vec<FileUnit>> {
             .map(|c| c.as_os_str().to_string_lossy())
             .collect::<Vec<_>>()
             .join("/");
-        units.push(FileUnit {
-            content_hash: hash_file(&path)?,
-            size: meta.len(),
-            key,
-            path,
-            start: 0,
-            start_line: 1,
-        });
+        let meta = match found {
+            Ok(meta) => meta,
+            Err(error) => {
+                unreadable.push(UnreadableFile { key, error });
+                continue;
+            }
+        };
+        if !meta.is_file() {
+            continue;
+        }
+        match hash_file(&path) {
+            Ok(content_hash) => units.push(FileUnit {
+                content_hash,
+                size: meta.len(),
+                key,
+                path,
+                start: 0,
+                start_line: 1,
+            }),
+            Err(error) => unreadable.push(UnreadableFile { key, error }),
+        }
     }
     units.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(units)
+    unreadable.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(Discovered { units, unreadable })
 }
 
 /// Streams the file through xxh3-128 in 1 MiB chunks: memory stays flat for any size.
 pub fn hash_file(path: &Path) -> Result<String> {
-    let mut file = std::fs::File::open(path).map_err(|e| IngestError::io(path, e))?;
+    let mut file = std::fs::File::open(path).map_err(|e| IngestError::open(path, e))?;
     let mut hasher = Xxh3::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {

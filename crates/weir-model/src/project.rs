@@ -31,6 +31,10 @@ pub struct ProjectSection {
     /// columns) changed since its table was built.
     #[serde(default)]
     pub on_definition_change: OnDefinitionChange,
+    /// The default bound on the rows one source run may quarantine and still publish (a
+    /// source's own `max_quarantined` wins); `"50%"` when unset.
+    #[serde(default)]
+    pub max_quarantined: crate::source::QuarantineLimit,
 }
 
 /// Rows computed by an old definition are never mixed with rows of the new one: either the

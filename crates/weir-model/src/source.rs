@@ -22,6 +22,76 @@ pub struct SourceDef {
     pub description: Option<String>,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// The most rows one run may quarantine and still publish: a count (`1000`) or a share of
+    /// the run's input rows (`"5%"`). Unset means the project's `max_quarantined`.
+    pub max_quarantined: Option<QuarantineLimit>,
+}
+
+/// A bound on quarantined rows: a number of rows, or a percentage of the rows read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum QuarantineLimit {
+    Rows(u64),
+    Percent(f64),
+}
+
+impl Default for QuarantineLimit {
+    /// Half the rows read: past that, the input is more likely wrong than dirty.
+    fn default() -> Self {
+        QuarantineLimit::Percent(50.0)
+    }
+}
+
+impl QuarantineLimit {
+    /// Whether `quarantined` rows out of `rows_in` exceed the limit.
+    pub fn exceeded(&self, quarantined: u64, rows_in: u64) -> bool {
+        match *self {
+            QuarantineLimit::Rows(n) => quarantined > n,
+            QuarantineLimit::Percent(p) => {
+                rows_in > 0 && quarantined as f64 * 100.0 > p * rows_in as f64
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for QuarantineLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QuarantineLimit::Rows(n) => write!(f, "{n} rows"),
+            QuarantineLimit::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for QuarantineLimit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Rows(u64),
+            Text(String),
+        }
+        let wrong = || {
+            serde::de::Error::custom(
+                "`max_quarantined` must be a number of rows (e.g. 1000) or a percentage (e.g. \"5%\")",
+            )
+        };
+        match Raw::deserialize(d).map_err(|_| wrong())? {
+            Raw::Rows(n) => Ok(QuarantineLimit::Rows(n)),
+            Raw::Text(t) => {
+                let p: f64 = t
+                    .trim()
+                    .strip_suffix('%')
+                    .and_then(|p| p.trim().parse().ok())
+                    .ok_or_else(wrong)?;
+                if !(0.0..=100.0).contains(&p) {
+                    return Err(serde::de::Error::custom(
+                        "`max_quarantined` as a percentage must be between 0% and 100%",
+                    ));
+                }
+                Ok(QuarantineLimit::Percent(p))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -184,6 +254,32 @@ mod tests {
         assert_eq!(def.options.delimiter_byte(), Some(b';'));
         assert_eq!(def.options.quote_byte(), Some(b'\''));
         assert_eq!(def.options.header, Some(false));
+    }
+
+    #[test]
+    fn max_quarantined_is_rows_or_percent() {
+        let def = |extra: &str| {
+            SourceDef::parse(
+                Path::new("sources/x.toml"),
+                &format!("format = \"csv\"\npath = \"d/*.csv\"\n{extra}"),
+            )
+        };
+        assert_eq!(def("").expect("parses").max_quarantined, None);
+        assert_eq!(
+            def("max_quarantined = 10").expect("parses").max_quarantined,
+            Some(QuarantineLimit::Rows(10))
+        );
+        let pct = def("max_quarantined = \"2.5%\"")
+            .expect("parses")
+            .max_quarantined
+            .expect("set");
+        assert_eq!(pct, QuarantineLimit::Percent(2.5));
+        assert!(!pct.exceeded(25, 1000) && pct.exceeded(26, 1000));
+        assert!(QuarantineLimit::Rows(0).exceeded(1, 1));
+        for bad in ["\"abc\"", "\"150%\"", "-1"] {
+            let err = def(&format!("max_quarantined = {bad}")).expect_err(bad);
+            assert!(format!("{err:?}").contains("max_quarantined"), "{err:?}");
+        }
     }
 
     #[test]

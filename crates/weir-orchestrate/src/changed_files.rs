@@ -7,12 +7,13 @@ use weir_ingest::FileUnit;
 use weir_model::FileFormat;
 
 use crate::error::Result;
+use crate::report::RejectedFile;
 use crate::state::LedgerEntry;
 
 /// The files to read, and the files refused (with the reason, for the user).
 pub(crate) struct Selection {
     pub pending: Vec<FileUnit>,
-    pub refused: Vec<String>,
+    pub refused: Vec<RejectedFile>,
 }
 
 /// Compares what the glob finds with the ledger. A file whose path and content hash are in the
@@ -60,10 +61,13 @@ pub(crate) fn select(
             selection.pending.push(unit);
             continue;
         }
-        selection.refused.push(format!(
-            "{} changed since it was ingested ({} bytes then, {} now, and not by appending lines): it is not read again, since its rows would be stored twice; restore it, give the new content a new file name, or rebuild the table with `weir run --full-refresh`",
-            unit.key, previous.size_bytes, unit.size
-        ));
+        selection.refused.push(RejectedFile {
+            reason: format!(
+                "{} changed since it was ingested ({} bytes then, {} now, and not by appending lines): it is not read again, since its rows would be stored twice; restore it, give the new content a new file name, or rebuild the table with `weir run --full-refresh`",
+                unit.key, previous.size_bytes, unit.size
+            ),
+            path: unit.key,
+        });
     }
     Ok(selection)
 }

@@ -26,6 +26,6 @@ pub use ledger_sync::{LakeLedger, LedgerCheck, check_ledger, ledger_from_lake};
 pub use lock::ProjectLock;
 pub use progress::{NoProgress, Progress};
 pub use recover::{Recovery, abandon, recover_pending};
-pub use report::{AssetRunReport, RunStatus};
+pub use report::{AssetRunReport, RejectedFile, RunStatus};
 pub use runner::{RunOptions, run_assets, table_paths};
 pub use state::{LakeLedgerEntry, LedgerEntry, RunRecord, StateStore};

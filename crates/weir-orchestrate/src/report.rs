@@ -8,6 +8,9 @@ use weir_quality::CheckResult;
 pub enum RunStatus {
     /// Published.
     Success,
+    /// Published every input file that could be read; the others (`rejected_files`: unreadable,
+    /// or changed in place) were left out whole: exit 1, and downstream assets still run.
+    Partial,
     /// Nothing new to ingest; nothing was written.
     UpToDate,
     /// A blocking contract check failed; nothing was published.
@@ -16,23 +19,19 @@ pub enum RunStatus {
     Error,
     /// Not run, because an asset upstream failed in the same invocation.
     Skipped,
-    /// Published what it could, but not everything it was given (files refused or unreadable,
-    /// named in the error): exit 1, and downstream assets still run on what was published.
-    Partial,
     /// An incremental model whose definition changed: not run, so old and new logic are never
     /// mixed in one table, until `--full-refresh`.
     NeedsRefresh,
 }
 
 impl RunStatus {
-    /// The user did not get what they asked for: the command exits non-zero, and assets
-    /// downstream are skipped.
+    /// The user did not get what they asked for: the command exits non-zero.
     pub fn is_failure(&self) -> bool {
-        self.blocks_downstream() || *self == RunStatus::Partial
+        self.skips_downstream() || *self == RunStatus::Partial
     }
 
-    /// Nothing was published that downstream assets could rely on: they are skipped.
-    pub fn blocks_downstream(&self) -> bool {
+    /// Assets downstream are skipped. Not after `partial`: what it published is valid.
+    pub fn skips_downstream(&self) -> bool {
         matches!(
             self,
             RunStatus::Failed | RunStatus::Error | RunStatus::Skipped | RunStatus::NeedsRefresh
@@ -42,14 +41,22 @@ impl RunStatus {
     pub fn as_str(&self) -> &'static str {
         match self {
             RunStatus::Success => "success",
+            RunStatus::Partial => "partial",
             RunStatus::UpToDate => "up_to_date",
             RunStatus::Failed => "failed",
             RunStatus::Error => "error",
             RunStatus::Skipped => "skipped",
             RunStatus::NeedsRefresh => "needs_full_refresh",
-            RunStatus::Partial => "partial",
         }
     }
+}
+
+/// An input file that could not be read: none of its rows were published.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RejectedFile {
+    /// Relative to the project root, as in the ledger.
+    pub path: String,
+    pub reason: String,
 }
 
 /// What one asset's run did, for the summary table, `--json` and the state store.
@@ -63,6 +70,8 @@ pub struct AssetRunReport {
     pub rows_quarantined: u64,
     pub bytes_in: u64,
     pub files: Vec<String>,
+    /// Input files left out of this run whole, with why; not in the ledger, so retried.
+    pub rejected_files: Vec<RejectedFile>,
     pub checks: Vec<CheckResult>,
     pub quarantine_by_rule: BTreeMap<String, u64>,
     pub table_version: Option<u64>,

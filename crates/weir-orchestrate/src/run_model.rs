@@ -36,7 +36,7 @@ use crate::progress::Progress;
 use crate::report::{AssetRunReport, RunStatus};
 use crate::run_source::up_to_date;
 use crate::runner::{RunOptions, table_paths};
-use crate::staging::Staging;
+use crate::staging::{Finish, Staging};
 use crate::state::{RunRecord, StateStore};
 
 /// `commitInfo` key holding the [`Inputs`] a model's publish was computed from.
@@ -168,37 +168,45 @@ pub(crate) async fn materialize(
         next_row: 1,
     };
     let replace = matches!(work, Work::Full);
-    match work {
-        Work::Full => {
-            run.stream(df, &mut staging, report).await?;
-        }
-        Work::Append(changed) => {
-            for ctx in delta_contexts(&upstream, &changed).await? {
-                let df = ctx.sql(&model.sql).await.map_err(|e| sql_error(model, e))?;
+    let streamed = async {
+        match work {
+            Work::Full => {
                 run.stream(df, &mut staging, report).await?;
             }
-        }
-        Work::Merge(changed) => {
-            let mut keys = Vec::new();
-            for ctx in delta_contexts(&upstream, &changed).await? {
-                let key_columns: Vec<Expr> =
-                    model.unique_key.iter().map(|k| ident(k.as_str())).collect();
-                let batches = ctx
-                    .sql(&model.sql)
-                    .await
-                    .and_then(|df| df.select(key_columns))
-                    .map_err(|e| sql_error(model, e))?
-                    .collect()
+            Work::Append(changed) => {
+                for ctx in delta_contexts(&upstream, &changed).await? {
+                    let df = ctx.sql(&model.sql).await.map_err(|e| sql_error(model, e))?;
+                    run.stream(df, &mut staging, report).await?;
+                }
+            }
+            Work::Merge(changed) => {
+                let mut keys = Vec::new();
+                for ctx in delta_contexts(&upstream, &changed).await? {
+                    let key_columns: Vec<Expr> =
+                        model.unique_key.iter().map(|k| ident(k.as_str())).collect();
+                    let batches = ctx
+                        .sql(&model.sql)
+                        .await
+                        .and_then(|df| df.select(key_columns))
+                        .map_err(|e| sql_error(model, e))?
+                        .collect()
+                        .await
+                        .map_err(|e| sql_error(model, e))?;
+                    keys.extend(batches);
+                }
+                let df = restrict_to_keys(&ctx, df, &model.unique_key, keys)
                     .await
                     .map_err(|e| sql_error(model, e))?;
-                keys.extend(batches);
+                run.stream(df, &mut staging, report).await?;
             }
-            let df = restrict_to_keys(&ctx, df, &model.unique_key, keys)
-                .await
-                .map_err(|e| sql_error(model, e))?;
-            run.stream(df, &mut staging, report).await?;
+            Work::AuditOnly => {}
         }
-        Work::AuditOnly => {}
+        Ok::<(), OrchestrateError>(())
+    }
+    .await;
+    if let Err(e) = streamed {
+        staging.abandon().await;
+        return Err(e);
     }
     staging
         .finish(
@@ -206,8 +214,12 @@ pub(crate) async fn materialize(
             state,
             asset,
             &validator,
-            replace,
-            if merging { &model.unique_key } else { &[] },
+            Finish {
+                replace,
+                merge_keys: if merging { &model.unique_key } else { &[] },
+                keys_enforced: false,
+                max_quarantined: None,
+            },
             Vec::new(),
             report,
             record,

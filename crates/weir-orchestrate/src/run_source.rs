@@ -4,16 +4,16 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use tokio::sync::mpsc;
-use weir_ingest::{FileUnit, SourceBatch, discover_files, open_unit};
+use weir_ingest::{FileUnit, IngestError, SourceBatch, discover_files_lenient, open_unit};
 use weir_model::{Asset, Project, SourceDef};
-use weir_quality::{ParseOptions, Validated, Validator};
+use weir_quality::{KeyGuard, ParseOptions, Validated, Validator};
 use weir_store::LakeTable;
 
 use crate::error::{OrchestrateError, Result};
 use crate::progress::Progress;
-use crate::report::{AssetRunReport, RunStatus};
+use crate::report::{AssetRunReport, RejectedFile, RunStatus};
 use crate::runner::RunOptions;
-use crate::staging::Staging;
+use crate::staging::{Finish, Staging, rejected_note};
 use crate::state::{LedgerEntry, RunRecord, StateStore};
 
 #[allow(clippy::too_many_arguments)]
@@ -32,8 +32,17 @@ pub(crate) async fn ingest(
         date_format: source.options.date_format.clone(),
     };
     let validator = Arc::new(Validator::new(&asset.name, &asset.contract, parse)?);
-    let units = discover_files(&project.root, &source.path)?;
-    if units.is_empty() {
+    let found = discover_files_lenient(&project.root, &source.path)?;
+    let units = found.units;
+    report.rejected_files = found
+        .unreadable
+        .iter()
+        .map(|u| RejectedFile {
+            path: u.key.clone(),
+            reason: reason(project, &u.key, &u.error),
+        })
+        .collect();
+    if units.is_empty() && report.rejected_files.is_empty() {
         report
             .warnings
             .push(format!("no file matches `{}`", source.path));
@@ -46,14 +55,124 @@ pub(crate) async fn ingest(
     let ledger = state.ledger(&asset.name).await?;
     let crate::changed_files::Selection { pending, refused } =
         crate::changed_files::select(units, &ledger, source.format, options.full_refresh)?;
+    report.rejected_files.extend(refused);
     if pending.is_empty() && !options.full_refresh {
-        if !refused.is_empty() {
-            return refuse(state, report, record, &refused, false).await;
+        if report.rejected_files.is_empty() {
+            return up_to_date(report).await;
         }
-        return up_to_date(report).await;
+        return nothing_readable(report, record);
     }
     let mut staging = Staging::open(asset, &validator, report, record, state).await?;
     progress.asset_started(&asset.name, pending.iter().map(|u| u.size).sum());
+    let mut guard = KeyGuard::new(&validator, pending.iter().map(|u| u.key.clone()).collect())?;
+    let read = read_all(
+        project,
+        asset,
+        source,
+        &pending,
+        &validator,
+        guard.as_mut(),
+        &mut staging,
+        progress,
+        report,
+    )
+    .await;
+    let mut files = match read {
+        Ok(files) => files,
+        Err(e) => {
+            staging.abandon().await;
+            return Err(e);
+        }
+    };
+    if files.is_empty() && !report.rejected_files.is_empty() {
+        staging.abandon().await;
+        return nothing_readable(report, record);
+    }
+    if let Some(guard) = &guard
+        && !options.full_refresh
+    {
+        let refused = match staging.refuse_published_keys(guard, report).await {
+            Ok(refused) => refused,
+            Err(e) => {
+                staging.abandon().await;
+                return Err(e);
+            }
+        };
+        for (unit, n) in refused {
+            if let Some(entry) = pending
+                .get(unit)
+                .and_then(|u| files.iter_mut().find(|f| f.path == u.key))
+            {
+                entry.rows_stored -= n.min(entry.rows_stored);
+                entry.rows_quarantined += n;
+            }
+        }
+    }
+    report.files = files.iter().map(|f| f.path.clone()).collect();
+    report.rows_in = files.iter().map(|f| f.rows_in).sum();
+    report.rows_stored = files.iter().map(|f| f.rows_stored).sum();
+    report.rows_quarantined = files.iter().map(|f| f.rows_quarantined).sum();
+    record.rejected_files = rejected_json(&report.rejected_files);
+    let max_quarantined = source
+        .max_quarantined
+        .unwrap_or(project.config.project.max_quarantined);
+    staging
+        .finish(
+            project,
+            state,
+            asset,
+            &validator,
+            Finish {
+                replace: options.full_refresh,
+                merge_keys: &[],
+                keys_enforced: true,
+                max_quarantined: Some(max_quarantined),
+            },
+            std::mem::take(&mut files),
+            report,
+            record,
+        )
+        .await
+}
+
+/// Every new file was rejected: an error naming all of them; nothing is published.
+fn nothing_readable(report: &mut AssetRunReport, record: &mut RunRecord) -> Result<()> {
+    record.rejected_files = rejected_json(&report.rejected_files);
+    let note = rejected_note(report).unwrap_or_default();
+    Err(OrchestrateError::Config(format!(
+        "{note}; nothing was published"
+    )))
+}
+
+fn rejected_json(files: &[RejectedFile]) -> String {
+    serde_json::to_string(files).unwrap_or_else(|_| "[]".into())
+}
+
+/// What went wrong with a file, for the user: paths relative to the project, and without the
+/// file's own path in front (the report names it).
+fn reason(project: &Project, key: &str, error: &weir_ingest::IngestError) -> String {
+    let root = format!("{}/", project.root.display());
+    let text = error.to_string().replace(&root, "");
+    text.strip_prefix(&format!("{key}: "))
+        .map(str::to_string)
+        .unwrap_or(text)
+}
+
+/// Reads, validates and stages every pending file, each all-or-nothing: a file that fails
+/// (cannot be opened, decoded, or lacks a required column) is added to the report's rejected
+/// files and none of its rows stay staged. Returns the ledger entries of the accepted files.
+#[allow(clippy::too_many_arguments)]
+async fn read_all(
+    project: &Project,
+    asset: &Asset,
+    source: &SourceDef,
+    pending: &[FileUnit],
+    validator: &Arc<Validator>,
+    mut guard: Option<&mut KeyGuard>,
+    staging: &mut Staging,
+    progress: &dyn Progress,
+    report: &mut AssetRunReport,
+) -> Result<Vec<LedgerEntry>> {
     let mut files: Vec<LedgerEntry> = pending
         .iter()
         .map(|u| LedgerEntry {
@@ -66,10 +185,12 @@ pub(crate) async fn ingest(
             rows_quarantined: 0,
         })
         .collect();
-    let (tx, rx) = mpsc::channel::<Result<Piece>>(4);
+    let mut accepted = vec![false; pending.len()];
+    let mut bytes_read = vec![0u64; pending.len()];
+    let (tx, rx) = mpsc::channel::<Piece>(4);
     let reader = {
         let source = source.clone();
-        let pending = pending.clone();
+        let pending = pending.to_vec();
         let columns = validator.column_names();
         let required = validator.required_column_names();
         std::thread::spawn(move || read_units(&pending, &source, &columns, &required, &tx))
@@ -81,8 +202,10 @@ pub(crate) async fn ingest(
             .map(|piece| {
                 let validator = validator.clone();
                 async move {
-                    match piece? {
-                        Piece::Opened { warnings } => Ok(Step::Opened { warnings }),
+                    match piece {
+                        Piece::Opened { file, warnings } => Ok(Step::Opened { file, warnings }),
+                        Piece::Done { file } => Ok(Step::Done { file }),
+                        Piece::Failed { file, error } => Ok(Step::Failed { file, error }),
                         Piece::Read { file, batch } => {
                             let (records, bytes) = (batch.records(), batch.bytes);
                             let validated =
@@ -106,28 +229,65 @@ pub(crate) async fn ingest(
             .buffered(VALIDATION_TASKS);
     let mut steps = Box::pin(steps);
     let mut failure = None;
+    let mut warnings: Vec<String> = Vec::new();
     while let Some(step) = steps.next().await {
-        match step {
-            Err(e) => {
-                failure = Some(e);
-                break;
+        let outcome = match step {
+            Err(e) => Err(e),
+            Ok(Step::Opened { file, warnings: w }) => {
+                staging.begin_group();
+                warnings = w;
+                files[file].rows_in = 0;
+                Ok(())
             }
-            Ok(Step::Opened { warnings }) => report.warnings.extend(warnings),
             Ok(Step::Batch {
                 file,
-                validated,
+                mut validated,
                 records,
                 bytes,
             }) => {
-                let entry = &mut files[file];
-                entry.rows_in += records;
-                entry.rows_stored += validated.good.num_rows() as u64;
-                entry.rows_quarantined += validated.quarantined.len() as u64;
-                report.bytes_in += bytes;
-                progress.bytes_read(&asset.name, bytes);
-                let origin = entry.path.clone();
-                staging.accept(&origin, validated, report).await?;
+                let admitted = match guard.as_deref_mut() {
+                    Some(g) => g
+                        .admit(&mut validated, file)
+                        .map_err(OrchestrateError::from),
+                    None => Ok(()),
+                };
+                match admitted {
+                    Err(e) => Err(e),
+                    Ok(()) => {
+                        let entry = &mut files[file];
+                        entry.rows_in += records;
+                        entry.rows_stored += validated.good.num_rows() as u64;
+                        entry.rows_quarantined += validated.quarantined.len() as u64;
+                        bytes_read[file] += bytes;
+                        progress.bytes_read(&asset.name, bytes);
+                        let origin = entry.path.clone();
+                        staging.accept(&origin, validated, report).await
+                    }
+                }
             }
+            Ok(Step::Done { file }) => {
+                accepted[file] = true;
+                report.warnings.append(&mut warnings);
+                if let Some(g) = guard.as_deref_mut() {
+                    g.commit_unit();
+                }
+                staging.commit_group(report).await
+            }
+            Ok(Step::Failed { file, error }) => {
+                warnings.clear();
+                if let Some(g) = guard.as_deref_mut() {
+                    g.abort_unit();
+                }
+                report.rejected_files.push(RejectedFile {
+                    path: pending[file].key.clone(),
+                    reason: reason(project, &pending[file].key, &error),
+                });
+                staging.abort_group().await
+            }
+        };
+        if let Err(e) = outcome {
+            failure = Some(e);
+            break;
         }
     }
     drop(steps);
@@ -140,52 +300,19 @@ pub(crate) async fn ingest(
             "internal error: the reading thread stopped unexpectedly; nothing was published".into(),
         ));
     }
-    report.files = files.iter().map(|f| f.path.clone()).collect();
-    report.rows_in = files.iter().map(|f| f.rows_in).sum();
-    report.rows_stored = files.iter().map(|f| f.rows_stored).sum();
-    report.rows_quarantined = files.iter().map(|f| f.rows_quarantined).sum();
-    staging
-        .finish(
-            project,
-            state,
-            asset,
-            &validator,
-            options.full_refresh,
-            &[],
-            files,
-            report,
-            record,
-        )
-        .await?;
-    if !refused.is_empty() && report.status == RunStatus::Success {
-        return refuse(state, report, record, &refused, true).await;
-    }
-    Ok(())
-}
-
-/// Files that changed in place were not read: the run says which, and does not end `success`
-/// (the other files, if any, were published).
-async fn refuse(
-    state: &StateStore,
-    report: &mut AssetRunReport,
-    record: &mut RunRecord,
-    refused: &[String],
-    published: bool,
-) -> Result<()> {
-    if !published {
-        up_to_date(report).await?;
-    }
-    report.status = if published {
-        RunStatus::Partial
-    } else {
-        RunStatus::Error
-    };
-    let message = refused.join("; ");
-    report.error = Some(message.clone());
-    record.status = report.status.as_str().to_string();
-    record.error = Some(message);
-    record.ended_at = Some(crate::state::now());
-    state.insert_run(record).await
+    report.rejected_files.sort_by(|a, b| a.path.cmp(&b.path));
+    report.bytes_in = bytes_read
+        .iter()
+        .zip(&accepted)
+        .filter(|(_, a)| **a)
+        .map(|(b, _)| b)
+        .sum();
+    Ok(files
+        .into_iter()
+        .zip(accepted)
+        .filter(|(_, a)| *a)
+        .map(|(f, _)| f)
+        .collect())
 }
 
 /// Nothing new: report the published versions and write nothing.
@@ -204,12 +331,28 @@ pub(crate) async fn up_to_date(report: &mut AssetRunReport) -> Result<()> {
 const VALIDATION_TASKS: usize = 3;
 
 enum Piece {
-    Opened { warnings: Vec<String> },
-    Read { file: usize, batch: SourceBatch },
+    Opened {
+        file: usize,
+        warnings: Vec<String>,
+    },
+    Read {
+        file: usize,
+        batch: SourceBatch,
+    },
+    /// Every batch of the file was sent.
+    Done {
+        file: usize,
+    },
+    /// The file cannot be read (from the start, or part-way): none of it may be published.
+    Failed {
+        file: usize,
+        error: IngestError,
+    },
 }
 
 enum Step {
     Opened {
+        file: usize,
         warnings: Vec<String>,
     },
     Batch {
@@ -218,40 +361,59 @@ enum Step {
         records: u64,
         bytes: u64,
     },
+    Done {
+        file: usize,
+    },
+    Failed {
+        file: usize,
+        error: IngestError,
+    },
 }
 
-/// The decoding side of the pipeline, on its own thread. Stops at the first unreadable unit.
+/// The decoding side of the pipeline, on its own thread. A file that fails is reported and
+/// the next one is read; it stops only when the receiving side has gone.
 fn read_units(
     pending: &[FileUnit],
     source: &SourceDef,
     columns: &[String],
     required: &[String],
-    tx: &mpsc::Sender<Result<Piece>>,
+    tx: &mpsc::Sender<Piece>,
 ) {
-    for (idx, unit) in pending.iter().enumerate() {
+    for (file, unit) in pending.iter().enumerate() {
         let reader = match open_unit(unit, source, columns, required) {
             Ok(r) => r,
-            Err(e) => {
-                let _ = tx.blocking_send(Err(e.into()));
-                return;
+            Err(error) => {
+                if tx.blocking_send(Piece::Failed { file, error }).is_err() {
+                    return;
+                }
+                continue;
             }
         };
         if tx
-            .blocking_send(Ok(Piece::Opened {
+            .blocking_send(Piece::Opened {
+                file,
                 warnings: reader.warnings.clone(),
-            }))
+            })
             .is_err()
         {
             return;
         }
+        let mut end = Piece::Done { file };
         for batch in reader {
-            let piece = batch
-                .map(|batch| Piece::Read { file: idx, batch })
-                .map_err(OrchestrateError::from);
-            let stop = piece.is_err();
-            if tx.blocking_send(piece).is_err() || stop {
-                return;
+            match batch {
+                Ok(batch) => {
+                    if tx.blocking_send(Piece::Read { file, batch }).is_err() {
+                        return;
+                    }
+                }
+                Err(error) => {
+                    end = Piece::Failed { file, error };
+                    break;
+                }
             }
+        }
+        if tx.blocking_send(end).is_err() {
+            return;
         }
     }
 }

@@ -131,7 +131,7 @@ pub async fn run_assets(
         };
         let report = report?;
         progress.asset_finished(&name);
-        if report.status.blocks_downstream() {
+        if report.status.skips_downstream() {
             broken.insert(name.clone(), report.status.as_str().to_string());
         }
         finished.insert(name, report);
@@ -150,6 +150,7 @@ fn empty_report(project: &Project, asset: &Asset) -> AssetRunReport {
         rows_quarantined: 0,
         bytes_in: 0,
         files: Vec::new(),
+        rejected_files: Vec::new(),
         checks: Vec::new(),
         quarantine_by_rule: BTreeMap::new(),
         table_version: None,
@@ -195,6 +196,7 @@ async fn run_one(
         contract_version: Some(asset.contract.version.clone()),
         checks: "[]".into(),
         error: None,
+        rejected_files: "[]".into(),
     };
     let outcome = match (&asset.source, &asset.model) {
         (Some(source), _) => {

@@ -3,13 +3,19 @@
 
 use std::collections::BTreeMap;
 
-use datafusion::prelude::SessionContext;
-use weir_model::Severity;
-use weir_model::{Asset, Project};
-use weir_quality::{AuditScope, CheckResult, CheckScope, Validated, Validator, audit};
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::common::{Column, JoinType, ScalarValue};
+use datafusion::functions_aggregate::expr_fn::{max, min};
+use datafusion::prelude::{Expr, SessionContext, ident, lit};
+use futures::StreamExt;
+use weir_model::{Asset, Project, QuarantineLimit, Severity};
+use weir_quality::{
+    AuditScope, CheckResult, CheckScope, DatasetRule, KeyGuard, Validated, Validator, audit,
+};
 use weir_store::{
-    LakeTable, Publication, PublicationPart, StagedWriter, quarantine_schema,
-    register_post_publish_view,
+    Add, LakeTable, Publication, PublicationPart, StagedWriter, quarantine_schema, register_delta,
+    register_files, register_post_publish_view, staged_paths,
 };
 
 use crate::error::{OrchestrateError, Result};
@@ -18,18 +24,54 @@ use crate::report::{AssetRunReport, RunStatus};
 use crate::runner::{LedgerPayload, checks_json, failpoint, journal_path};
 use crate::state::{LedgerEntry, RunRecord, StateStore, now};
 
+/// A group (one input file) whose rows stay in memory up to this size; past it they are
+/// staged in files of their own, deleted if the group fails.
+const GROUP_MEMORY_BYTES: usize = 32 * 1024 * 1024;
+
 /// A run's open tables and staged writers.
 pub(crate) struct Staging {
     pub table: LakeTable,
     pub quarantine: LakeTable,
-    writer: StagedWriter,
+    schema: SchemaRef,
+    /// `None` once finished early (after refusing keys the table already has).
+    writer: Option<StagedWriter>,
     quarantine_writer: StagedWriter,
+    /// Files staged outside the two writers: by groups that spilled, or by a rewrite.
+    adds: Vec<Add>,
+    quarantine_adds: Vec<Add>,
+    /// The all-or-nothing group being staged, if any.
+    group: Option<Group>,
     pub app_id: String,
     pub txn_version: i64,
     rule_counts: BTreeMap<String, u64>,
     now_micros: i64,
     /// More `commitInfo` entries for the publishing commits (a model's upstream versions).
     pub extra_metadata: BTreeMap<String, serde_json::Value>,
+}
+
+/// Rows staged all-or-nothing: kept in memory (and so in no file) until the group is
+/// committed, or, past [`GROUP_MEMORY_BYTES`], in staged files of the group's own.
+#[derive(Default)]
+struct Group {
+    good: Vec<RecordBatch>,
+    quarantined: Vec<RecordBatch>,
+    memory: usize,
+    spilled: Option<(StagedWriter, StagedWriter)>,
+    rule_counts: BTreeMap<String, u64>,
+    by_rule: BTreeMap<String, u64>,
+}
+
+/// How [`Staging::finish`] checks and publishes.
+pub(crate) struct Finish<'a> {
+    /// Rebuild the tables instead of appending.
+    pub replace: bool,
+    /// Merge the rows into the table on these keys instead of appending.
+    pub merge_keys: &'a [String],
+    /// `unique` and `primaryKey` were enforced row by row (a source run): their checks report
+    /// the refused rows, and the audit does not measure them again on the table.
+    pub keys_enforced: bool,
+    /// The most rows the run may quarantine and still publish.
+    pub max_quarantined: Option<QuarantineLimit>,
 }
 
 impl Staging {
@@ -75,8 +117,12 @@ impl Staging {
         Ok(Staging {
             table,
             quarantine,
-            writer,
+            schema: validator.schema(),
+            writer: Some(writer),
             quarantine_writer,
+            adds: Vec::new(),
+            quarantine_adds: Vec::new(),
+            group: None,
             app_id,
             txn_version,
             rule_counts: BTreeMap::new(),
@@ -86,64 +132,365 @@ impl Staging {
     }
 
     /// Stages one validated batch; `origin` names where its rows came from (a file, a model).
+    /// Inside a group (see [`Staging::begin_group`]) the rows wait for the group's fate.
     pub async fn accept(
         &mut self,
         origin: &str,
         validated: Validated,
         report: &mut AssetRunReport,
     ) -> Result<()> {
-        for (rule, n) in &validated.rule_counts {
-            *self.rule_counts.entry(rule.clone()).or_default() += n;
-        }
-        for row in &validated.quarantined {
-            *report
-                .quarantine_by_rule
-                .entry(row.rule_id.clone())
-                .or_default() += 1;
-        }
-        if !validated.quarantined.is_empty() {
-            let batch = quarantine_batch(
+        let quarantined = if validated.quarantined.is_empty() {
+            None
+        } else {
+            Some(quarantine_batch(
                 &report.run_id,
                 origin,
                 &validated.quarantined,
                 self.now_micros,
-            )?;
-            self.quarantine_writer.write(batch).await?;
+            )?)
+        };
+        let Some(group) = self.group.as_mut() else {
+            for (rule, n) in &validated.rule_counts {
+                *self.rule_counts.entry(rule.clone()).or_default() += n;
+            }
+            for row in &validated.quarantined {
+                *report
+                    .quarantine_by_rule
+                    .entry(row.rule_id.clone())
+                    .or_default() += 1;
+            }
+            if let Some(batch) = quarantined {
+                self.quarantine_writer.write(batch).await?;
+            }
+            return self
+                .writer_mut()?
+                .write(validated.good)
+                .await
+                .map_err(Into::into);
+        };
+        for (rule, n) in &validated.rule_counts {
+            *group.rule_counts.entry(rule.clone()).or_default() += n;
         }
-        self.writer.write(validated.good).await?;
+        for row in &validated.quarantined {
+            *group.by_rule.entry(row.rule_id.clone()).or_default() += 1;
+        }
+        if group.spilled.is_none() {
+            group.memory += validated.good.get_array_memory_size();
+            group.memory += quarantined
+                .as_ref()
+                .map_or(0, |b| b.get_array_memory_size());
+            if group.memory > GROUP_MEMORY_BYTES {
+                let mut good = self.table.stage()?;
+                let mut bad = self.quarantine.stage()?;
+                for batch in std::mem::take(&mut group.good) {
+                    good.write(batch).await?;
+                }
+                for batch in std::mem::take(&mut group.quarantined) {
+                    bad.write(batch).await?;
+                }
+                group.spilled = Some((good, bad));
+            }
+        }
+        match group.spilled.as_mut() {
+            Some((good, bad)) => {
+                if let Some(batch) = quarantined {
+                    bad.write(batch).await?;
+                }
+                good.write(validated.good).await?;
+            }
+            None => {
+                group.quarantined.extend(quarantined);
+                if validated.good.num_rows() > 0 {
+                    group.good.push(validated.good);
+                }
+            }
+        }
         Ok(())
     }
 
+    fn writer_mut(&mut self) -> Result<&mut StagedWriter> {
+        self.writer.as_mut().ok_or_else(|| {
+            OrchestrateError::Config("internal error: rows staged after the writer closed".into())
+        })
+    }
+
+    /// Starts a group: the rows accepted until [`Staging::commit_group`] are published
+    /// together or, after [`Staging::abort_group`], not at all.
+    pub fn begin_group(&mut self) {
+        self.group = Some(Group::default());
+    }
+
+    /// The group's rows join the run's.
+    pub async fn commit_group(&mut self, report: &mut AssetRunReport) -> Result<()> {
+        let Some(group) = self.group.take() else {
+            return Ok(());
+        };
+        for (rule, n) in group.rule_counts {
+            *self.rule_counts.entry(rule).or_default() += n;
+        }
+        for (rule, n) in group.by_rule {
+            *report.quarantine_by_rule.entry(rule).or_default() += n;
+        }
+        match group.spilled {
+            Some((good, bad)) => {
+                self.adds.extend(good.finish().await?);
+                self.quarantine_adds.extend(bad.finish().await?);
+            }
+            None => {
+                for batch in group.quarantined {
+                    self.quarantine_writer.write(batch).await?;
+                }
+                for batch in group.good {
+                    self.writer_mut()?.write(batch).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The group's rows are dropped, with any file they were staged in.
+    pub async fn abort_group(&mut self) -> Result<()> {
+        if let Some(Group {
+            spilled: Some((good, bad)),
+            ..
+        }) = self.group.take()
+        {
+            good.discard().await?;
+            bad.discard().await?;
+        }
+        Ok(())
+    }
+
+    /// Gives up the run: every staged file is deleted. Writers are flushed first, so none is
+    /// dropped with a half-written file (whose background abort would panic in the store).
+    pub async fn abandon(mut self) {
+        let _ = self.abort_group().await;
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.discard().await;
+        }
+        let _ = self.quarantine_writer.discard().await;
+        weir_store::discard_staged(&self.table.path, &self.adds);
+        weir_store::discard_staged(&self.quarantine.path, &self.quarantine_adds);
+    }
+
+    /// Refuses the staged rows whose key (`unique` column or `primaryKey`) the published table
+    /// already has: they move to the quarantine as `<rule>.duplicate`. Returns how many rows
+    /// each unit (by index) lost that way.
+    ///
+    /// It costs what the new rows cost, not what the table holds: the published table is read
+    /// only between the smallest and largest key of the staged rows, a filter the Delta scan
+    /// uses to skip every data file whose statistics fall outside, and only its key columns;
+    /// the staged rows are rewritten only when some key collides.
+    pub async fn refuse_published_keys(
+        &mut self,
+        guard: &KeyGuard,
+        report: &mut AssetRunReport,
+    ) -> Result<BTreeMap<usize, u64>> {
+        let mut refused = BTreeMap::new();
+        if self.table.version().unwrap_or(0) == 0 {
+            return Ok(refused);
+        }
+        if let Some(writer) = self.writer.take() {
+            self.adds.extend(writer.finish().await?);
+        }
+        let query = |e| OrchestrateError::Store(Box::new(weir_store::StoreError::Query(e)));
+        for (k, rule) in guard.rules().enumerate() {
+            if self.adds.is_empty() {
+                break;
+            }
+            let ctx = SessionContext::new();
+            register_delta(&ctx, "published", &self.table).await?;
+            register_files(
+                &ctx,
+                "staged",
+                &self.table,
+                &staged_paths(&self.table.path, &self.adds),
+            )
+            .await?;
+            let staged = ctx.table("staged").await.map_err(query)?;
+            let mut bounds = Vec::new();
+            for c in &rule.columns {
+                bounds.push(min(ident(c.as_str())));
+                bounds.push(max(ident(c.as_str())));
+            }
+            let bounds = staged
+                .clone()
+                .aggregate(vec![], bounds)
+                .map_err(query)?
+                .collect()
+                .await
+                .map_err(query)?;
+            let Some(bounds) = bounds.iter().find(|b| b.num_rows() > 0) else {
+                continue;
+            };
+            let mut range: Option<Expr> = None;
+            for (i, c) in rule.columns.iter().enumerate() {
+                let lo = ScalarValue::try_from_array(bounds.column(2 * i), 0).map_err(query)?;
+                let hi = ScalarValue::try_from_array(bounds.column(2 * i + 1), 0).map_err(query)?;
+                let within = ident(c.as_str())
+                    .gt_eq(lit(lo))
+                    .and(ident(c.as_str()).lt_eq(lit(hi)));
+                range = Some(match range {
+                    Some(r) => r.and(within),
+                    None => within,
+                });
+            }
+            let Some(range) = range else { continue };
+            let keys: Vec<Expr> = rule.columns.iter().map(|c| ident(c.as_str())).collect();
+            let published = ctx
+                .table("published")
+                .await
+                .and_then(|t| t.filter(range))
+                .and_then(|t| t.select(keys))
+                .and_then(|t| t.alias("p"))
+                .map_err(query)?;
+            let staged = staged.alias("s").map_err(query)?;
+            let on: Vec<Expr> = rule
+                .columns
+                .iter()
+                .map(|c| {
+                    Expr::Column(Column::new(Some("s"), c))
+                        .eq(Expr::Column(Column::new(Some("p"), c)))
+                })
+                .collect();
+            let mut hits = staged
+                .clone()
+                .join_on(published.clone(), JoinType::LeftSemi, on.clone())
+                .map_err(query)?
+                .execute_stream()
+                .await
+                .map_err(query)?;
+            let mut any = false;
+            while let Some(batch) = hits.next().await {
+                let batch = batch.map_err(query)?;
+                if batch.num_rows() == 0 {
+                    continue;
+                }
+                any = true;
+                let mut by_unit: BTreeMap<usize, Vec<weir_quality::QuarantinedRow>> =
+                    BTreeMap::new();
+                for (origin, row) in guard.refuse_published(k, &batch)? {
+                    *report
+                        .quarantine_by_rule
+                        .entry(row.rule_id.clone())
+                        .or_default() += 1;
+                    by_unit.entry(origin.unit).or_default().push(row);
+                }
+                for (unit, rows) in by_unit {
+                    *refused.entry(unit).or_default() += rows.len() as u64;
+                    let name = guard.unit_name(unit).unwrap_or("this run");
+                    let batch = quarantine_batch(&report.run_id, name, &rows, self.now_micros)?;
+                    self.quarantine_writer.write(batch).await?;
+                }
+            }
+            if !any {
+                continue;
+            }
+            let mut kept = staged
+                .join_on(published, JoinType::LeftAnti, on)
+                .map_err(query)?
+                .execute_stream()
+                .await
+                .map_err(query)?;
+            let mut writer = self.table.stage()?;
+            while let Some(batch) = kept.next().await {
+                let batch = batch.map_err(query)?;
+                let mut columns = Vec::with_capacity(batch.num_columns());
+                for (column, field) in batch.columns().iter().zip(self.schema.fields()) {
+                    columns.push(arrow::compute::cast(column, field.data_type())?);
+                }
+                writer
+                    .write(RecordBatch::try_new(self.schema.clone(), columns)?)
+                    .await?;
+            }
+            let rewritten = writer.finish().await?;
+            weir_store::discard_staged(&self.table.path, &self.adds);
+            self.adds = rewritten;
+        }
+        Ok(refused)
+    }
+
     /// Audits, then publishes in one commit per table, or, if a blocking check failed,
-    /// publishes nothing and records why. `replace` rebuilds the tables instead of appending;
-    /// `merge_keys` merges the rows into the table on those keys instead of appending.
+    /// publishes nothing and records why. With rejected files in the report, what is
+    /// published is recorded as `partial`.
     #[allow(clippy::too_many_arguments)]
     pub async fn finish(
-        self,
+        mut self,
         project: &Project,
         state: &StateStore,
         asset: &Asset,
         validator: &Validator,
-        replace: bool,
-        merge_keys: &[String],
+        how: Finish<'_>,
         files: Vec<LedgerEntry>,
         report: &mut AssetRunReport,
         record: &mut RunRecord,
     ) -> Result<()> {
+        let Finish {
+            replace,
+            merge_keys,
+            keys_enforced,
+            max_quarantined,
+        } = how;
         if report.rows_in != report.rows_stored + report.rows_quarantined {
+            self.abandon().await;
             return Err(OrchestrateError::Config(format!(
                 "internal error: {} rows in but {} stored + {} quarantined; nothing was published",
                 report.rows_in, report.rows_stored, report.rows_quarantined
             )));
         }
-        let adds = self.writer.finish().await?;
-        let quarantine_adds = self.quarantine_writer.finish().await?;
+        let mut adds = std::mem::take(&mut self.adds);
+        if let Some(writer) = self.writer.take() {
+            adds.extend(writer.finish().await?);
+        }
+        let mut quarantine_adds = std::mem::take(&mut self.quarantine_adds);
+        quarantine_adds.extend(self.quarantine_writer.finish().await?);
         failpoint("staged", &asset.name);
 
         let ctx = SessionContext::new();
         register_post_publish_view(&ctx, &asset.name, &self.table, &adds, replace, merge_keys)
             .await?;
         let mut checks = validator.run_checks(report.rows_in, &self.rule_counts);
+        let dataset_rules: Vec<DatasetRule> = if keys_enforced {
+            checks.extend(validator.key_checks(&report.quarantine_by_rule));
+            validator.dataset_rules_without_keys()
+        } else {
+            validator.dataset_rules().to_vec()
+        };
+        let mut limit_note = None;
+        if let Some(limit) = max_quarantined {
+            let exceeded = limit.exceeded(report.rows_quarantined, report.rows_in);
+            let (value, unit) = match limit {
+                QuarantineLimit::Rows(_) => (report.rows_quarantined as f64, "rows"),
+                QuarantineLimit::Percent(_) if report.rows_in == 0 => (0.0, "percent"),
+                QuarantineLimit::Percent(_) => (
+                    report.rows_quarantined as f64 * 100.0 / report.rows_in as f64,
+                    "percent",
+                ),
+            };
+            let bound = match limit {
+                QuarantineLimit::Rows(n) => n as f64,
+                QuarantineLimit::Percent(p) => p,
+            };
+            if exceeded {
+                limit_note = Some(format!(
+                    "{} of {} rows quarantined = {:.1}%, more than max_quarantined = {limit}",
+                    report.rows_quarantined,
+                    report.rows_in,
+                    report.rows_quarantined as f64 * 100.0 / report.rows_in.max(1) as f64,
+                ));
+            }
+            checks.push(CheckResult {
+                id: "max_quarantined".into(),
+                metric: "quarantinedRows".into(),
+                column: None,
+                scope: CheckScope::Run,
+                value,
+                threshold: format!("mustBeLessOrEqualTo {bound}"),
+                unit,
+                passed: !exceeded,
+                severity: Severity::Error,
+            });
+        }
         let mut duplicate_keys = None;
         if !merge_keys.is_empty() && !adds.is_empty() {
             let (check, sample) = duplicate_key_check(&ctx, &asset.name, merge_keys).await?;
@@ -156,7 +503,7 @@ impl Staging {
                     ctx: &ctx,
                     table: &asset.name,
                 },
-                validator.dataset_rules(),
+                &dataset_rules,
             )
             .await?,
         );
@@ -180,12 +527,16 @@ impl Staging {
                 .collect();
             record.status = "failed".into();
             record.error = Some(format!(
-                "blocking checks failed: {}{}; nothing was published",
+                "blocking checks failed: {}{}{}; nothing was published{}",
                 failed.join(", "),
                 duplicate_keys
                     .map(|keys| format!(
                         " (the query gives more than one row for unique_key {keys})"
                     ))
+                    .unwrap_or_default(),
+                limit_note.map(|n| format!(" ({n})")).unwrap_or_default(),
+                rejected_note(report)
+                    .map(|n| format!("; also {n}"))
                     .unwrap_or_default()
             ));
             report.error = record.error.clone();
@@ -211,6 +562,10 @@ impl Staging {
         });
         let mut final_record = record.clone();
         final_record.status = "success".into();
+        if let Some(note) = rejected_note(report) {
+            final_record.status = "partial".into();
+            final_record.error = Some(note);
+        }
         final_record.ended_at = Some(now());
         let mut commit_metadata = BTreeMap::new();
         commit_metadata.insert("weir.runId".into(), serde_json::json!(report.run_id));
@@ -272,8 +627,37 @@ impl Staging {
         let versions = crate::recover::complete(state, &publication, &journal).await?;
         report.quarantine_version = versions.quarantine.or(self.quarantine.version());
         report.table_version = versions.table;
+        if let Some(note) = rejected_note(report) {
+            report.status = RunStatus::Partial;
+            report.error = Some(note);
+        }
         Ok(())
     }
+}
+
+/// The files a run left out, all of them, for the run's message; `None` when there are none.
+pub(crate) fn rejected_note(report: &AssetRunReport) -> Option<String> {
+    if report.rejected_files.is_empty() {
+        return None;
+    }
+    let n = report.rejected_files.len();
+    let list: Vec<String> = report
+        .rejected_files
+        .iter()
+        .map(|f| {
+            if f.reason.contains(&f.path) {
+                f.reason.clone()
+            } else {
+                format!("{}: {}", f.path, f.reason)
+            }
+        })
+        .collect();
+    Some(format!(
+        "{n} file{s} could not be read and {were} left out (retried on the next run): {}",
+        list.join("; "),
+        s = if n == 1 { "" } else { "s" },
+        were = if n == 1 { "was" } else { "were" },
+    ))
 }
 
 /// A merge needs one row per `unique_key` value: two would make Delta's MERGE fail (or insert

@@ -68,6 +68,13 @@ pub struct RunRecord {
     /// JSON array of check results.
     pub checks: String,
     pub error: Option<String>,
+    /// JSON array of `{path, reason}`: input files left out of the run whole.
+    #[serde(default = "empty_list")]
+    pub rejected_files: String,
+}
+
+fn empty_list() -> String {
+    "[]".into()
 }
 
 impl StateStore {
@@ -229,11 +236,12 @@ impl StateStore {
 
     pub async fn insert_run(&self, run: &RunRecord) -> Result<()> {
         sqlx::query(
-            "INSERT INTO runs (id, asset, trigger, status, started_at, ended_at, rows_in, rows_stored, rows_quarantined, bytes_in, table_version, txn_version, contract_version, checks, error)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+            "INSERT INTO runs (id, asset, trigger, status, started_at, ended_at, rows_in, rows_stored, rows_quarantined, bytes_in, table_version, txn_version, contract_version, checks, error, rejected_files)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
              ON CONFLICT (id) DO UPDATE SET status = excluded.status, ended_at = excluded.ended_at, rows_in = excluded.rows_in,
                rows_stored = excluded.rows_stored, rows_quarantined = excluded.rows_quarantined, bytes_in = excluded.bytes_in,
-               table_version = excluded.table_version, txn_version = excluded.txn_version, checks = excluded.checks, error = excluded.error",
+               table_version = excluded.table_version, txn_version = excluded.txn_version, checks = excluded.checks, error = excluded.error,
+               rejected_files = excluded.rejected_files",
         )
         .bind(&run.id)
         .bind(&run.asset)
@@ -250,6 +258,7 @@ impl StateStore {
         .bind(&run.contract_version)
         .bind(&run.checks)
         .bind(&run.error)
+        .bind(&run.rejected_files)
         .execute(&self.pool)
         .await
         .map_err(state_err)?;
@@ -327,6 +336,7 @@ impl StateStore {
                 contract_version: r.get("contract_version"),
                 checks: r.get("checks"),
                 error: r.get("error"),
+                rejected_files: r.get("rejected_files"),
             })
             .collect())
     }

@@ -10,11 +10,13 @@ mod check;
 mod convert;
 mod error;
 mod exact;
+mod keys;
 mod rules;
 mod validate;
 
 pub use audit::{AuditScope, audit};
 pub use check::{CheckResult, CheckScope};
 pub use error::{QualityError, Result};
-pub use rules::{DatasetRule, DatasetRuleKind, ParseOptions};
+pub use keys::{KeyGuard, Origin};
+pub use rules::{DatasetRule, DatasetRuleKind, KeyRule, ParseOptions};
 pub use validate::{QuarantinedRow, Validated, Validator};

@@ -94,8 +94,21 @@ impl DatasetRuleKind {
     }
 }
 
+/// A key the contract declares unique: a `unique` column (`<column>.unique`) or the
+/// `primaryKey` (over its columns in `primaryKeyPosition` order). A source run enforces it row
+/// by row: a row whose key is already in the table, or earlier in the run, is quarantined
+/// under `quarantine_rule` (`<column>.duplicate` for one column, `primaryKey.duplicate` for a
+/// composite key).
+#[derive(Debug, Clone)]
+pub struct KeyRule {
+    pub id: String,
+    pub columns: Vec<String>,
+    pub quarantine_rule: String,
+}
+
 pub(crate) struct CompiledContract {
     pub columns: Vec<ColumnSpec>,
+    pub key_rules: Vec<KeyRule>,
     /// Row-level rule ids, indexed by the `rule` fields above.
     pub rule_ids: Vec<String>,
     pub run_rules: Vec<RunRule>,
@@ -118,6 +131,7 @@ pub(crate) fn compile(asset: &str, contract: &Contract) -> Result<CompiledContra
     let mut columns = Vec::new();
     let mut run_rules = Vec::new();
     let mut dataset_rules = Vec::new();
+    let mut key_rules = Vec::new();
     for prop in &table.properties {
         let target = arrow_type(prop);
         let type_rule = new_rule(format!("{}.type", prop.name));
@@ -223,6 +237,11 @@ pub(crate) fn compile(asset: &str, contract: &Contract) -> Result<CompiledContra
             }
         }
         if prop.unique && !prop.primary_key {
+            key_rules.push(KeyRule {
+                id: format!("{}.unique", prop.name),
+                columns: vec![prop.name.clone()],
+                quarantine_rule: format!("{}.duplicate", prop.name),
+            });
             dataset_rules.push(DatasetRule {
                 id: format!("{}.unique", prop.name),
                 column: Some(prop.name.clone()),
@@ -243,6 +262,14 @@ pub(crate) fn compile(asset: &str, contract: &Contract) -> Result<CompiledContra
     let mut key: Vec<&SchemaProperty> = table.properties.iter().filter(|p| p.primary_key).collect();
     key.sort_by_key(|p| p.primary_key_position.unwrap_or(i64::MAX));
     if !key.is_empty() {
+        key_rules.push(KeyRule {
+            id: "primaryKey".into(),
+            columns: key.iter().map(|p| p.name.clone()).collect(),
+            quarantine_rule: match key.as_slice() {
+                [one] => format!("{}.duplicate", one.name),
+                _ => "primaryKey.duplicate".into(),
+            },
+        });
         dataset_rules.push(DatasetRule {
             id: "primaryKey".into(),
             column: None,
@@ -271,6 +298,7 @@ pub(crate) fn compile(asset: &str, contract: &Contract) -> Result<CompiledContra
     }
     Ok(CompiledContract {
         columns,
+        key_rules,
         rule_ids,
         run_rules,
         dataset_rules,

@@ -15,7 +15,7 @@ use crate::check::{CheckResult, CheckScope};
 use crate::convert::{display_value, numeric_view, text_view, to_target};
 use crate::error::Result;
 use crate::exact::type_failure;
-use crate::rules::{CompiledContract, DatasetRule, ParseOptions, ValueCheckKind, compile};
+use crate::rules::{CompiledContract, DatasetRule, KeyRule, ParseOptions, ValueCheckKind, compile};
 
 const OK: u32 = u32::MAX;
 
@@ -39,6 +39,8 @@ pub struct QuarantinedRow {
 pub struct Validated {
     /// Rows that passed, in the contract's types and order.
     pub good: RecordBatch,
+    /// The position in its unit of each row of `good`.
+    pub good_positions: Vec<u64>,
     pub quarantined: Vec<QuarantinedRow>,
     /// Failures per row-level rule id, counting every rule a row broke.
     pub rule_counts: BTreeMap<String, u64>,
@@ -83,8 +85,54 @@ impl Validator {
             .collect()
     }
 
+    /// Every dataset rule of the contract, including the duplicate checks `unique` and
+    /// `primaryKey` become (a model run audits them on the post-publish view).
     pub fn dataset_rules(&self) -> &[DatasetRule] {
         &self.compiled.dataset_rules
+    }
+
+    /// The dataset rules left once `unique` and `primaryKey` are enforced row by row by a
+    /// [`crate::KeyGuard`] (a source run): the table is then unique by construction.
+    pub fn dataset_rules_without_keys(&self) -> Vec<DatasetRule> {
+        self.compiled
+            .dataset_rules
+            .iter()
+            .filter(|r| !self.compiled.key_rules.iter().any(|k| k.id == r.id))
+            .cloned()
+            .collect()
+    }
+
+    /// The keys the contract declares unique: each `unique` column, and the `primaryKey`.
+    pub fn key_rules(&self) -> &[KeyRule] {
+        &self.compiled.key_rules
+    }
+
+    /// The results of the key rules enforced row by row: how many rows each refused, as
+    /// duplicates of a row earlier in the run or already in the table. They never block: the
+    /// refused rows are quarantined, so the table stays unique whatever the count
+    /// (`max_quarantined` bounds how many a run may refuse).
+    pub fn key_checks(&self, quarantine_by_rule: &BTreeMap<String, u64>) -> Vec<CheckResult> {
+        self.compiled
+            .key_rules
+            .iter()
+            .map(|k| {
+                let refused = quarantine_by_rule
+                    .get(&k.quarantine_rule)
+                    .copied()
+                    .unwrap_or(0);
+                CheckResult {
+                    id: k.id.clone(),
+                    metric: "duplicateValues".into(),
+                    column: Some(k.columns.join("+")),
+                    scope: CheckScope::Run,
+                    value: refused as f64,
+                    threshold: "mustBe 0".into(),
+                    unit: "rows",
+                    passed: refused == 0,
+                    severity: weir_model::Severity::Warning,
+                }
+            })
+            .collect()
     }
 
     pub fn validate(&self, source: &SourceBatch) -> Result<Validated> {
@@ -174,8 +222,16 @@ impl Validator {
         for reject in &source.rejects {
             *rule_counts.entry(reject.rule.to_string()).or_insert(0) += 1;
         }
+        let good_positions = source
+            .positions
+            .iter()
+            .zip(&tracker.first)
+            .filter(|(_, f)| **f == OK)
+            .map(|(p, _)| *p)
+            .collect();
         Ok(Validated {
             good,
+            good_positions,
             quarantined,
             rule_counts,
         })

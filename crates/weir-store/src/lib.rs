@@ -25,5 +25,5 @@ pub use quarantine::{QUARANTINE_DIR, quarantine_schema};
 pub use rollback::{Rollback, TxnCommit};
 pub use table::{
     LakeTable, StagedWriter, TableInfo, discard_staged, register_delta, register_files,
-    register_post_publish_view,
+    register_post_publish_view, staged_paths,
 };

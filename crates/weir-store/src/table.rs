@@ -244,6 +244,15 @@ impl StagedWriter {
             .map_err(StoreError::delta(&self.path))
     }
 
+    /// Abandons the staged rows: flushes what is buffered, so no half-written upload is left
+    /// for a background task to abort, then deletes the files. No version names them.
+    pub async fn discard(self) -> Result<()> {
+        let path = self.path.clone();
+        let adds = self.finish().await?;
+        discard_staged(&path, &adds);
+        Ok(())
+    }
+
     pub async fn finish(mut self) -> Result<Vec<Add>> {
         if self.rows == 0 {
             self.writer.reset();
@@ -372,6 +381,14 @@ pub fn discard_staged(table_path: &Path, staged: &[Add]) -> usize {
         .iter()
         .filter(|add| std::fs::remove_file(table_path.join(percent_decode(&add.path))).is_ok())
         .count()
+}
+
+/// The absolute paths of staged files, for [`register_files`].
+pub fn staged_paths(table_path: &Path, staged: &[Add]) -> Vec<PathBuf> {
+    staged
+        .iter()
+        .map(|add| table_path.join(percent_decode(&add.path)))
+        .collect()
 }
 
 /// Delta `add` paths are URI-encoded relative paths.

@@ -55,8 +55,22 @@ fn main() -> ExitCode {
         Ok(Outcome::DataFailed) => ExitCode::from(1),
         Ok(Outcome::BadInput) => ExitCode::from(2),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_text(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes, each said once: most of weir's messages already carry their
+/// cause's text, so a cause is added only when the message does not contain it.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
 }

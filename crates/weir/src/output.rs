@@ -74,6 +74,7 @@ pub fn run_json(reports: &[AssetRunReport], recovery: &Recovery) -> Value {
                 "rows_quarantined": r.rows_quarantined,
                 "bytes_in": r.bytes_in,
                 "files": r.files,
+                "rejected_files": r.rejected_files.iter().map(|f| json!({"path": f.path, "reason": f.reason})).collect::<Vec<_>>(),
                 "table_version": r.table_version,
                 "quarantine_version": r.quarantine_version,
                 "table_path": r.table_path,
@@ -99,6 +100,7 @@ pub fn run_record_json(r: &RunRecord) -> Value {
         "ended_at": r.ended_at, "rows_in": r.rows_in, "rows_stored": r.rows_stored, "rows_quarantined": r.rows_quarantined,
         "bytes_in": r.bytes_in, "table_version": r.table_version, "contract_version": r.contract_version,
         "checks": serde_json::from_str::<Value>(&r.checks).unwrap_or(Value::Null), "error": r.error,
+        "rejected_files": serde_json::from_str::<Value>(&r.rejected_files).unwrap_or(Value::Null),
     })
 }
 
@@ -163,8 +165,16 @@ pub fn print_run_summary(reports: &[AssetRunReport]) {
                 r.quarantine_path.display()
             );
         }
+        for f in &r.rejected_files {
+            println!("rejected: {}: {}: {}", r.asset, f.path, f.reason);
+        }
         if let Some(e) = &r.error {
-            println!("error: {}: {e}", r.asset);
+            let level = if r.status == weir_orchestrate::RunStatus::Partial {
+                "partial"
+            } else {
+                "error"
+            };
+            println!("{level}: {}: {e}", r.asset);
         }
     }
     let total_in: u64 = reports.iter().map(|r| r.rows_in).sum();

@@ -56,7 +56,7 @@ pub(super) fn open(
         quote,
         header,
     } = dialect;
-    let file = File::open(&unit.path).map_err(|e| IngestError::io(&unit.path, e))?;
+    let file = File::open(&unit.path).map_err(|e| IngestError::open(&unit.path, e))?;
     let span_limit =
         (MAX_RECORD_BYTES.max(options.max_quoted_bytes as usize) + BUFFER_BYTES) as u64;
     let mut reader = ReaderBuilder::new()

@@ -17,7 +17,7 @@ pub(super) fn open(
     options: &SourceOptions,
     columns: &[String],
 ) -> Result<UnitReader> {
-    let mut file = File::open(&unit.path).map_err(|e| IngestError::io(&unit.path, e))?;
+    let mut file = File::open(&unit.path).map_err(|e| IngestError::open(&unit.path, e))?;
     if unit.start > 0 {
         // A file that grew: only the lines appended since the last read.
         std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(unit.start))

@@ -23,11 +23,8 @@ pub(super) fn open(
             batches: Box::new(std::iter::empty()),
         });
     }
-    let parquet_error = |e: parquet::errors::ParquetError| IngestError::Parquet {
-        path: unit.path.clone(),
-        message: e.to_string(),
-    };
-    let file = File::open(&unit.path).map_err(|e| IngestError::io(&unit.path, e))?;
+    let parquet_error = |e: parquet::errors::ParquetError| IngestError::parquet(&unit.path, &e);
+    let file = File::open(&unit.path).map_err(|e| IngestError::open(&unit.path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_error)?;
     let file_schema = builder.schema().clone();
     let total_rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
@@ -107,10 +104,7 @@ impl Iterator for ParquetState {
         let batch = match self.reader.next()? {
             Ok(b) => b,
             Err(e) => {
-                return Some(Err(IngestError::Parquet {
-                    path: self.path.clone(),
-                    message: e.to_string(),
-                }));
+                return Some(Err(IngestError::parquet(&self.path, &e)));
             }
         };
         let n = batch.num_rows();

@@ -99,7 +99,7 @@ pub(crate) fn show(byte: u8) -> String {
 /// The first [`SAMPLE_BYTES`] of the file, cut after its last complete line when the file is
 /// longer (a record cut in half would spoil the field counts).
 fn read_sample(unit: &FileUnit) -> Result<Vec<u8>> {
-    let file = File::open(&unit.path).map_err(|e| IngestError::io(&unit.path, e))?;
+    let file = File::open(&unit.path).map_err(|e| IngestError::open(&unit.path, e))?;
     let mut sample = Vec::with_capacity(SAMPLE_BYTES.min(unit.size as usize));
     file.take(SAMPLE_BYTES as u64)
         .read_to_end(&mut sample)

@@ -4,6 +4,7 @@ mod check;
 mod crash;
 mod e2e;
 mod incremental;
+mod isolate;
 mod journal;
 mod lake_record;
 mod malformed;

@@ -42,7 +42,10 @@ fn project() -> (tempfile::TempDir, std::path::PathBuf) {
         .expect("write");
         std::fs::write(
             dir.join(format!("sources/{name}.toml")),
-            format!("format = \"{format}\"\npath = \"data/{name}.{ext}\"\n"),
+            // Most rows are bad on purpose: lift the default 50% quarantine limit.
+            format!(
+                "format = \"{format}\"\npath = \"data/{name}.{ext}\"\nmax_quarantined = \"100%\"\n"
+            ),
         )
         .expect("write");
     }

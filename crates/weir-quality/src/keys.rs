@@ -1,0 +1,267 @@
+//! `unique` and `primaryKey`, row by row: the first row of a run with a key is kept, later
+//! rows with the same key are refused (quarantined). Keys are remembered per unit (file)
+//! tentatively, so a unit that fails part-way leaves no key behind.
+//!
+//! Memory grows with the distinct keys of the run's new rows, never with the table: the
+//! lookup against the published table is the orchestrator's, with the run's key bounds.
+
+use std::collections::HashMap;
+
+use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt32Array};
+use arrow::compute::{filter_record_batch, take_record_batch};
+use arrow::datatypes::SchemaRef;
+use arrow::row::{RowConverter, SortField};
+
+use crate::error::Result;
+use crate::rules::KeyRule;
+use crate::validate::{QuarantinedRow, Validated, Validator};
+
+/// Where a kept row came from: the index of its unit in the run, and its position there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin {
+    pub unit: usize,
+    pub position: u64,
+}
+
+struct GuardedKey {
+    rule: KeyRule,
+    indices: Vec<usize>,
+    converter: RowConverter,
+    /// Keys of units already accepted.
+    seen: HashMap<Box<[u8]>, Origin>,
+    /// Keys of the unit being read; merged into `seen` by [`KeyGuard::commit_unit`].
+    tentative: HashMap<Box<[u8]>, Origin>,
+}
+
+/// The run-wide memory of keys for the contract's [`KeyRule`]s.
+pub struct KeyGuard {
+    keys: Vec<GuardedKey>,
+    schema: SchemaRef,
+    /// Unit names (file paths), for the reasons.
+    units: Vec<String>,
+}
+
+impl KeyGuard {
+    /// A guard for the validator's key rules, or `None` if the contract declares no key.
+    /// `units` names the run's units in the order their rows arrive.
+    pub fn new(validator: &Validator, units: Vec<String>) -> Result<Option<KeyGuard>> {
+        let schema = validator.schema();
+        let mut keys = Vec::new();
+        for rule in validator.key_rules() {
+            let mut indices = Vec::new();
+            let mut fields = Vec::new();
+            for column in &rule.columns {
+                let idx = schema.index_of(column)?;
+                fields.push(SortField::new(schema.field(idx).data_type().clone()));
+                indices.push(idx);
+            }
+            keys.push(GuardedKey {
+                rule: rule.clone(),
+                indices,
+                converter: RowConverter::new(fields)?,
+                seen: HashMap::new(),
+                tentative: HashMap::new(),
+            });
+        }
+        Ok((!keys.is_empty()).then_some(KeyGuard {
+            keys,
+            schema,
+            units,
+        }))
+    }
+
+    pub fn rules(&self) -> impl Iterator<Item = &KeyRule> {
+        self.keys.iter().map(|k| &k.rule)
+    }
+
+    /// Refuses the rows of `validated.good` (rows of unit `unit`) whose key was seen earlier
+    /// in the run: they move to `validated.quarantined` under the key's quarantine rule.
+    /// Rows with a null in a key column are never duplicates.
+    pub fn admit(&mut self, validated: &mut Validated, unit: usize) -> Result<()> {
+        let good = &validated.good;
+        let n = good.num_rows();
+        if n == 0 {
+            return Ok(());
+        }
+        let mut rows = Vec::with_capacity(self.keys.len());
+        for key in &self.keys {
+            let columns: Vec<ArrayRef> = key
+                .indices
+                .iter()
+                .map(|i| good.column(*i).clone())
+                .collect();
+            rows.push((key.converter.convert_columns(&columns)?, columns));
+        }
+        let mut keep = vec![true; n];
+        let mut refused: Vec<(usize, usize, Origin)> = Vec::new();
+        for (row, kept) in keep.iter_mut().enumerate() {
+            let position = validated.good_positions.get(row).copied().unwrap_or(0);
+            let here = Origin { unit, position };
+            let mut earlier = None;
+            for (k, key) in self.keys.iter().enumerate() {
+                let (converted, columns) = &rows[k];
+                if columns.iter().any(|c| c.is_null(row)) {
+                    continue;
+                }
+                let bytes = converted.row(row);
+                let bytes = bytes.as_ref();
+                if let Some(first) = key.seen.get(bytes).or_else(|| key.tentative.get(bytes)) {
+                    earlier = Some((k, *first));
+                    break;
+                }
+            }
+            if let Some((k, first)) = earlier {
+                *kept = false;
+                refused.push((row, k, first));
+                continue;
+            }
+            for (k, key) in self.keys.iter_mut().enumerate() {
+                let (converted, columns) = &rows[k];
+                if columns.iter().any(|c| c.is_null(row)) {
+                    continue;
+                }
+                key.tentative
+                    .insert(converted.row(row).as_ref().into(), here);
+            }
+        }
+        if refused.is_empty() {
+            return Ok(());
+        }
+        let indices = UInt32Array::from(refused.iter().map(|r| r.0 as u32).collect::<Vec<_>>());
+        let raws = json_lines(&take_record_batch(good, &indices)?)?;
+        for ((row, k, first), raw) in refused.iter().zip(raws) {
+            let key = &self.keys[*k];
+            let (_, columns) = &rows[*k];
+            validated.quarantined.push(QuarantinedRow {
+                position: validated.good_positions.get(*row).copied().unwrap_or(0),
+                rule_id: key.rule.quarantine_rule.clone(),
+                reason: format!(
+                    "duplicate key {}: first seen at {}:{}",
+                    key_text(&key.rule.columns, columns, *row)?,
+                    self.units
+                        .get(first.unit)
+                        .map(String::as_str)
+                        .unwrap_or("this run"),
+                    first.position
+                ),
+                raw,
+            });
+        }
+        let mask = BooleanArray::from(keep.clone());
+        validated.good = filter_record_batch(good, &mask)?;
+        validated.good_positions = validated
+            .good_positions
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(p, _)| *p)
+            .collect();
+        Ok(())
+    }
+
+    /// The unit being read was accepted: its keys count for the rest of the run.
+    pub fn commit_unit(&mut self) {
+        for key in &mut self.keys {
+            let tentative = std::mem::take(&mut key.tentative);
+            key.seen.extend(tentative);
+        }
+    }
+
+    /// The unit being read failed: forget its keys, as if it had never been read.
+    pub fn abort_unit(&mut self) {
+        for key in &mut self.keys {
+            key.tentative.clear();
+        }
+    }
+
+    /// For rows of the run that turn out to collide with the published table (`batch` has the
+    /// table's schema, and holds rows this guard kept): one quarantined row each, under rule
+    /// `rule`'s quarantine rule, with the origin of each row.
+    pub fn refuse_published(
+        &self,
+        rule: usize,
+        batch: &RecordBatch,
+    ) -> Result<Vec<(Origin, QuarantinedRow)>> {
+        let Some(key) = self.keys.get(rule) else {
+            return Ok(Vec::new());
+        };
+        // A query engine may hand back other physical types (string views): back to the
+        // table's own.
+        let mut cast = Vec::with_capacity(batch.num_columns());
+        for (column, field) in batch.columns().iter().zip(self.schema.fields()) {
+            cast.push(arrow::compute::cast(column, field.data_type())?);
+        }
+        let batch = RecordBatch::try_new_with_options(
+            self.schema.clone(),
+            cast,
+            &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+        )?;
+        let columns: Vec<ArrayRef> = key
+            .indices
+            .iter()
+            .map(|i| batch.column(*i).clone())
+            .collect();
+        let converted = key.converter.convert_columns(&columns)?;
+        let raws = json_lines(&batch)?;
+        let mut out = Vec::with_capacity(batch.num_rows());
+        for (row, raw) in (0..batch.num_rows()).zip(raws) {
+            let origin = key
+                .seen
+                .get(converted.row(row).as_ref())
+                .copied()
+                .unwrap_or(Origin {
+                    unit: usize::MAX,
+                    position: 0,
+                });
+            out.push((
+                origin,
+                QuarantinedRow {
+                    position: origin.position,
+                    rule_id: key.rule.quarantine_rule.clone(),
+                    reason: format!(
+                        "duplicate key {}: the table already has it",
+                        key_text(&key.rule.columns, &columns, row)?
+                    ),
+                    raw,
+                },
+            ));
+        }
+        Ok(out)
+    }
+
+    /// The name of unit `unit`, as given to [`KeyGuard::new`].
+    pub fn unit_name(&self, unit: usize) -> Option<&str> {
+        self.units.get(unit).map(String::as_str)
+    }
+}
+
+/// `` `id` = 3 `` or `` (`a`, `b`) = (1, x) ``.
+fn key_text(names: &[String], columns: &[ArrayRef], row: usize) -> Result<String> {
+    let mut values = Vec::with_capacity(columns.len());
+    for c in columns {
+        values.push(arrow::util::display::array_value_to_string(c, row)?);
+    }
+    Ok(match (names, values.as_slice()) {
+        ([name], [value]) => format!("`{name}` = {value}"),
+        _ => format!(
+            "({}) = ({})",
+            names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            values.join(", ")
+        ),
+    })
+}
+
+/// Each row as one line of JSON, for the quarantine's raw record.
+fn json_lines(batch: &RecordBatch) -> Result<Vec<String>> {
+    let mut writer = arrow::json::LineDelimitedWriter::new(Vec::new());
+    writer.write(batch)?;
+    writer.finish()?;
+    let text = String::from_utf8_lossy(&writer.into_inner()).into_owned();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    lines.resize(batch.num_rows(), String::new());
+    Ok(lines)
+}
