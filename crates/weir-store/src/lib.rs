@@ -19,7 +19,10 @@ pub use error::{Result, StoreError};
 pub use publish::{
     PartOutcome, Publication, PublicationPart, read_journal, remove_journal, write_journal,
 };
-pub use quarantine::{QUARANTINE_DIR, quarantine_schema};
+pub use quarantine::{
+    QUARANTINE_DIR, RUN_STATUS_FAILED, RUN_STATUS_PUBLISHED, data_files, failed_app_id,
+    open_quarantine, quarantine_schema, read_data_file, restage_with_value, stage_with_values,
+};
 pub use table::{
     LakeTable, StagedWriter, TableInfo, discard_staged, register_delta, register_files,
     register_post_publish_view,
