@@ -175,3 +175,65 @@ pub async fn restage_with_value(
     crate::table::discard_staged(&table.path, files);
     Ok(adds)
 }
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{Int64Array, TimestampMicrosecondArray};
+
+    use super::*;
+
+    /// A quarantine table written before `run_status`, `replayed_by` and `raw_bytes` existed is
+    /// evolved by adding them; its old rows read them as null.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_old_quarantine_table_gains_the_new_columns() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let path = tmp.path().join("q");
+        let new = quarantine_schema();
+        let old = Arc::new(Schema::new(new.fields()[..7].to_vec()));
+        let table = LakeTable::open_or_create(&path, "q", &old, None)
+            .await
+            .expect("create");
+        let batch = RecordBatch::try_new(
+            old.clone(),
+            vec![
+                Arc::new(StringArray::from(vec!["r1"])),
+                Arc::new(StringArray::from(vec!["a.type"])),
+                Arc::new(StringArray::from(vec!["why"])),
+                Arc::new(StringArray::from(vec!["f.csv"])),
+                Arc::new(Int64Array::from(vec![3])),
+                Arc::new(StringArray::from(vec![Some("{\"a\":\"x\"}")])),
+                Arc::new(TimestampMicrosecondArray::from(vec![0]).with_timezone("UTC")),
+            ],
+        )
+        .expect("batch");
+        let mut writer = table.stage().expect("stage");
+        writer.write(batch).await.expect("write");
+        let adds = writer.finish().await.expect("finish");
+        let publication = crate::Publication {
+            run_id: "r1".into(),
+            app_id: "weir:q".into(),
+            version: 1,
+            commit_metadata: BTreeMap::new(),
+            parts: vec![crate::PublicationPart {
+                table_path: path.clone(),
+                adds,
+                replace: false,
+                merge_keys: Vec::new(),
+                removes: Vec::new(),
+            }],
+            payload: serde_json::Value::Null,
+        };
+        publication.apply().await.expect("publish");
+
+        let evolved = open_quarantine(&path, "q").await.expect("evolve");
+        assert_eq!(evolved.version(), Some(2), "one metadata commit");
+        assert_eq!(evolved.txn_version("weir:q").await.expect("txn"), Some(1));
+        let files = data_files(&evolved).await.expect("files");
+        let batches = read_data_file(&path, &files[0], &new).expect("read");
+        assert_eq!(batches[0].num_columns(), 10);
+        assert!(batches[0].column_by_name("run_status").expect("col").is_null(0));
+        // Opening again changes nothing.
+        let again = open_quarantine(&path, "q").await.expect("open");
+        assert_eq!(again.version(), Some(2));
+    }
+}

@@ -6,4 +6,5 @@ mod e2e;
 mod incremental;
 mod malformed;
 mod python_reader;
+mod quarantine;
 mod support;
