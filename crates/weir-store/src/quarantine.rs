@@ -231,7 +231,12 @@ mod tests {
         let files = data_files(&evolved).await.expect("files");
         let batches = read_data_file(&path, &files[0], &new).expect("read");
         assert_eq!(batches[0].num_columns(), 10);
-        assert!(batches[0].column_by_name("run_status").expect("col").is_null(0));
+        assert!(
+            batches[0]
+                .column_by_name("run_status")
+                .expect("col")
+                .is_null(0)
+        );
         // Opening again changes nothing.
         let again = open_quarantine(&path, "q").await.expect("open");
         assert_eq!(again.version(), Some(2));

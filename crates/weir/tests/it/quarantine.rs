@@ -225,7 +225,12 @@ fn a_failed_run_keeps_its_quarantined_rows_marked_failed() {
     assert!(out.status.success());
     let out = weir(
         &dir,
-        &["query", "SELECT COUNT(*) FROM quarantine.orders", "--at", "0"],
+        &[
+            "query",
+            "SELECT COUNT(*) FROM quarantine.orders",
+            "--at",
+            "0",
+        ],
     );
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("| 0 "),
@@ -248,10 +253,7 @@ fn a_failed_run_keeps_its_quarantined_rows_marked_failed() {
     for (rule, n) in by_rule {
         assert_eq!(py["counts"][format!("failed/{rule}")], *n, "{rule}: {py}");
     }
-    assert_eq!(
-        by_rule.values().filter_map(Value::as_u64).sum::<u64>(),
-        bad
-    );
+    assert_eq!(by_rule.values().filter_map(Value::as_u64).sum::<u64>(), bad);
     assert_eq!(q["by_run"][0]["run_status"], "failed", "{q}");
     assert_eq!(q["by_run"][0]["run_id"], failed_run.as_str(), "{q}");
 
@@ -266,7 +268,14 @@ fn a_failed_run_keeps_its_quarantined_rows_marked_failed() {
     assert_eq!(q["rows"], bad, "{q}");
     let (_, q) = json_of(
         &dir,
-        &["quarantine", "orders", "--rule", "decode.utf8", "--limit", "1"],
+        &[
+            "quarantine",
+            "orders",
+            "--rule",
+            "decode.utf8",
+            "--limit",
+            "1",
+        ],
     );
     assert_eq!(q["rows"], 2 * FILES, "{q}");
     assert_eq!(q["samples"].as_array().map(Vec::len), Some(1), "{q}");
@@ -313,7 +322,11 @@ fn assert_replayed_once(dir: &Path) {
         &quarantine(dir),
         "SELECT COUNT(*) FROM t WHERE replayed_by IS NULL",
     );
-    assert_eq!(stored + pending, INPUT, "stored + quarantined (not replayed)");
+    assert_eq!(
+        stored + pending,
+        INPUT,
+        "stored + quarantined (not replayed)"
+    );
     let all = scalar(&quarantine(dir), "SELECT COUNT(*) FROM t");
     let distinct_q = scalar(
         &quarantine(dir),
