@@ -47,11 +47,11 @@ schema:
 /// The amount of order `id` in the generated input: every 7th is 150 (passes a maximum of
 /// 1000, not 100), every 11th 5000 (fails both), every 13th not a number, the others 50.
 fn amount(id: u64) -> String {
-    if id % 13 == 0 {
+    if id.is_multiple_of(13) {
         "\"cheap\"".into()
-    } else if id % 11 == 0 {
+    } else if id.is_multiple_of(11) {
         "5000".into()
-    } else if id % 7 == 0 {
+    } else if id.is_multiple_of(7) {
         "150".into()
     } else {
         "50".into()
