@@ -31,6 +31,9 @@ pub struct RejectedRecord {
     pub position: u64,
     /// The record's bytes, lossily decoded, cut at [`RAW_RECORD_LIMIT`] bytes.
     pub raw: String,
+    /// The record's exact bytes (cut at [`RAW_RECORD_LIMIT`]) when they are not valid UTF-8,
+    /// so `raw`'s replacement characters lose nothing.
+    pub raw_bytes: Option<Vec<u8>>,
     /// A bounded rule id (`decode.field_count`, `decode.utf8`, `decode.json`, ...).
     pub rule: &'static str,
     pub reason: String,
@@ -46,4 +49,11 @@ pub(crate) fn raw_text(bytes: &[u8]) -> String {
     let mut s = String::from_utf8_lossy(&bytes[..RAW_RECORD_LIMIT]).into_owned();
     s.push_str(&format!("… [cut: record is {} bytes]", bytes.len()));
     s
+}
+
+/// The bytes of a record that is not valid UTF-8, cut at [`RAW_RECORD_LIMIT`]; `None` for text.
+pub(crate) fn raw_bytes(bytes: &[u8]) -> Option<Vec<u8>> {
+    std::str::from_utf8(bytes)
+        .is_err()
+        .then(|| bytes[..bytes.len().min(RAW_RECORD_LIMIT)].to_vec())
 }

@@ -1,11 +1,14 @@
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::array::{
+    ArrayRef, BinaryArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
 use weir_quality::QuarantinedRow;
 
 use crate::error::Result;
 
-/// The quarantine table's rows for one batch of set-aside records.
+/// The quarantine table's rows for one batch of set-aside records, staged as `published`: a
+/// run that then fails a blocking check restages them as `failed`.
 pub(crate) fn quarantine_batch(
     run_id: &str,
     source: &str,
@@ -37,6 +40,18 @@ pub(crate) fn quarantine_batch(
                 .collect::<StringArray>(),
         ),
         Arc::new(TimestampMicrosecondArray::from(vec![now_micros; n]).with_timezone("UTC")),
+        Arc::new(StringArray::from(vec![
+            Some(
+                weir_store::RUN_STATUS_PUBLISHED
+            );
+            n
+        ])),
+        Arc::new(StringArray::from(vec![None::<&str>; n])),
+        Arc::new(
+            rows.iter()
+                .map(|r| r.raw_bytes.as_deref())
+                .collect::<BinaryArray>(),
+        ),
     ];
     Ok(RecordBatch::try_new(
         weir_store::quarantine_schema(),

@@ -139,7 +139,7 @@ pub async fn run_assets(
     Ok(selected.iter().filter_map(|n| finished.remove(n)).collect())
 }
 
-fn empty_report(project: &Project, asset: &Asset) -> AssetRunReport {
+pub(crate) fn empty_report(project: &Project, asset: &Asset) -> AssetRunReport {
     let (table_path, quarantine_path) = table_paths(project, &asset.name);
     AssetRunReport {
         run_id: uuid::Uuid::now_v7().to_string(),

@@ -14,8 +14,8 @@ use weir_quality::{
     AuditScope, CheckResult, CheckScope, DatasetRule, KeyGuard, Validated, Validator, audit,
 };
 use weir_store::{
-    Add, LakeTable, Publication, PublicationPart, StagedWriter, quarantine_schema, register_delta,
-    register_files, register_post_publish_view, staged_paths,
+    Add, LakeTable, Publication, PublicationPart, StagedWriter, register_delta, register_files,
+    register_post_publish_view, staged_paths,
 };
 
 use crate::error::{OrchestrateError, Result};
@@ -47,6 +47,14 @@ pub(crate) struct Staging {
     now_micros: i64,
     /// More `commitInfo` entries for the publishing commits (a model's upstream versions).
     pub extra_metadata: BTreeMap<String, serde_json::Value>,
+    /// Quarantine files this publication rewrites (a replay marking rows `replayed_by`).
+    pub quarantine_rewrite: Option<QuarantineRewrite>,
+}
+
+/// Staged copies of some quarantine files, and the files they replace, committed together.
+pub(crate) struct QuarantineRewrite {
+    pub adds: Vec<Add>,
+    pub removes: Vec<String>,
 }
 
 /// Rows staged all-or-nothing: kept in memory (and so in no file) until the group is
@@ -96,11 +104,9 @@ impl Staging {
             description,
         )
         .await?;
-        let quarantine = LakeTable::open_or_create(
+        let quarantine = weir_store::open_quarantine(
             &report.quarantine_path,
             &format!("{}_quarantine", asset.name),
-            &quarantine_schema(),
-            None,
         )
         .await?;
         let app_id = format!("weir:{}", asset.name);
@@ -128,6 +134,7 @@ impl Staging {
             rule_counts: BTreeMap::new(),
             now_micros: chrono::Utc::now().timestamp_micros(),
             extra_metadata: BTreeMap::new(),
+            quarantine_rewrite: None,
         })
     }
 
@@ -515,10 +522,24 @@ impl Staging {
         record.checks = checks_json(&report.checks);
         if report.checks.iter().any(|c| c.blocks()) {
             weir_store::discard_staged(&self.table.path, &adds);
-            weir_store::discard_staged(&self.quarantine.path, &quarantine_adds);
+            if let Some(rewrite) = &self.quarantine_rewrite {
+                weir_store::discard_staged(&self.quarantine.path, &rewrite.adds);
+            }
             report.status = RunStatus::Failed;
             report.table_version = self.table.version();
             report.quarantine_version = self.quarantine.version();
+            let kept = if quarantine_adds.is_empty() {
+                String::new()
+            } else {
+                report.quarantine_version = Some(
+                    keep_failed_rows(&self.quarantine, asset, &report.run_id, &quarantine_adds)
+                        .await?,
+                );
+                format!(
+                    "; its {} quarantined rows are kept with run_status = failed",
+                    report.rows_quarantined
+                )
+            };
             let failed: Vec<&str> = report
                 .checks
                 .iter()
@@ -527,7 +548,7 @@ impl Staging {
                 .collect();
             record.status = "failed".into();
             record.error = Some(format!(
-                "blocking checks failed: {}{}{}; nothing was published{}",
+                "blocking checks failed: {}{}{}; nothing was published{kept}{}",
                 failed.join(", "),
                 duplicate_keys
                     .map(|keys| format!(
@@ -546,12 +567,19 @@ impl Staging {
         }
 
         let mut parts = Vec::new();
-        if !quarantine_adds.is_empty() || replace {
+        let (rewritten, removes) = match self.quarantine_rewrite {
+            Some(r) => (r.adds, r.removes),
+            None => (Vec::new(), Vec::new()),
+        };
+        if !quarantine_adds.is_empty() || replace || !removes.is_empty() {
+            let mut quarantine_adds = quarantine_adds;
+            quarantine_adds.extend(rewritten);
             parts.push(PublicationPart {
                 table_path: self.quarantine.path.clone(),
                 adds: quarantine_adds,
                 replace,
                 merge_keys: Vec::new(),
+                removes,
             });
         }
         parts.push(PublicationPart {
@@ -559,6 +587,7 @@ impl Staging {
             adds,
             replace,
             merge_keys: merge_keys.to_vec(),
+            removes: Vec::new(),
         });
         let mut final_record = record.clone();
         final_record.status = "success".into();
@@ -658,6 +687,54 @@ pub(crate) fn rejected_note(report: &AssetRunReport) -> Option<String> {
         s = if n == 1 { "" } else { "s" },
         were = if n == 1 { "was" } else { "were" },
     ))
+}
+
+/// A failed run publishes nothing, but its quarantined rows are kept for inspection: restaged
+/// with `run_status = failed` and committed alone, under the `weir-failed:<asset>` txn sequence
+/// (never `weir:<asset>`, which only successful publications advance). One atomic commit, so
+/// no journal: a crash before it leaves nothing, and the run's files are read again anyway.
+async fn keep_failed_rows(
+    quarantine: &LakeTable,
+    asset: &Asset,
+    run_id: &str,
+    staged: &[Add],
+) -> Result<u64> {
+    let adds = weir_store::restage_with_value(
+        quarantine,
+        staged,
+        "run_status",
+        weir_store::RUN_STATUS_FAILED,
+    )
+    .await?;
+    let app_id = weir_store::failed_app_id(&asset.name);
+    let version = quarantine.txn_version(&app_id).await?.unwrap_or(0) + 1;
+    let mut commit_metadata = BTreeMap::new();
+    commit_metadata.insert("weir.runId".into(), serde_json::json!(run_id));
+    commit_metadata.insert("weir.asset".into(), serde_json::json!(asset.name));
+    commit_metadata.insert(
+        "weir.runStatus".into(),
+        serde_json::json!(weir_store::RUN_STATUS_FAILED),
+    );
+    let publication = Publication {
+        run_id: run_id.to_string(),
+        app_id,
+        version,
+        commit_metadata,
+        parts: vec![PublicationPart {
+            table_path: quarantine.path.clone(),
+            adds,
+            replace: false,
+            merge_keys: Vec::new(),
+            removes: Vec::new(),
+        }],
+        payload: serde_json::Value::Null,
+    };
+    let outcome = publication.apply().await?;
+    Ok(outcome
+        .first()
+        .and_then(|o| o.version)
+        .or(quarantine.version())
+        .unwrap_or_default())
 }
 
 /// A merge needs one row per `unique_key` value: two would make Delta's MERGE fail (or insert

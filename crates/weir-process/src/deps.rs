@@ -13,6 +13,22 @@ pub struct SqlError {
 /// The tables a model reads, in order of first appearance, without CTE names; the asset graph
 /// is built from these, so models need no `ref()` boilerplate.
 pub fn table_references(sql: &str) -> Result<Vec<String>, SqlError> {
+    table_references_with(sql, |t| t.table().to_string())
+}
+
+/// Like [`table_references`], but each name keeps its schema when the SQL gives one
+/// (`quarantine.orders`), for `weir query`, where a schema picks another kind of table.
+pub fn qualified_table_references(sql: &str) -> Result<Vec<String>, SqlError> {
+    table_references_with(sql, |t| match t.schema() {
+        Some(schema) => format!("{schema}.{}", t.table()),
+        None => t.table().to_string(),
+    })
+}
+
+fn table_references_with(
+    sql: &str,
+    name_of: impl Fn(&datafusion::common::TableReference) -> String,
+) -> Result<Vec<String>, SqlError> {
     let mut statements = DFParser::parse_sql(sql).map_err(|e| {
         let mut error = parse_error(&e.to_string());
         if error.line.is_none() && error.message.contains("EOF") {
@@ -48,12 +64,17 @@ pub fn table_references(sql: &str) -> Result<Vec<String>, SqlError> {
         resolve_table_references(&statement, true).map_err(|e| parse_error(&e.to_string()))?;
     let mut names: Vec<String> = Vec::new();
     for t in tables {
-        let name = t.table().to_string();
+        let name = name_of(&t);
         if !names.contains(&name) {
             names.push(name);
         }
     }
-    names.sort_by_key(|n| find_word(sql, n).unwrap_or((usize::MAX, 0)));
+    names.sort_by_key(|n| {
+        let last = n.rsplit('.').next().unwrap_or(n);
+        find_word(sql, n)
+            .or_else(|| find_word(sql, last))
+            .unwrap_or((usize::MAX, 0))
+    });
     Ok(names)
 }
 

@@ -10,7 +10,7 @@ mod incremental;
 mod lineage;
 mod plan;
 
-pub use deps::{SqlError, find_word, table_references};
+pub use deps::{SqlError, find_word, qualified_table_references, table_references};
 pub use incremental::{IncrementalPlan, KeySource, analyze_incremental, analyze_plan};
 pub use lineage::{
     ColumnLineage, Edge, EdgeKind, Lineage, Subtype, column_lineage, lineage_of_plan,

@@ -145,6 +145,7 @@ impl KeyGuard {
                     first.position
                 ),
                 raw,
+                raw_bytes: None,
             });
         }
         let mask = BooleanArray::from(keep.clone());
@@ -223,6 +224,7 @@ impl KeyGuard {
                         key_text(&key.rule.columns, &columns, row)?
                     ),
                     raw,
+                    raw_bytes: None,
                 },
             ));
         }

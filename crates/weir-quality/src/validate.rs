@@ -33,6 +33,8 @@ pub struct QuarantinedRow {
     pub rule_id: String,
     pub reason: String,
     pub raw: String,
+    /// The record's exact bytes when they are not valid UTF-8 (`raw` is then lossy).
+    pub raw_bytes: Option<Vec<u8>>,
 }
 
 /// The outcome of checking one batch.
@@ -211,6 +213,7 @@ impl Validator {
                 rule_id: reject.rule.to_string(),
                 reason: reject.reason.clone(),
                 raw: reject.raw.clone(),
+                raw_bytes: reject.raw_bytes.clone(),
             });
         }
         let mut rule_counts = BTreeMap::new();
@@ -362,6 +365,7 @@ impl Validator {
                     rule_id: self.compiled.rule_ids[rule].clone(),
                     reason: tracker.reasons.get(&row).cloned().unwrap_or_default(),
                     raw,
+                    raw_bytes: None,
                 }
             })
             .collect())

@@ -16,6 +16,8 @@ pub enum StoreError {
     Journal { path: PathBuf, message: String },
     #[error("query: {0}")]
     Query(#[from] datafusion::error::DataFusionError),
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
     #[error("{0}")]
     Other(String),
 }

@@ -21,7 +21,10 @@ pub use publish::{
     PartOutcome, Publication, PublicationPart, move_journal_aside, read_journal, remove_journal,
     write_journal,
 };
-pub use quarantine::{QUARANTINE_DIR, quarantine_schema};
+pub use quarantine::{
+    QUARANTINE_DIR, RUN_STATUS_FAILED, RUN_STATUS_PUBLISHED, data_files, failed_app_id,
+    open_quarantine, quarantine_schema, read_data_file, restage_with_value, stage_with_values,
+};
 pub use rollback::{Rollback, TxnCommit};
 pub use table::{
     LakeTable, StagedWriter, TableInfo, discard_staged, register_delta, register_files,

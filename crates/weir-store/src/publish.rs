@@ -45,6 +45,10 @@ pub struct PublicationPart {
     /// rest) instead of appending them.
     #[serde(default)]
     pub merge_keys: Vec<String>,
+    /// Data files (paths relative to the table, decoded) this commit removes: files whose rows `adds` rewrites
+    /// (a replay marking quarantined rows as replayed).
+    #[serde(default)]
+    pub removes: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -147,19 +151,43 @@ impl Publication {
                 .await
                 .map_err(StoreError::delta(&path))?;
             actions.extend(removes);
+        } else if !part.removes.is_empty() {
+            let wanted: std::collections::BTreeSet<&str> =
+                part.removes.iter().map(String::as_str).collect();
+            let removes: Vec<Action> = snapshot
+                .snapshot()
+                .file_views(table.table.log_store().as_ref(), None)
+                .try_filter(|f| futures::future::ready(wanted.contains(f.path().as_ref())))
+                .map_ok(|f| Action::Remove(f.remove_action(true)))
+                .try_collect()
+                .await
+                .map_err(StoreError::delta(&path))?;
+            if removes.len() != wanted.len() {
+                return Err(StoreError::Other(format!(
+                    "table {}: {} of the {} files this publication rewrites are no longer in the table",
+                    path.display(),
+                    wanted.len() - removes.len(),
+                    wanted.len()
+                )));
+            }
+            actions.extend(removes);
         }
         actions.extend(part.adds.iter().cloned().map(Action::Add));
         let properties = CommitProperties::default()
             .with_application_transaction(Transaction::new(&self.app_id, self.version))
             .with_metadata(self.commit_metadata.clone());
-        let operation = DeltaOperation::Write {
-            mode: if part.replace {
-                SaveMode::Overwrite
-            } else {
-                SaveMode::Append
-            },
-            partition_by: None,
-            predicate: None,
+        let operation = if !part.removes.is_empty() && !part.replace {
+            DeltaOperation::Update { predicate: None }
+        } else {
+            DeltaOperation::Write {
+                mode: if part.replace {
+                    SaveMode::Overwrite
+                } else {
+                    SaveMode::Append
+                },
+                partition_by: None,
+                predicate: None,
+            }
         };
         let finalized = CommitBuilder::from(properties)
             .with_actions(actions)

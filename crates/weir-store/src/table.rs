@@ -97,6 +97,54 @@ impl LakeTable {
         })
     }
 
+    /// Like [`LakeTable::open_or_create`], but an existing table whose columns are the first
+    /// columns of `schema` gets the others (all nullable) in one metadata commit: old rows read
+    /// them as null. Any other difference is the same error.
+    pub async fn open_or_create_evolving(
+        path: &Path,
+        name: &str,
+        schema: &SchemaRef,
+    ) -> Result<LakeTable> {
+        let Some(mut existing) = LakeTable::open(path).await? else {
+            return LakeTable::open_or_create(path, name, schema, None).await;
+        };
+        let actual = existing.columns()?;
+        let wanted = kernel_columns(schema)?;
+        if actual.len() < wanted.len()
+            && actual[..] == wanted[..actual.len()]
+            && schema.fields()[actual.len()..]
+                .iter()
+                .all(|f| f.is_nullable())
+        {
+            let struct_type: StructType = schema
+                .as_ref()
+                .try_into_kernel()
+                .map_err(|e| StoreError::Other(format!("{name}: {e}")))?;
+            let added: Vec<_> = struct_type.fields().skip(actual.len()).cloned().collect();
+            existing.table = existing
+                .table
+                .clone()
+                .add_columns()
+                .with_fields(added)
+                .await
+                .map_err(StoreError::delta(path))?;
+        }
+        existing.check_schema(schema)?;
+        Ok(existing)
+    }
+
+    fn columns(&self) -> Result<Vec<(String, String)>> {
+        let snapshot = self
+            .table
+            .snapshot()
+            .map_err(StoreError::delta(&self.path))?;
+        Ok(snapshot
+            .schema()
+            .fields()
+            .map(|f| (f.name().to_string(), f.data_type().to_string()))
+            .collect())
+    }
+
     fn check_schema(&self, expected: &SchemaRef) -> Result<()> {
         let snapshot = self
             .table
@@ -398,4 +446,15 @@ pub(crate) fn percent_decode(path: &str) -> String {
         .and_then(|u| u.to_file_path().ok())
         .map(|p| p.to_string_lossy().trim_start_matches('/').to_string())
         .unwrap_or_else(|| path.to_string())
+}
+
+fn kernel_columns(schema: &SchemaRef) -> Result<Vec<(String, String)>> {
+    let wanted: StructType = schema
+        .as_ref()
+        .try_into_kernel()
+        .map_err(|e| StoreError::Other(e.to_string()))?;
+    Ok(wanted
+        .fields()
+        .map(|f| (f.name().to_string(), f.data_type().to_string()))
+        .collect())
 }

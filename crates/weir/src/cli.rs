@@ -148,4 +148,44 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// What an asset's quarantine holds: rows by rule and by run, and sample rows.
+    ///
+    /// Rows of a failed run (`--status failed`) were never published: their files are read
+    /// again by the next run.
+    ///
+    /// Example: weir quarantine orders --rule amount.maximum --limit 5
+    Quarantine {
+        asset: String,
+        /// Only this run's rows.
+        #[arg(long)]
+        run: Option<String>,
+        /// Only rows set aside by this rule id.
+        #[arg(long)]
+        rule: Option<String>,
+        /// Only rows of runs that published, or of runs that failed.
+        #[arg(long, value_parser = ["published", "failed"])]
+        status: Option<String>,
+        /// How many sample rows to show.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Check quarantined rows again against the current contract and publish those that pass.
+    ///
+    /// Exactly once: the rows and their `replayed_by` mark are published together, and a
+    /// second replay skips them.
+    ///
+    /// Example: weir replay orders --rule amount.maximum
+    Replay {
+        asset: String,
+        /// Only this run's rows.
+        #[arg(long)]
+        run: Option<String>,
+        /// Only rows set aside by this rule id.
+        #[arg(long)]
+        rule: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
 }

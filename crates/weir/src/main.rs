@@ -35,7 +35,9 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("warn,buoyant_kernel=off,delta_kernel=off")
+                tracing_subscriber::EnvFilter::new(
+                    "warn,buoyant_kernel=off,delta_kernel=off,deltalake_core::writer::stats=error",
+                )
             }),
         )
         .with_writer(std::io::stderr)

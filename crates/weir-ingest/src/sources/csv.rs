@@ -29,7 +29,7 @@ use weir_model::SourceOptions;
 
 use super::sniff::{self, CANDIDATE_DELIMITERS, Dialect, show};
 use super::{MAX_RECORD_BYTES, UnitReader, first_batch_unreadable, text_schema};
-use crate::batch::{RAW_RECORD_LIMIT, RejectedRecord, SourceBatch, raw_text};
+use crate::batch::{RAW_RECORD_LIMIT, RejectedRecord, SourceBatch, raw_bytes, raw_text};
 use crate::error::{IngestError, Result};
 use crate::files::FileUnit;
 
@@ -95,7 +95,7 @@ pub(super) fn open(
                 }
             })
             .collect();
-        let header_raw = join_fields(&record, delimiter);
+        let header_raw = raw_text(&join_field_bytes(&record, delimiter));
         let map: Vec<Option<usize>> = columns
             .iter()
             .map(|c| header.iter().position(|h| h == c))
@@ -440,6 +440,7 @@ impl CsvState {
         Ok(Some(RejectedRecord {
             position: first.line,
             raw: first.raw,
+            raw_bytes: first.raw_bytes,
             rule,
             reason,
         }))
@@ -500,6 +501,7 @@ impl CsvState {
             Some(RejectedRecord {
                 position: line,
                 raw: self.raw(),
+                raw_bytes: self.raw_bytes(),
                 rule,
                 reason,
             })
@@ -547,13 +549,18 @@ impl CsvState {
         RejectedRecord {
             position: line,
             raw: self.raw(),
+            raw_bytes: self.raw_bytes(),
             rule: "decode.utf8",
             reason,
         }
     }
 
     fn raw(&self) -> String {
-        join_fields(&self.record, self.delimiter)
+        raw_text(&join_field_bytes(&self.record, self.delimiter))
+    }
+
+    fn raw_bytes(&self) -> Option<Vec<u8>> {
+        raw_bytes(&join_field_bytes(&self.record, self.delimiter))
     }
 }
 
@@ -583,7 +590,7 @@ fn decode_error(unit: &FileUnit, e: &csv::Error) -> IngestError {
 const UNBALANCED_QUOTE: &str = "decode.unbalanced_quote";
 
 /// The fields of a record joined with the delimiter: the line as read, minus its quotes.
-fn join_fields(record: &ByteRecord, delimiter: u8) -> String {
+fn join_field_bytes(record: &ByteRecord, delimiter: u8) -> Vec<u8> {
     let mut bytes = Vec::new();
     for (i, field) in record.iter().enumerate() {
         if i > 0 {
@@ -594,7 +601,7 @@ fn join_fields(record: &ByteRecord, delimiter: u8) -> String {
             break;
         }
     }
-    raw_text(&bytes)
+    bytes
 }
 
 /// When the header, split with another delimiter, names the missing column.
@@ -617,6 +624,8 @@ struct FirstLine {
     line: u64,
     /// Its text without the line ending, cut at [`RAW_RECORD_LIMIT`] bytes.
     raw: String,
+    /// Its exact bytes when they are not valid UTF-8.
+    raw_bytes: Option<Vec<u8>>,
     /// Its length in bytes, without the line ending.
     len: u64,
     /// The offset just past its `\n` (or the end of the file).
@@ -683,6 +692,7 @@ fn first_line(
     } else {
         &kept[..]
     };
+    let exact = raw_bytes(content);
     let mut raw = String::from_utf8_lossy(content).into_owned();
     if len > content.len() as u64 {
         raw.push_str(&format!("… [cut: line is {len} bytes]"));
@@ -690,6 +700,7 @@ fn first_line(
     Ok(FirstLine {
         line,
         raw,
+        raw_bytes: exact,
         len,
         end: pos,
         open_quote: scanner.in_quotes(),

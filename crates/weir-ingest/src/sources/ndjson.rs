@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use weir_model::SourceOptions;
 
 use super::{MAX_RECORD_BYTES, UnitReader, first_batch_unreadable, text_schema};
-use crate::batch::{RejectedRecord, SourceBatch, raw_text};
+use crate::batch::{RejectedRecord, SourceBatch, raw_bytes, raw_text};
 use crate::error::{IngestError, Result};
 use crate::files::FileUnit;
 
@@ -117,6 +117,7 @@ impl NdjsonState {
                     rejects.push(RejectedRecord {
                         position: self.line,
                         raw: raw_text(&self.buf),
+                        raw_bytes: raw_bytes(&self.buf),
                         rule: "decode.record_too_large",
                         reason: format!(
                             "line is {total} bytes, over the {} MiB limit",
@@ -204,6 +205,7 @@ impl NdjsonState {
         RejectedRecord {
             position: self.line,
             raw: raw_text(text),
+            raw_bytes: raw_bytes(text),
             rule,
             reason,
         }

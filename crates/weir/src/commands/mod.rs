@@ -2,8 +2,10 @@ mod check;
 mod doctor;
 mod init;
 mod lineage;
+mod quarantine;
 mod query;
 mod recover;
+mod replay;
 mod run;
 mod runs;
 mod show;
@@ -86,6 +88,31 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             limit,
             common,
         } => runs::runs(&common.project, asset.as_deref(), limit, common.json).await,
+        Command::Quarantine {
+            asset,
+            run,
+            rule,
+            status,
+            limit,
+            common,
+        } => {
+            let filters = quarantine::Filters {
+                run,
+                rule,
+                status,
+                limit,
+            };
+            quarantine::quarantine(&common.project, &asset, &filters, common.json).await
+        }
+        Command::Replay {
+            asset,
+            run,
+            rule,
+            common,
+        } => {
+            let options = weir_orchestrate::ReplayOptions { run, rule };
+            replay::replay(&common.project, &asset, &options, common.json).await
+        }
     }
 }
 

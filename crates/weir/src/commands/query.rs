@@ -1,10 +1,16 @@
 use std::path::Path;
 
+use std::sync::Arc;
+
+use datafusion::catalog::MemorySchemaProvider;
 use datafusion::prelude::SessionContext;
 use weir_orchestrate::table_paths;
 use weir_store::{LakeTable, StoreError, register_delta};
 
 use crate::Outcome;
+
+/// The schema quarantine tables are registered in: `SELECT * FROM quarantine.orders`.
+pub const QUARANTINE_SCHEMA: &str = "quarantine";
 
 /// How to print query results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,8 +20,9 @@ pub enum Format {
     Csv,
 }
 
-/// Ad-hoc SQL over every asset's table (by asset name). `at` reads the tables the query names
-/// at a Delta version (one table only); `as_of` reads every table as of an RFC 3339 instant.
+/// Ad-hoc SQL over every asset's table (by asset name) and every quarantine table (as
+/// `quarantine.<asset>`). `at` reads the table the query names at a Delta version (one table
+/// only); `as_of` reads every table as of an RFC 3339 instant.
 pub async fn query(
     root: &Path,
     sql: &str,
@@ -26,7 +33,7 @@ pub async fn query(
     let Some(project) = super::load(root, format == Format::Json) else {
         return Ok(Outcome::BadInput);
     };
-    let referenced = match weir_process::table_references(sql) {
+    let referenced = match weir_process::qualified_table_references(sql) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: SQL does not parse: {e}");
@@ -50,33 +57,42 @@ pub async fn query(
         }
     };
     let ctx = SessionContext::new();
+    if let Some(catalog) = ctx.catalog("datafusion") {
+        catalog.register_schema(QUARANTINE_SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
+    }
     for asset in &project.assets {
-        let (path, _) = table_paths(&project, &asset.name);
-        let Some(mut table) = LakeTable::open(&path).await? else {
-            continue;
-        };
-        if referenced.contains(&asset.name) {
-            if let Some(version) = at {
-                table
-                    .table
-                    .load_version(version)
-                    .await
-                    .map_err(|e| StoreError::Delta {
-                        path: path.clone(),
-                        source: e,
+        let (table_path, quarantine_path) = table_paths(&project, &asset.name);
+        let quarantine_name = format!("{QUARANTINE_SCHEMA}.{}", asset.name);
+        for (name, path) in [
+            (asset.name.clone(), table_path),
+            (quarantine_name, quarantine_path),
+        ] {
+            let Some(mut table) = LakeTable::open(&path).await? else {
+                continue;
+            };
+            let named = referenced.contains(&name)
+                || (name == asset.name && referenced.contains(&format!("public.{name}")));
+            if named {
+                if let Some(version) = at {
+                    table
+                        .table
+                        .load_version(version)
+                        .await
+                        .map_err(|e| StoreError::Delta {
+                            path: path.clone(),
+                            source: e,
+                        })?;
+                } else if let Some(instant) = as_of {
+                    table.table.load_with_datetime(instant).await.map_err(|e| {
+                        StoreError::Delta {
+                            path: path.clone(),
+                            source: e,
+                        }
                     })?;
-            } else if let Some(instant) = as_of {
-                table
-                    .table
-                    .load_with_datetime(instant)
-                    .await
-                    .map_err(|e| StoreError::Delta {
-                        path: path.clone(),
-                        source: e,
-                    })?;
+                }
             }
+            register_delta(&ctx, &name, &table).await?;
         }
-        register_delta(&ctx, &asset.name, &table).await?;
     }
     let df = match ctx.sql(sql).await {
         Ok(df) => df,

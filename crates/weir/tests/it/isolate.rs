@@ -434,8 +434,19 @@ fn too_many_quarantined_rows_publish_nothing() {
     );
     assert!(error.contains("nothing was published"), "{error}");
     assert_eq!(crate::support::count(&dir.join("lake/things")), 0);
+    // The failed run's quarantined rows are kept, marked as such, and count as published nowhere.
     assert_eq!(
-        crate::support::count(&dir.join("lake/_quarantine/things")),
+        crate::support::scalar(
+            &dir.join("lake/_quarantine/things"),
+            "SELECT COUNT(*) FROM t WHERE run_status = 'failed'"
+        ),
+        3
+    );
+    assert_eq!(
+        crate::support::scalar(
+            &dir.join("lake/_quarantine/things"),
+            "SELECT COUNT(*) FROM t WHERE COALESCE(run_status, 'published') = 'published'"
+        ),
         0
     );
 

@@ -10,4 +10,5 @@ mod lake_record;
 mod malformed;
 mod narrowing;
 mod python_reader;
+mod quarantine;
 mod support;
