@@ -2,6 +2,7 @@
 
 mod check;
 mod crash;
+mod csv_e2e;
 mod e2e;
 mod incremental;
 mod isolate;
