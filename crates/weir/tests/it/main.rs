@@ -12,4 +12,5 @@ mod malformed;
 mod narrowing;
 mod python_reader;
 mod quarantine;
+mod randomized;
 mod support;
