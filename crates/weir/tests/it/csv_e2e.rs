@@ -49,7 +49,10 @@ fn lake(dir: &Path) -> (Vec<i64>, Vec<String>) {
         .iter()
         .map(|v| v.as_i64().expect("an id"))
         .collect();
-    (ids, read.quarantines[&quarantine.display().to_string()].clone())
+    (
+        ids,
+        read.quarantines[&quarantine.display().to_string()].clone(),
+    )
 }
 
 fn rows(delimiter: char, ids: std::ops::Range<i64>) -> String {
@@ -167,7 +170,10 @@ fn a_semicolon_file_is_sniffed_or_fails_with_a_hint_when_the_delimiter_is_forced
         "{error}"
     );
     let (ids, quarantined) = lake(&dir);
-    assert!(ids.is_empty() && quarantined.is_empty(), "{ids:?} {quarantined:?}");
+    assert!(
+        ids.is_empty() && quarantined.is_empty(),
+        "{ids:?} {quarantined:?}"
+    );
 }
 
 #[test]

@@ -206,7 +206,10 @@ impl PyLake {
         self.stdout.read_line(&mut line).expect("read from python");
         let doc: Value = serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("the Python reader answered {line:?}: {e}"));
-        assert!(doc.get("error").is_none(), "the Python reader failed: {doc}");
+        assert!(
+            doc.get("error").is_none(),
+            "the Python reader failed: {doc}"
+        );
         let mut read = LakeRead::default();
         for (path, _) in tables {
             let key = path.display().to_string();
