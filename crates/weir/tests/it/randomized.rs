@@ -5,7 +5,7 @@
 //! with the Python `deltalake` package, must hold exactly what an oracle model of the inputs
 //! says: every accepted row once, every bad row once in the quarantine, nothing else.
 //!
-//! `WEIR_RANDOM_SEED` replays a seed (printed at the start and in every failure);
+//! `WEIR_RANDOM_SEED` picks another seed (default 1; printed at the start and in every failure);
 //! `WEIR_RANDOM_CYCLES` sets the number of cycles (default 200).
 
 use std::collections::BTreeMap;
@@ -464,12 +464,9 @@ fn random_changes_kills_and_damage_never_lose_nor_double_a_row() {
     let seed = std::env::var("WEIR_RANDOM_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(1)
-        });
+        // A fixed default keeps CI's file actions the same every time (the SIGKILL instants
+        // still vary); set WEIR_RANDOM_SEED to explore others.
+        .unwrap_or(1);
     let cycles: usize = std::env::var("WEIR_RANDOM_CYCLES")
         .ok()
         .and_then(|s| s.parse().ok())
