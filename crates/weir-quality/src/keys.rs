@@ -26,11 +26,123 @@ pub struct Origin {
 struct GuardedKey {
     rule: KeyRule,
     indices: Vec<usize>,
-    converter: RowConverter,
-    /// Keys of units already accepted.
-    seen: HashMap<Box<[u8]>, Origin>,
-    /// Keys of the unit being read; merged into `seen` by [`KeyGuard::commit_unit`].
-    tentative: HashMap<Box<[u8]>, Origin>,
+    /// Keys seen in this run, the current unit's included, each with its packed [`Origin`].
+    store: KeyStore,
+}
+
+/// The run's keys. One `integer` column (the usual `id`) is kept as the values themselves:
+/// no allocation per key, 16 bytes a key. Other keys are kept as their row-format bytes.
+/// The current unit's keys are also listed, so a unit that fails can take them back out.
+enum KeyStore {
+    Int {
+        seen: HashMap<i64, u64>,
+        unit_keys: Vec<i64>,
+    },
+    Bytes {
+        converter: RowConverter,
+        seen: HashMap<Box<[u8]>, u64>,
+        unit_keys: Vec<Box<[u8]>>,
+    },
+}
+
+/// The key of one row, borrowed from a batch's columns.
+enum Probe<'a> {
+    Int(&'a arrow::array::Int64Array),
+    Bytes(arrow::row::Rows),
+}
+
+const POSITION_BITS: u32 = 40;
+
+/// An origin in one `u64`: the unit in the top 24 bits, the position in the low 40 (lines past
+/// 2^40 are shown as 2^40 - 1; only the message uses them).
+fn pack(origin: Origin) -> u64 {
+    let position = origin.position.min((1 << POSITION_BITS) - 1);
+    let unit = (origin.unit as u64).min((1 << (64 - POSITION_BITS)) - 1);
+    (unit << POSITION_BITS) | position
+}
+
+fn unpack(packed: u64) -> Origin {
+    Origin {
+        unit: (packed >> POSITION_BITS) as usize,
+        position: packed & ((1 << POSITION_BITS) - 1),
+    }
+}
+
+impl KeyStore {
+    fn probe<'a>(&self, columns: &'a [ArrayRef]) -> Result<Probe<'a>> {
+        Ok(match self {
+            KeyStore::Int { .. } => match columns
+                .first()
+                .and_then(|c| c.as_any().downcast_ref::<arrow::array::Int64Array>())
+            {
+                Some(values) => Probe::Int(values),
+                None => {
+                    return Err(arrow::error::ArrowError::InvalidArgumentError(
+                        "internal error: an integer key column is not Int64".into(),
+                    )
+                    .into());
+                }
+            },
+            KeyStore::Bytes { converter, .. } => Probe::Bytes(converter.convert_columns(columns)?),
+        })
+    }
+
+    fn get(&self, probe: &Probe<'_>, row: usize) -> Option<Origin> {
+        match (self, probe) {
+            (KeyStore::Int { seen, .. }, Probe::Int(values)) => {
+                seen.get(&values.value(row)).copied().map(unpack)
+            }
+            (KeyStore::Bytes { seen, .. }, Probe::Bytes(rows)) => {
+                seen.get(rows.row(row).as_ref()).copied().map(unpack)
+            }
+            _ => None,
+        }
+    }
+
+    fn insert(&mut self, probe: &Probe<'_>, row: usize, origin: Origin) {
+        match (self, probe) {
+            (KeyStore::Int { seen, unit_keys }, Probe::Int(values)) => {
+                let key = values.value(row);
+                seen.insert(key, pack(origin));
+                unit_keys.push(key);
+            }
+            (
+                KeyStore::Bytes {
+                    seen, unit_keys, ..
+                },
+                Probe::Bytes(rows),
+            ) => {
+                let key: Box<[u8]> = rows.row(row).as_ref().into();
+                seen.insert(key.clone(), pack(origin));
+                unit_keys.push(key);
+            }
+            _ => {}
+        }
+    }
+
+    fn commit_unit(&mut self) {
+        match self {
+            KeyStore::Int { unit_keys, .. } => unit_keys.clear(),
+            KeyStore::Bytes { unit_keys, .. } => unit_keys.clear(),
+        }
+    }
+
+    fn abort_unit(&mut self) {
+        match self {
+            KeyStore::Int { seen, unit_keys } => {
+                for key in unit_keys.drain(..) {
+                    seen.remove(&key);
+                }
+            }
+            KeyStore::Bytes {
+                seen, unit_keys, ..
+            } => {
+                for key in unit_keys.drain(..) {
+                    seen.remove(&key);
+                }
+            }
+        }
+    }
 }
 
 /// The run-wide memory of keys for the contract's [`KeyRule`]s.
@@ -55,12 +167,26 @@ impl KeyGuard {
                 fields.push(SortField::new(schema.field(idx).data_type().clone()));
                 indices.push(idx);
             }
+            let single_int = indices.len() == 1
+                && indices.first().is_some_and(|i| {
+                    schema.field(*i).data_type() == &arrow::datatypes::DataType::Int64
+                });
+            let store = if single_int {
+                KeyStore::Int {
+                    seen: HashMap::new(),
+                    unit_keys: Vec::new(),
+                }
+            } else {
+                KeyStore::Bytes {
+                    converter: RowConverter::new(fields)?,
+                    seen: HashMap::new(),
+                    unit_keys: Vec::new(),
+                }
+            };
             keys.push(GuardedKey {
                 rule: rule.clone(),
                 indices,
-                converter: RowConverter::new(fields)?,
-                seen: HashMap::new(),
-                tentative: HashMap::new(),
+                store,
             });
         }
         Ok((!keys.is_empty()).then_some(KeyGuard {
@@ -83,14 +209,18 @@ impl KeyGuard {
         if n == 0 {
             return Ok(());
         }
-        let mut rows = Vec::with_capacity(self.keys.len());
+        let mut columns_of = Vec::with_capacity(self.keys.len());
         for key in &self.keys {
             let columns: Vec<ArrayRef> = key
                 .indices
                 .iter()
                 .map(|i| good.column(*i).clone())
                 .collect();
-            rows.push((key.converter.convert_columns(&columns)?, columns));
+            columns_of.push(columns);
+        }
+        let mut probes = Vec::with_capacity(self.keys.len());
+        for (key, columns) in self.keys.iter().zip(&columns_of) {
+            probes.push(key.store.probe(columns)?);
         }
         let mut keep = vec![true; n];
         let mut refused: Vec<(usize, usize, Origin)> = Vec::new();
@@ -99,14 +229,11 @@ impl KeyGuard {
             let here = Origin { unit, position };
             let mut earlier = None;
             for (k, key) in self.keys.iter().enumerate() {
-                let (converted, columns) = &rows[k];
-                if columns.iter().any(|c| c.is_null(row)) {
+                if columns_of[k].iter().any(|c| c.is_null(row)) {
                     continue;
                 }
-                let bytes = converted.row(row);
-                let bytes = bytes.as_ref();
-                if let Some(first) = key.seen.get(bytes).or_else(|| key.tentative.get(bytes)) {
-                    earlier = Some((k, *first));
+                if let Some(first) = key.store.get(&probes[k], row) {
+                    earlier = Some((k, first));
                     break;
                 }
             }
@@ -116,12 +243,10 @@ impl KeyGuard {
                 continue;
             }
             for (k, key) in self.keys.iter_mut().enumerate() {
-                let (converted, columns) = &rows[k];
-                if columns.iter().any(|c| c.is_null(row)) {
+                if columns_of[k].iter().any(|c| c.is_null(row)) {
                     continue;
                 }
-                key.tentative
-                    .insert(converted.row(row).as_ref().into(), here);
+                key.store.insert(&probes[k], row, here);
             }
         }
         if refused.is_empty() {
@@ -131,7 +256,7 @@ impl KeyGuard {
         let raws = json_lines(&take_record_batch(good, &indices)?)?;
         for ((row, k, first), raw) in refused.iter().zip(raws) {
             let key = &self.keys[*k];
-            let (_, columns) = &rows[*k];
+            let columns = &columns_of[*k];
             validated.quarantined.push(QuarantinedRow {
                 position: validated.good_positions.get(*row).copied().unwrap_or(0),
                 rule_id: key.rule.quarantine_rule.clone(),
@@ -163,15 +288,14 @@ impl KeyGuard {
     /// The unit being read was accepted: its keys count for the rest of the run.
     pub fn commit_unit(&mut self) {
         for key in &mut self.keys {
-            let tentative = std::mem::take(&mut key.tentative);
-            key.seen.extend(tentative);
+            key.store.commit_unit();
         }
     }
 
     /// The unit being read failed: forget its keys, as if it had never been read.
     pub fn abort_unit(&mut self) {
         for key in &mut self.keys {
-            key.tentative.clear();
+            key.store.abort_unit();
         }
     }
 
@@ -202,18 +326,14 @@ impl KeyGuard {
             .iter()
             .map(|i| batch.column(*i).clone())
             .collect();
-        let converted = key.converter.convert_columns(&columns)?;
+        let probe = key.store.probe(&columns)?;
         let raws = json_lines(&batch)?;
         let mut out = Vec::with_capacity(batch.num_rows());
         for (row, raw) in (0..batch.num_rows()).zip(raws) {
-            let origin = key
-                .seen
-                .get(converted.row(row).as_ref())
-                .copied()
-                .unwrap_or(Origin {
-                    unit: usize::MAX,
-                    position: 0,
-                });
+            let origin = key.store.get(&probe, row).unwrap_or(Origin {
+                unit: usize::MAX,
+                position: 0,
+            });
             out.push((
                 origin,
                 QuarantinedRow {
