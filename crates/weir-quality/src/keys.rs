@@ -31,12 +31,14 @@ struct GuardedKey {
 }
 
 /// The run's keys. One `integer` column (the usual `id`) is kept as the values themselves:
-/// no allocation per key, 16 bytes a key. Other keys are kept as their row-format bytes.
-/// The current unit's keys are also listed, so a unit that fails can take them back out.
+/// no allocation per key, 16 bytes a key, and a unit that fails takes its keys back out by
+/// the unit packed in each origin. Other keys are kept as their row-format bytes, with the
+/// current unit's keys listed for that.
 enum KeyStore {
     Int {
         seen: HashMap<i64, u64>,
-        unit_keys: Vec<i64>,
+        /// The unit whose keys were inserted last (the one being read).
+        unit: Option<usize>,
     },
     Bytes {
         converter: RowConverter,
@@ -51,10 +53,10 @@ enum Probe<'a> {
     Bytes(arrow::row::Rows),
 }
 
-const POSITION_BITS: u32 = 40;
+const POSITION_BITS: u32 = 32;
 
-/// An origin in one `u64`: the unit in the top 24 bits, the position in the low 40 (lines past
-/// 2^40 are shown as 2^40 - 1; only the message uses them).
+/// An origin in one `u64`: the unit in the top 32 bits, the position in the low 32 (lines past
+/// 2^32 are shown as 2^32 - 1; only the message uses them).
 fn pack(origin: Origin) -> u64 {
     let position = origin.position.min((1 << POSITION_BITS) - 1);
     let unit = (origin.unit as u64).min((1 << (64 - POSITION_BITS)) - 1);
@@ -101,10 +103,9 @@ impl KeyStore {
 
     fn insert(&mut self, probe: &Probe<'_>, row: usize, origin: Origin) {
         match (self, probe) {
-            (KeyStore::Int { seen, unit_keys }, Probe::Int(values)) => {
-                let key = values.value(row);
-                seen.insert(key, pack(origin));
-                unit_keys.push(key);
+            (KeyStore::Int { seen, unit }, Probe::Int(values)) => {
+                seen.insert(values.value(row), pack(origin));
+                *unit = Some(origin.unit);
             }
             (
                 KeyStore::Bytes {
@@ -122,16 +123,18 @@ impl KeyStore {
 
     fn commit_unit(&mut self) {
         match self {
-            KeyStore::Int { unit_keys, .. } => unit_keys.clear(),
+            KeyStore::Int { unit, .. } => *unit = None,
             KeyStore::Bytes { unit_keys, .. } => unit_keys.clear(),
         }
     }
 
     fn abort_unit(&mut self) {
         match self {
-            KeyStore::Int { seen, unit_keys } => {
-                for key in unit_keys.drain(..) {
-                    seen.remove(&key);
+            KeyStore::Int { seen, unit } => {
+                // Rare (a file failing part-way), so a pass over the map is fine.
+                if let Some(failed) = unit.take() {
+                    let failed = (failed as u64).min((1 << (64 - POSITION_BITS)) - 1);
+                    seen.retain(|_, origin| *origin >> POSITION_BITS != failed);
                 }
             }
             KeyStore::Bytes {
@@ -174,7 +177,7 @@ impl KeyGuard {
             let store = if single_int {
                 KeyStore::Int {
                     seen: HashMap::new(),
-                    unit_keys: Vec::new(),
+                    unit: None,
                 }
             } else {
                 KeyStore::Bytes {
