@@ -18,7 +18,7 @@ use crate::error::{OrchestrateError, Result};
 use crate::report::RunStatus;
 use crate::runner::{empty_report, table_paths};
 use crate::staging::{Finish, QuarantineRewrite, Staging};
-use crate::state::{RunRecord, StateStore, now};
+use crate::state::{RunRecord, StateStore};
 
 /// Which quarantined rows to replay (all that are eligible when both are `None`).
 #[derive(Debug, Clone, Default)]
@@ -136,24 +136,7 @@ pub async fn replay(
         return Ok(out);
     }
 
-    let mut record = RunRecord {
-        id: report.run_id.clone(),
-        asset: asset.name.clone(),
-        trigger: "replay".into(),
-        status: "running".into(),
-        started_at: now(),
-        ended_at: None,
-        rows_in: 0,
-        rows_stored: 0,
-        rows_quarantined: 0,
-        bytes_in: 0,
-        table_version: None,
-        txn_version: None,
-        contract_version: Some(asset.contract.version.clone()),
-        checks: "[]".into(),
-        error: None,
-        rejected_files: "[]".into(),
-    };
+    let mut record = RunRecord::start(&report.run_id, asset, "replay");
     let mut staging = Staging::open(asset, &validator, &report, &mut record, state).await?;
     report.rows_in = out.considered;
     report.rows_stored = out.published;

@@ -180,24 +180,7 @@ async fn run_one(
 ) -> Result<AssetRunReport> {
     let mut report = empty_report(project, asset);
     let started = Instant::now();
-    let mut record = RunRecord {
-        id: report.run_id.clone(),
-        asset: asset.name.clone(),
-        trigger: options.trigger.clone(),
-        status: "running".into(),
-        started_at: now(),
-        ended_at: None,
-        rows_in: 0,
-        rows_stored: 0,
-        rows_quarantined: 0,
-        bytes_in: 0,
-        table_version: None,
-        txn_version: None,
-        contract_version: Some(asset.contract.version.clone()),
-        checks: "[]".into(),
-        error: None,
-        rejected_files: "[]".into(),
-    };
+    let mut record = RunRecord::start(&report.run_id, asset, &options.trigger);
     let outcome = match (&asset.source, &asset.model) {
         (Some(source), _) => {
             crate::run_source::ingest(

@@ -77,6 +77,30 @@ fn empty_list() -> String {
     "[]".into()
 }
 
+impl RunRecord {
+    /// A run that starts now, with nothing counted yet.
+    pub fn start(id: &str, asset: &weir_model::Asset, trigger: &str) -> RunRecord {
+        RunRecord {
+            id: id.to_string(),
+            asset: asset.name.clone(),
+            trigger: trigger.to_string(),
+            status: "running".into(),
+            started_at: now(),
+            ended_at: None,
+            rows_in: 0,
+            rows_stored: 0,
+            rows_quarantined: 0,
+            bytes_in: 0,
+            table_version: None,
+            txn_version: None,
+            contract_version: Some(asset.contract.version.clone()),
+            checks: "[]".into(),
+            error: None,
+            rejected_files: "[]".into(),
+        }
+    }
+}
+
 impl StateStore {
     /// Opens (creating if needed) the store at `url` and brings its schema up to date.
     ///

@@ -166,3 +166,26 @@ pub(crate) fn print_diagnostics(diagnostics: &Diagnostics, as_json: bool) {
         eprintln!("{d}");
     }
 }
+
+/// What every command that writes starts with: the project lock, the state store, and the
+/// recovery of whatever a killed run left behind (with what opening the store had to repair
+/// first), printed unless the output is JSON.
+pub(crate) async fn open_and_recover(
+    project: &Project,
+    json: bool,
+) -> anyhow::Result<(
+    weir_orchestrate::ProjectLock,
+    weir_orchestrate::StateStore,
+    weir_orchestrate::Recovery,
+)> {
+    let lock = weir_orchestrate::ProjectLock::acquire(&project.state_dir())?;
+    let state = weir_orchestrate::StateStore::connect(&project.state_url()).await?;
+    let mut recovery = weir_orchestrate::recover_pending(project, &state).await?;
+    recovery
+        .messages
+        .splice(0..0, state.notices().iter().cloned());
+    if !json {
+        crate::output::print_recovery(&recovery);
+    }
+    Ok((lock, state, recovery))
+}

@@ -4,9 +4,7 @@ use std::path::Path;
 
 use serde_json::json;
 use weir_model::did_you_mean;
-use weir_orchestrate::{
-    ProjectLock, ReplayOptions, RunStatus, StateStore, recover_pending, replay as replay_rows,
-};
+use weir_orchestrate::{ReplayOptions, RunStatus, replay as replay_rows};
 
 use crate::Outcome;
 
@@ -36,15 +34,7 @@ pub async fn replay(
         }
         Some(_) => {}
     }
-    let _lock = ProjectLock::acquire(&project.state_dir())?;
-    let state = StateStore::connect(&project.state_url()).await?;
-    let mut recovery = recover_pending(&project, &state).await?;
-    recovery
-        .messages
-        .splice(0..0, state.notices().iter().cloned());
-    if !json {
-        crate::output::print_recovery(&recovery);
-    }
+    let (_lock, state, recovery) = super::open_and_recover(&project, json).await?;
     if let Some(reason) = recovery.held.get(name) {
         eprintln!("error: `{name}` is held back by recovery ({reason}); nothing was replayed");
         state.close().await;

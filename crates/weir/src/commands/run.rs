@@ -1,6 +1,6 @@
 use std::path::Path;
 
-use weir_orchestrate::{ProjectLock, RunOptions, StateStore, recover_pending, run_assets};
+use weir_orchestrate::{RunOptions, run_assets};
 
 use crate::Outcome;
 use crate::output::{print_run_summary, run_json};
@@ -16,15 +16,7 @@ pub async fn run(
     let Some((project, graph, selected)) = super::load_selection(root, selectors, json) else {
         return Ok(Outcome::BadInput);
     };
-    let _lock = ProjectLock::acquire(&project.state_dir())?;
-    let state = StateStore::connect(&project.state_url()).await?;
-    let mut recovery = recover_pending(&project, &state).await?;
-    recovery
-        .messages
-        .splice(0..0, state.notices().iter().cloned());
-    if !json {
-        crate::output::print_recovery(&recovery);
-    }
+    let (_lock, state, recovery) = super::open_and_recover(&project, json).await?;
     let bars = Bars::new(json);
     let options = RunOptions {
         full_refresh,
