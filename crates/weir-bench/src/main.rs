@@ -8,6 +8,9 @@
 //!   weir-bench models DIR [ROWS]     after `ingest`: a SQL model over the table, full build vs an
 //!                                    incremental run after 1% new rows, and the same SQL in plain
 //!                                    DataFusion
+//!   weir-bench peers DIR             after `generate`: the same CSV through peer tools (pyarrow's
+//!                                    CSV reader into the Python `deltalake` writer; DuckDB splitting
+//!                                    good and bad rows to two Parquet files), for the ratios
 //!   weir-bench all DIR [ROWS]        all of them, each in a child process
 
 use std::io::{BufWriter, Write};
@@ -99,7 +102,8 @@ const COUNTRIES: &[&str] = &["US", "GB", "DE", "FR", "NL", "ES", "IT", "SE", "PL
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: weir-bench generate|ingest|validate|validate-csv|models|all DIR [ROWS]";
+    let usage =
+        "usage: weir-bench generate|ingest|validate|validate-csv|models|peers|all DIR [ROWS]";
     let command = args.get(1).context(usage)?;
     let dir = PathBuf::from(args.get(2).context(usage)?);
     let rows: u64 = args
@@ -113,9 +117,10 @@ fn main() -> anyhow::Result<()> {
         "validate" => validate(&dir, weir_model::FileFormat::Parquet),
         "validate-csv" => validate(&dir, weir_model::FileFormat::Csv),
         "models" => models(&dir, rows / 100),
+        "peers" => peers(&dir),
         "all" => {
             let me = std::env::current_exe()?;
-            for phase in ["generate", "ingest", "validate", "models"] {
+            for phase in ["generate", "ingest", "validate", "models", "peers"] {
                 let status = Command::new(&me)
                     .arg(phase)
                     .arg(&dir)
@@ -574,4 +579,93 @@ fn models(dir: &Path, new_rows: u64) -> anyhow::Result<()> {
         println!("peak RSS {:.0} MB", peak_rss_mb());
         Ok(())
     })
+}
+
+/// pyarrow's streaming CSV reader into the Python `deltalake` writer: no validation at all.
+const PYARROW_TO_DELTA: &str = r#"
+import json, resource, sys, time
+import pyarrow.csv as pc
+from deltalake import write_deltalake
+started = time.time()
+reader = pc.open_csv(sys.argv[1], read_options=pc.ReadOptions(block_size=1 << 24))
+write_deltalake(sys.argv[2], reader, mode="overwrite")
+print(json.dumps({"seconds": time.time() - started, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"#;
+
+/// DuckDB reads the CSV as text and writes the rows that pass the contract's row rules to one
+/// Parquet file and the others to another (no reasons, no positions).
+const DUCKDB_SPLIT: &str = r#"
+import json, resource, sys, time
+import duckdb
+started = time.time()
+con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
+path = sys.argv[1].replace("'", "''")
+con.execute(f"CREATE VIEW e AS SELECT * FROM read_csv('{path}', all_varchar = true, header = true)")
+good = """TRY_CAST(id AS BIGINT) IS NOT NULL AND TRY_CAST(customer_id AS BIGINT) IS NOT NULL
+  AND (email IS NULL OR regexp_full_match(email, '^[a-z0-9.]+@[a-z]+\.com$'))
+  AND (country IS NULL OR country IN ('US','GB','DE','FR','NL','ES','IT','SE','PL','JP'))
+  AND (amount IS NULL OR TRY_CAST(amount AS DOUBLE) >= 0)
+  AND (quantity IS NULL OR TRY_CAST(quantity AS BIGINT) BETWEEN 1 AND 100)
+  AND status IS NOT NULL AND (created_at IS NULL OR TRY_CAST(created_at AS TIMESTAMP) IS NOT NULL)"""
+con.execute(f"COPY (SELECT * FROM e WHERE COALESCE({good}, false)) TO '{sys.argv[2]}/good.parquet' (FORMAT parquet)")
+con.execute(f"COPY (SELECT * FROM e WHERE NOT COALESCE({good}, false)) TO '{sys.argv[2]}/bad.parquet' (FORMAT parquet)")
+print(json.dumps({"seconds": time.time() - started, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"#;
+
+/// The peers on the same CSV as (a), each in its own Python process, so the ratio to weir's
+/// ingest is measured on the same machine in the same run.
+fn peers(dir: &Path) -> anyhow::Result<()> {
+    let python = std::env::var("WEIR_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let check = Command::new(&python)
+        .args(["-c", "import pyarrow, deltalake, duckdb"])
+        .status()
+        .with_context(|| format!("cannot run {python}"))?;
+    anyhow::ensure!(
+        check.success(),
+        "the peer runs need the Python packages pyarrow, deltalake and duckdb: {python} -m pip install pyarrow deltalake duckdb"
+    );
+    let csv = dir.join("data/events.csv");
+    for (name, script) in [
+        (
+            "pyarrow CSV reader -> Python deltalake writer, no validation",
+            PYARROW_TO_DELTA,
+        ),
+        (
+            "DuckDB, good and bad rows to two Parquet files",
+            DUCKDB_SPLIT,
+        ),
+    ] {
+        let out_dir = dir.join("peer-out");
+        let _ = std::fs::remove_dir_all(&out_dir);
+        std::fs::create_dir_all(&out_dir)?;
+        let target = if script == PYARROW_TO_DELTA {
+            out_dir.join("delta")
+        } else {
+            out_dir.clone()
+        };
+        let out = Command::new(&python)
+            .arg("-c")
+            .arg(script)
+            .arg(&csv)
+            .arg(&target)
+            .output()
+            .with_context(|| format!("cannot run {python}"))?;
+        anyhow::ensure!(
+            out.status.success(),
+            "{name} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let last = stdout.lines().last().unwrap_or_default();
+        let figures: serde_json::Value =
+            serde_json::from_str(last).with_context(|| format!("{name}: {stdout}"))?;
+        println!(
+            "peer: {name}: {:.2}s, peak RSS {:.0} MB",
+            figures["seconds"].as_f64().unwrap_or(f64::NAN),
+            figures["peak_mb"].as_f64().unwrap_or(f64::NAN)
+        );
+        let _ = std::fs::remove_dir_all(&out_dir);
+    }
+    Ok(())
 }
