@@ -18,6 +18,30 @@ pub(crate) const FILES_KEY: &str = "weir.files";
 /// `commitInfo` key saying the commit replaced the table (a full refresh).
 pub(crate) const REPLACE_KEY: &str = "weir.replace";
 
+/// The files a commit lists under [`FILES_KEY`]; `None` when it lists none (a commit written
+/// before weir recorded them), an error when the list cannot be read.
+pub(crate) fn files_of(
+    value: Option<&serde_json::Value>,
+    version: u64,
+    table: &std::path::Path,
+) -> Result<Option<Vec<LedgerEntry>>> {
+    value
+        .map(|v| {
+            serde_json::from_value(v.clone()).map_err(|e| {
+                OrchestrateError::Config(format!(
+                    "version {version} of {}: `{FILES_KEY}` cannot be read: {e}",
+                    table.display()
+                ))
+            })
+        })
+        .transpose()
+}
+
+/// Whether a commit says it replaced its table ([`REPLACE_KEY`]).
+pub(crate) fn replaced(value: Option<&serde_json::Value>) -> bool {
+    value.and_then(|r| r.as_bool()).unwrap_or(false)
+}
+
 /// What the lake says about an asset's ingested files.
 pub enum LakeLedger {
     /// Replayed from every commit of the asset's table.
@@ -43,21 +67,14 @@ pub async fn ledger_from_lake(table: &LakeTable, asset: &str) -> Result<LakeLedg
         if *app != app_id {
             continue;
         }
-        let Some(files) = commit.info.get(FILES_KEY) else {
+        let Some(files) = files_of(commit.info.get(FILES_KEY), commit.version, &table.path)? else {
             return Ok(LakeLedger::Unknown(format!(
                 "version {} of {} was written without the list of its files",
                 commit.version,
                 table.path.display()
             )));
         };
-        let files: Vec<LedgerEntry> = serde_json::from_value(files.clone()).map_err(|e| {
-            OrchestrateError::Config(format!(
-                "version {} of {}: `{FILES_KEY}` cannot be read: {e}",
-                commit.version,
-                table.path.display()
-            ))
-        })?;
-        if commit.info.get(REPLACE_KEY) == Some(&serde_json::Value::Bool(true)) {
+        if replaced(commit.info.get(REPLACE_KEY)) {
             ledger.clear();
         }
         let run_id = commit

@@ -15,7 +15,7 @@ use weir_store::{LakeTable, Publication, StoreError};
 
 use crate::error::{OrchestrateError, Result};
 use crate::runner::{LedgerPayload, failpoint, journal_path, table_paths};
-use crate::state::{LedgerEntry, RunRecord, StateStore, now};
+use crate::state::{RunRecord, StateStore, now};
 
 pub(crate) struct PublishedVersions {
     pub table: Option<u64>,
@@ -439,10 +439,11 @@ async fn reconcile(
                         .and_then(|v| v.as_str().map(str::to_string))
                 })
                 .unwrap_or_else(|| "?".into());
-            let files: Option<Vec<LedgerEntry>> = commit
-                .info
-                .get("weir.files")
-                .and_then(|f| serde_json::from_value(f.clone()).ok());
+            let files = crate::ledger_sync::files_of(
+                commit.info.get(crate::ledger_sync::FILES_KEY),
+                commit.version,
+                &table_path,
+            )?;
             let files = match files {
                 Some(f) => f,
                 None if !is_source => Vec::new(),
@@ -453,11 +454,8 @@ async fn reconcile(
                     )));
                 }
             };
-            let replace = commit
-                .info
-                .get("weir.replace")
-                .and_then(|r| r.as_bool())
-                .unwrap_or(false);
+            let replace =
+                crate::ledger_sync::replaced(commit.info.get(crate::ledger_sync::REPLACE_KEY));
             state
                 .record_files(asset, &run_id, v, replace, &files)
                 .await?;
@@ -496,7 +494,7 @@ async fn reconcile(
                     .unwrap_or(run_label.clone());
                 let files = rb
                     .info
-                    .get("weir.files")
+                    .get(crate::ledger_sync::FILES_KEY)
                     .and_then(|f| f.as_array().map(Vec::len));
                 let again_n = match files {
                     Some(n) if is_source => format!("its {n} file(s) will be ingested again"),

@@ -227,24 +227,7 @@ impl StateStore {
         }
         let now = now();
         for f in files {
-            sqlx::query(
-                "INSERT INTO file_ledger (asset, path, content_hash, size_bytes, rows_in, rows_stored, rows_quarantined, run_id, txn_version, ingested_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                 ON CONFLICT (asset, path, content_hash) DO NOTHING",
-            )
-            .bind(asset)
-            .bind(&f.path)
-            .bind(&f.content_hash)
-            .bind(f.size_bytes as i64)
-            .bind(f.rows_in as i64)
-            .bind(f.rows_stored as i64)
-            .bind(f.rows_quarantined as i64)
-            .bind(run_id)
-            .bind(txn_version)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await
-            .map_err(state_err)?;
+            insert_ledger_entry(&mut tx, asset, f, run_id, txn_version, &now).await?;
         }
         // The mark follows the ledger, so the next run trusts it without reading the log.
         sqlx::query(
@@ -414,25 +397,7 @@ impl StateStore {
             .map_err(state_err)?;
         let now = now();
         for e in entries {
-            let f = &e.entry;
-            sqlx::query(
-                "INSERT INTO file_ledger (asset, path, content_hash, size_bytes, rows_in, rows_stored, rows_quarantined, run_id, txn_version, ingested_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                 ON CONFLICT (asset, path, content_hash) DO NOTHING",
-            )
-            .bind(asset)
-            .bind(&f.path)
-            .bind(&f.content_hash)
-            .bind(f.size_bytes as i64)
-            .bind(f.rows_in as i64)
-            .bind(f.rows_stored as i64)
-            .bind(f.rows_quarantined as i64)
-            .bind(&e.run_id)
-            .bind(e.txn_version)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await
-            .map_err(state_err)?;
+            insert_ledger_entry(&mut tx, asset, &e.entry, &e.run_id, e.txn_version, &now).await?;
         }
         tx.commit().await.map_err(state_err)
     }
@@ -444,6 +409,36 @@ impl StateStore {
 
 pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// One file into the ledger; a file already there (same path and content) stays as it is.
+async fn insert_ledger_entry(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    asset: &str,
+    f: &LedgerEntry,
+    run_id: &str,
+    txn_version: i64,
+    now: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO file_ledger (asset, path, content_hash, size_bytes, rows_in, rows_stored, rows_quarantined, run_id, txn_version, ingested_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (asset, path, content_hash) DO NOTHING",
+    )
+    .bind(asset)
+    .bind(&f.path)
+    .bind(&f.content_hash)
+    .bind(f.size_bytes as i64)
+    .bind(f.rows_in as i64)
+    .bind(f.rows_stored as i64)
+    .bind(f.rows_quarantined as i64)
+    .bind(run_id)
+    .bind(txn_version)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(state_err)?;
+    Ok(())
 }
 
 /// SQLite's "file is not a database" (26) and "database disk image is malformed" (11).

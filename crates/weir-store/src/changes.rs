@@ -23,6 +23,23 @@ pub enum TableChanges {
 }
 
 impl LakeTable {
+    /// The actions of commit `version`, read from the Delta log; `None` when its log entry is
+    /// gone (cleaned up after a checkpoint).
+    pub(crate) async fn commit_actions(&self, version: u64) -> Result<Option<Vec<Action>>> {
+        let Some(bytes) = self
+            .table
+            .log_store()
+            .read_commit_entry(version)
+            .await
+            .map_err(StoreError::delta(&self.path))?
+        else {
+            return Ok(None);
+        };
+        deltalake::logstore::get_actions(version, &bytes)
+            .map(Some)
+            .map_err(StoreError::delta(&self.path))
+    }
+
     /// Reads the commits after `since` up to the loaded version. Compaction (an `add` and
     /// `remove` pair marked `dataChange: false`) changes no row and is ignored.
     pub async fn changes_since(&self, since: u64) -> Result<TableChanges> {
@@ -38,21 +55,14 @@ impl LakeTable {
                 self.path.display()
             )));
         }
-        let store = self.table.log_store();
         let mut files = Vec::new();
         for version in since + 1..=current {
-            let bytes = store
-                .read_commit_entry(version)
-                .await
-                .map_err(StoreError::delta(&self.path))?;
-            let Some(bytes) = bytes else {
+            let Some(actions) = self.commit_actions(version).await? else {
                 return Ok(TableChanges::Rewritten(format!(
                     "the log entry of version {version} of {} is gone (log cleanup)",
                     self.path.display()
                 )));
             };
-            let actions = deltalake::logstore::get_actions(version, &bytes)
-                .map_err(StoreError::delta(&self.path))?;
             for action in actions {
                 match action {
                     Action::Add(add) if add.data_change => {
@@ -102,14 +112,9 @@ impl LakeTable {
         let Some(current) = self.version() else {
             return Ok(Vec::new());
         };
-        let store = self.table.log_store();
         let mut commits = Vec::new();
         for version in 0..=current {
-            let bytes = store
-                .read_commit_entry(version)
-                .await
-                .map_err(StoreError::delta(&self.path))?
-                .ok_or_else(|| {
+            let actions = self.commit_actions(version).await?.ok_or_else(|| {
                     StoreError::Other(format!(
                         "the log entry of version {version} of {} is gone (log cleanup): its history cannot be read",
                         self.path.display()
@@ -120,9 +125,7 @@ impl LakeTable {
                 txn: None,
                 info: serde_json::Map::new(),
             };
-            for action in deltalake::logstore::get_actions(version, &bytes)
-                .map_err(StoreError::delta(&self.path))?
-            {
+            for action in actions {
                 match action {
                     Action::Txn(txn) => record.txn = Some((txn.app_id, txn.version)),
                     Action::CommitInfo(info) => record.info = info.info.into_iter().collect(),

@@ -65,17 +65,8 @@ impl Publication {
     pub async fn apply(&self) -> Result<Vec<PartOutcome>> {
         let mut outcomes = Vec::with_capacity(self.parts.len());
         for part in &self.parts {
-            let mut table = LakeTable::open(&part.table_path).await?.ok_or_else(|| {
-                StoreError::Other(format!(
-                    "table {} vanished before publishing",
-                    part.table_path.display()
-                ))
-            })?;
-            if table
-                .txn_version(&self.app_id)
-                .await?
-                .is_some_and(|v| v >= self.version)
-            {
+            let (mut table, published) = self.open_part(part, "vanished before publishing").await?;
+            if published {
                 outcomes.push(PartOutcome {
                     table_path: part.table_path.clone(),
                     version: table.version(),
@@ -94,22 +85,26 @@ impl Publication {
         Ok(outcomes)
     }
 
+    /// Opens a part's table (`missing` says what it means that there is none), and whether it
+    /// already holds this publication (its `txn` for the app id is at or past this version).
+    async fn open_part(&self, part: &PublicationPart, missing: &str) -> Result<(LakeTable, bool)> {
+        let table = LakeTable::open(&part.table_path).await?.ok_or_else(|| {
+            StoreError::Other(format!("table {} {missing}", part.table_path.display()))
+        })?;
+        let published = table
+            .txn_version(&self.app_id)
+            .await?
+            .is_some_and(|v| v >= self.version);
+        Ok((table, published))
+    }
+
     /// Checks, without committing, everything a part not yet committed needs: its table
     /// exists, its merge keys are columns of the table, its staged files are on disk. Done
     /// before the journal is written, so that completing a journal rarely fails.
     pub async fn validate(&self) -> Result<()> {
         for part in &self.parts {
-            let table = LakeTable::open(&part.table_path).await?.ok_or_else(|| {
-                StoreError::Other(format!(
-                    "table {} does not exist",
-                    part.table_path.display()
-                ))
-            })?;
-            if table
-                .txn_version(&self.app_id)
-                .await?
-                .is_some_and(|v| v >= self.version)
-            {
+            let (table, published) = self.open_part(part, "does not exist").await?;
+            if published {
                 continue;
             }
             check_part(&table, part)?;

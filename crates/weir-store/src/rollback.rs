@@ -63,18 +63,11 @@ impl LakeTable {
         let Some(current) = self.version() else {
             return Ok(None);
         };
-        let store = self.table.log_store();
         for version in (0..=current).rev() {
-            let Some(bytes) = store
-                .read_commit_entry(version)
-                .await
-                .map_err(StoreError::delta(&self.path))?
-            else {
+            let Some(actions) = self.commit_actions(version).await? else {
                 // Older entries were cleaned up: the commit cannot be found any more.
                 return Ok(None);
             };
-            let actions = deltalake::logstore::get_actions(version, &bytes)
-                .map_err(StoreError::delta(&self.path))?;
             let found = actions
                 .iter()
                 .filter_map(|a| match a {
