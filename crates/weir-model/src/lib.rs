@@ -25,8 +25,8 @@ pub use project::{
     load_project,
 };
 pub use source::{
-    DEFAULT_DELIMITER, DEFAULT_QUOTE, FileFormat, MAX_RECORD_BYTES, QuarantineLimit, SourceDef,
-    SourceOptions,
+    DEFAULT_DELIMITER, DEFAULT_QUOTE, FileFormat, MAX_RECORD_BYTES, OnChange, QuarantineLimit,
+    SourceDef, SourceOptions,
 };
 pub use telemetry::ComponentMetrics;
 pub use types::arrow_type;

@@ -25,6 +25,23 @@ pub struct SourceDef {
     /// The most rows one run may quarantine and still publish: a count (`1000`) or a share of
     /// the run's input rows (`"5%"`). Unset means the project's `max_quarantined`.
     pub max_quarantined: Option<QuarantineLimit>,
+    /// What a file already ingested and then rewritten in place (not by appending lines) does.
+    #[serde(default)]
+    pub on_change: OnChange,
+}
+
+/// The policy for a source file rewritten in place after it was ingested.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnChange {
+    /// The file is refused, named as a rejected file: reading it again would store its rows
+    /// twice. The safe default.
+    #[default]
+    Refuse,
+    /// The new content replaces the rows the file contributed before, in one atomic commit.
+    /// Each file's rows are then kept in data files of their own, tagged with the file they
+    /// came from, so those rows can be found and removed.
+    Replace,
 }
 
 /// A bound on quarantined rows: a number of rows, or a percentage of the rows read.
@@ -254,6 +271,27 @@ mod tests {
         assert_eq!(def.options.delimiter_byte(), Some(b';'));
         assert_eq!(def.options.quote_byte(), Some(b'\''));
         assert_eq!(def.options.header, Some(false));
+    }
+
+    #[test]
+    fn on_change_is_refuse_unless_set_to_replace() {
+        let def = |extra: &str| {
+            SourceDef::parse(
+                Path::new("sources/x.toml"),
+                &format!("format = \"csv\"\npath = \"d/*.csv\"\n{extra}"),
+            )
+        };
+        assert_eq!(def("").expect("parses").on_change, OnChange::Refuse);
+        assert_eq!(
+            def("on_change = \"replace\"").expect("parses").on_change,
+            OnChange::Replace
+        );
+        let err = def("on_change = \"overwrite\"").expect_err("unknown policy");
+        assert_eq!(err.line, Some(3), "{err:?}");
+        assert!(
+            err.message.contains("expected `refuse` or `replace`"),
+            "{err:?}"
+        );
     }
 
     #[test]

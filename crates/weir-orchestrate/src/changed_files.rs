@@ -1,10 +1,11 @@
 //! Which files a source run reads: new files in full, files that grew by appending from where
-//! the last read ended, and never a file rewritten in place a second time.
+//! the last read ended, and a file rewritten in place either never again (refused) or in full,
+//! replacing the rows it contributed before (`on_change = "replace"`).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use weir_ingest::FileUnit;
-use weir_model::FileFormat;
+use weir_model::{FileFormat, OnChange};
 
 use crate::error::Result;
 use crate::report::RejectedFile;
@@ -14,23 +15,28 @@ use crate::state::LedgerEntry;
 pub(crate) struct Selection {
     pub pending: Vec<FileUnit>,
     pub refused: Vec<RejectedFile>,
+    /// Pending files rewritten in place whose new content replaces their earlier rows.
+    pub replacing: BTreeSet<String>,
 }
 
 /// Compares what the glob finds with the ledger. A file whose path and content hash are in the
 /// ledger was read. A text file (CSV, NDJSON) whose first bytes are exactly the content last
 /// read, ending on a line boundary, grew by appending: only the new lines are read. Any other
-/// change to a file already read is refused, naming the file: reading it again in full would
-/// double its rows.
+/// change to a file already read is refused, naming the file (reading it again in full would
+/// double its rows), unless the source's policy is to replace: then it is read in full and
+/// listed in [`Selection::replacing`].
 pub(crate) fn select(
     units: Vec<FileUnit>,
     ledger: &[LedgerEntry],
     format: FileFormat,
+    on_change: OnChange,
     full_refresh: bool,
 ) -> Result<Selection> {
     if full_refresh {
         return Ok(Selection {
             pending: units,
             refused: Vec::new(),
+            replacing: BTreeSet::new(),
         });
     }
     let seen: HashSet<(&str, &str)> = ledger
@@ -47,6 +53,7 @@ pub(crate) fn select(
     let mut selection = Selection {
         pending: Vec::new(),
         refused: Vec::new(),
+        replacing: BTreeSet::new(),
     };
     for mut unit in units {
         if seen.contains(&(unit.key.as_str(), unit.content_hash.as_str())) {
@@ -61,9 +68,14 @@ pub(crate) fn select(
             selection.pending.push(unit);
             continue;
         }
+        if on_change == OnChange::Replace {
+            selection.replacing.insert(unit.key.clone());
+            selection.pending.push(unit);
+            continue;
+        }
         selection.refused.push(RejectedFile {
             reason: format!(
-                "{} changed since it was ingested ({} bytes then, {} now, and not by appending lines): it is not read again, since its rows would be stored twice; restore it, give the new content a new file name, or rebuild the table with `weir run --full-refresh`",
+                "{} changed since it was ingested ({} bytes then, {} now, and not by appending lines): it is not read again, since its rows would be stored twice; restore it, give the new content a new file name, set `on_change = \"replace\"` in the source to let a rewritten file replace its rows, or rebuild the table with `weir run --full-refresh`",
                 unit.key, previous.size_bytes, unit.size
             ),
             path: unit.key,

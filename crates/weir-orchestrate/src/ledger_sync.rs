@@ -52,7 +52,8 @@ pub enum LakeLedger {
 }
 
 /// Replays the commits of `table` that carry the asset's `txn`: files are added by each
-/// commit and dropped by a replace (full refresh).
+/// commit, dropped by a replace (full refresh), and a path's earlier entries are dropped by an
+/// entry that `replaces` them (a rewritten file under `on_change = "replace"`).
 pub async fn ledger_from_lake(table: &LakeTable, asset: &str) -> Result<LakeLedger> {
     let app_id = format!("weir:{asset}");
     let commits = match table.commits().await {
@@ -84,6 +85,9 @@ pub async fn ledger_from_lake(table: &LakeTable, asset: &str) -> Result<LakeLedg
             .unwrap_or_default()
             .to_string();
         for entry in files {
+            if entry.replaces {
+                ledger.retain(|(path, _), _| *path != entry.path);
+            }
             ledger.insert(
                 (entry.path.clone(), entry.content_hash.clone()),
                 LakeLedgerEntry {

@@ -28,6 +28,6 @@ pub use lock::ProjectLock;
 pub use progress::{NoProgress, Progress};
 pub use recover::{Recovery, abandon, recover_pending};
 pub use replay::{ReplayOptions, ReplayReport, replay};
-pub use report::{AssetRunReport, RejectedFile, RunStatus};
+pub use report::{AssetRunReport, RejectedFile, ReplacedFile, RunStatus};
 pub use runner::{RunOptions, run_assets, table_paths};
 pub use state::{LakeLedgerEntry, LedgerEntry, RunRecord, StateStore};

@@ -10,7 +10,7 @@ use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, StringBuilder};
 use arrow::datatypes::{DataType, Field, Schema};
 use serde_json::Value;
 use weir_ingest::SourceBatch;
-use weir_model::Project;
+use weir_model::{OnChange, Project};
 use weir_quality::{CheckResult, ParseOptions, Validated, Validator};
 use weir_store::{LakeTable, RUN_STATUS_PUBLISHED};
 
@@ -141,13 +141,42 @@ pub async fn replay(
     report.rows_in = out.considered;
     report.rows_stored = out.published;
     report.rows_quarantined = out.considered - out.published;
-    let good = Validated {
-        good_positions: (1..=validated.good.num_rows() as u64).collect(),
-        good: validated.good,
-        quarantined: Vec::new(),
-        rule_counts: BTreeMap::new(),
-    };
-    staging.accept("replay", good, &mut report).await?;
+    if source.on_change == OnChange::Replace {
+        // Replayed rows join the data files of the source file they came from, so that a
+        // later rewrite of that file replaces them too.
+        staging.stage_per_origin();
+        let origins: BTreeMap<String, String> = staging
+            .quarantine
+            .live_files()
+            .await?
+            .into_iter()
+            .filter_map(|f| Some((f.path, f.origin?)))
+            .collect();
+        let mut groups: BTreeMap<Option<&String>, Vec<u32>> = BTreeMap::new();
+        for (i, c) in passing.iter().enumerate() {
+            groups
+                .entry(origins.get(&c.file))
+                .or_default()
+                .push(i as u32);
+        }
+        for (origin, rows) in groups {
+            let rows = arrow::array::UInt32Array::from(rows);
+            let batch = arrow::compute::take_record_batch(&validated.good, &rows)?;
+            let good = only_good(batch);
+            match origin {
+                Some(origin) => {
+                    staging.begin_group(origin);
+                    staging.accept(origin, good, &mut report).await?;
+                    staging.commit_group(&mut report).await?;
+                }
+                None => staging.accept("replay", good, &mut report).await?,
+            }
+        }
+    } else {
+        staging
+            .accept("replay", only_good(validated.good), &mut report)
+            .await?;
+    }
     report.quarantine_by_rule = out.still_failing_by_rule.clone();
 
     let mut marks: BTreeMap<String, BTreeMap<usize, String>> = BTreeMap::new();
@@ -264,6 +293,16 @@ async fn candidates(
 
 /// The contract columns of a raw record, read the way the NDJSON reader reads a line: strings
 /// as they are (empty or a `null_values` entry is null), other JSON values as their JSON text.
+/// Rows that passed, as a validated batch with nothing quarantined.
+fn only_good(good: RecordBatch) -> Validated {
+    Validated {
+        good_positions: (1..=good.num_rows() as u64).collect(),
+        good,
+        quarantined: Vec::new(),
+        rule_counts: BTreeMap::new(),
+    }
+}
+
 fn record_values(
     raw: &str,
     columns: &[String],

@@ -59,6 +59,15 @@ pub struct RejectedFile {
     pub reason: String,
 }
 
+/// A file rewritten in place whose new content replaced the rows it contributed before
+/// (`on_change = "replace"`): the rows removed, counted from the data files' statistics.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ReplacedFile {
+    pub path: String,
+    pub rows_removed: u64,
+    pub quarantined_removed: u64,
+}
+
 /// What one asset's run did, for the summary table, `--json` and the state store.
 #[derive(Debug, Clone)]
 pub struct AssetRunReport {
@@ -72,6 +81,8 @@ pub struct AssetRunReport {
     pub files: Vec<String>,
     /// Input files left out of this run whole, with why; not in the ledger, so retried.
     pub rejected_files: Vec<RejectedFile>,
+    /// Files rewritten in place whose earlier rows this run replaces.
+    pub replaced_files: Vec<ReplacedFile>,
     pub checks: Vec<CheckResult>,
     pub quarantine_by_rule: BTreeMap<String, u64>,
     pub table_version: Option<u64>,

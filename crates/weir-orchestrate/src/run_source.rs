@@ -5,7 +5,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use weir_ingest::{FileUnit, IngestError, SourceBatch, discover_files_lenient, open_unit};
-use weir_model::{Asset, Project, SourceDef};
+use weir_model::{Asset, OnChange, Project, SourceDef};
 use weir_quality::{KeyGuard, ParseOptions, Validated, Validator};
 use weir_store::LakeTable;
 
@@ -53,8 +53,17 @@ pub(crate) async fn ingest(
         report.warnings.push(message);
     }
     let ledger = state.ledger(&asset.name).await?;
-    let crate::changed_files::Selection { pending, refused } =
-        crate::changed_files::select(units, &ledger, source.format, options.full_refresh)?;
+    let crate::changed_files::Selection {
+        mut pending,
+        refused,
+        replacing,
+    } = crate::changed_files::select(
+        units,
+        &ledger,
+        source.format,
+        source.on_change,
+        options.full_refresh,
+    )?;
     report.rejected_files.extend(refused);
     if pending.is_empty() && !options.full_refresh {
         if report.rejected_files.is_empty() {
@@ -63,6 +72,22 @@ pub(crate) async fn ingest(
         return nothing_readable(report, record);
     }
     let mut staging = Staging::open(asset, &validator, report, record, state).await?;
+    if source.on_change == OnChange::Replace {
+        staging.stage_per_origin();
+        let refused = match staging.plan_replacements(&replacing, &ledger, report).await {
+            Ok(refused) => refused,
+            Err(e) => {
+                staging.abandon().await;
+                return Err(e);
+            }
+        };
+        pending.retain(|u| !refused.iter().any(|r| r.path == u.key));
+        report.rejected_files.extend(refused);
+        if pending.is_empty() {
+            staging.abandon().await;
+            return nothing_readable(report, record);
+        }
+    }
     progress.asset_started(&asset.name, pending.iter().map(|u| u.size).sum());
     let mut guard = KeyGuard::new(&validator, pending.iter().map(|u| u.key.clone()).collect())?;
     let read = read_all(
@@ -84,6 +109,12 @@ pub(crate) async fn ingest(
             return Err(e);
         }
     };
+    for file in &mut files {
+        file.replaces = replacing.contains(&file.path);
+    }
+    for rejected in &report.rejected_files.clone() {
+        staging.cancel_replacement(&rejected.path, report);
+    }
     if files.is_empty() && !report.rejected_files.is_empty() {
         staging.abandon().await;
         return nothing_readable(report, record);
@@ -183,6 +214,7 @@ async fn read_all(
             rows_in: 0,
             rows_stored: 0,
             rows_quarantined: 0,
+            replaces: false,
         })
         .collect();
     let mut accepted = vec![false; pending.len()];
@@ -234,7 +266,7 @@ async fn read_all(
         let outcome = match step {
             Err(e) => Err(e),
             Ok(Step::Opened { file, warnings: w }) => {
-                staging.begin_group();
+                staging.begin_group(&pending[file].key);
                 warnings = w;
                 files[file].rows_in = 0;
                 Ok(())

@@ -151,6 +151,7 @@ pub(crate) fn empty_report(project: &Project, asset: &Asset) -> AssetRunReport {
         bytes_in: 0,
         files: Vec::new(),
         rejected_files: Vec::new(),
+        replaced_files: Vec::new(),
         checks: Vec::new(),
         quarantine_by_rule: BTreeMap::new(),
         table_version: None,

@@ -14,13 +14,13 @@ use weir_quality::{
     AuditScope, CheckResult, CheckScope, DatasetRule, KeyGuard, Validated, Validator, audit,
 };
 use weir_store::{
-    Add, LakeTable, Publication, PublicationPart, StagedWriter, register_delta, register_files,
-    register_post_publish_view, staged_paths,
+    Add, LakeTable, Publication, PublicationPart, StagedWriter, origin_of, register_delta_without,
+    register_files, register_post_publish_view, staged_paths, tag_origin,
 };
 
 use crate::error::{OrchestrateError, Result};
 use crate::quarantine_rows::quarantine_batch;
-use crate::report::{AssetRunReport, RunStatus};
+use crate::report::{AssetRunReport, RejectedFile, ReplacedFile, RunStatus};
 use crate::runner::{LedgerPayload, checks_json, failpoint, journal_path};
 use crate::state::{LedgerEntry, RunRecord, StateStore, now};
 
@@ -49,6 +49,18 @@ pub(crate) struct Staging {
     pub extra_metadata: BTreeMap<String, serde_json::Value>,
     /// Quarantine files this publication rewrites (a replay marking rows `replayed_by`).
     pub quarantine_rewrite: Option<QuarantineRewrite>,
+    /// Each group's rows go to data files of their own, tagged with the group's origin (a
+    /// source with `on_change = "replace"`), so a rewritten file's rows can be found later.
+    per_origin: bool,
+    /// By source file rewritten in place: the data files of the table and of the quarantine
+    /// holding its earlier rows, which this publication removes (the new content replaces them).
+    replacements: BTreeMap<String, Replacement>,
+}
+
+#[derive(Default)]
+struct Replacement {
+    data: Vec<String>,
+    quarantine: Vec<String>,
 }
 
 /// Staged copies of some quarantine files, and the files they replace, committed together.
@@ -67,6 +79,8 @@ struct Group {
     spilled: Option<(StagedWriter, StagedWriter)>,
     rule_counts: BTreeMap<String, u64>,
     by_rule: BTreeMap<String, u64>,
+    /// Where the rows came from (a source file), for the origin tag.
+    origin: String,
 }
 
 /// How [`Staging::finish`] checks and publishes.
@@ -135,7 +149,89 @@ impl Staging {
             now_micros: chrono::Utc::now().timestamp_micros(),
             extra_metadata: BTreeMap::new(),
             quarantine_rewrite: None,
+            per_origin: false,
+            replacements: BTreeMap::new(),
         })
+    }
+
+    /// Keeps each group's rows in data files of their own, tagged with its origin.
+    pub fn stage_per_origin(&mut self) {
+        self.per_origin = true;
+    }
+
+    /// Plans the replacement of the rows that each of `origins` (source files rewritten in
+    /// place) contributed before: their data files, found by origin tag, are removed by the
+    /// publishing commit. A file whose earlier stored rows are not all in tagged data files
+    /// (ingested before `on_change = "replace"` was set) cannot be replaced exactly: it is
+    /// returned as rejected, with the way out.
+    pub async fn plan_replacements(
+        &mut self,
+        origins: &std::collections::BTreeSet<String>,
+        ledger: &[LedgerEntry],
+        report: &mut AssetRunReport,
+    ) -> Result<Vec<RejectedFile>> {
+        let mut refused = Vec::new();
+        if origins.is_empty() {
+            return Ok(refused);
+        }
+        let live = self.table.live_files().await?;
+        let quarantined = self.quarantine.live_files().await?;
+        for origin in origins {
+            let of = |files: &[weir_store::LiveFile]| -> (Vec<String>, u64) {
+                let mine: Vec<&weir_store::LiveFile> = files
+                    .iter()
+                    .filter(|f| f.origin.as_deref() == Some(origin.as_str()))
+                    .collect();
+                (
+                    mine.iter().map(|f| f.path.clone()).collect(),
+                    mine.iter().map(|f| f.rows.unwrap_or(0)).sum(),
+                )
+            };
+            let (data, rows) = of(&live);
+            let (bad, bad_rows) = of(&quarantined);
+            let stored: u64 = ledger
+                .iter()
+                .filter(|e| e.path == *origin)
+                .map(|e| e.rows_stored)
+                .sum();
+            if rows < stored {
+                refused.push(RejectedFile {
+                    path: origin.clone(),
+                    reason: format!(
+                        "{origin} changed since it was ingested, but only {rows} of the {stored} rows it stored are in data files tagged with it (the others were ingested before `on_change = \"replace\"` was set), so they cannot be replaced exactly; it is not read again: rebuild the table with `weir run --full-refresh`"
+                    ),
+                });
+                continue;
+            }
+            self.replacements.insert(
+                origin.clone(),
+                Replacement {
+                    data,
+                    quarantine: bad,
+                },
+            );
+            report.replaced_files.push(ReplacedFile {
+                path: origin.clone(),
+                rows_removed: rows,
+                quarantined_removed: bad_rows,
+            });
+        }
+        Ok(refused)
+    }
+
+    /// Gives up replacing a rewritten file (its new content could not be read): its earlier
+    /// rows stay as they are.
+    pub fn cancel_replacement(&mut self, origin: &str, report: &mut AssetRunReport) {
+        self.replacements.remove(origin);
+        report.replaced_files.retain(|f| f.path != origin);
+    }
+
+    /// The data files of the table this publication removes.
+    fn removes(&self) -> Vec<String> {
+        self.replacements
+            .values()
+            .flat_map(|r| r.data.iter().cloned())
+            .collect()
     }
 
     /// Stages one validated batch; `origin` names where its rows came from (a file, a model).
@@ -223,8 +319,11 @@ impl Staging {
 
     /// Starts a group: the rows accepted until [`Staging::commit_group`] are published
     /// together or, after [`Staging::abort_group`], not at all.
-    pub fn begin_group(&mut self) {
-        self.group = Some(Group::default());
+    pub fn begin_group(&mut self, origin: &str) {
+        self.group = Some(Group {
+            origin: origin.to_string(),
+            ..Group::default()
+        });
     }
 
     /// The group's rows join the run's.
@@ -238,10 +337,17 @@ impl Staging {
         for (rule, n) in group.by_rule {
             *report.quarantine_by_rule.entry(rule).or_default() += n;
         }
-        match group.spilled {
-            Some((good, bad)) => {
-                self.adds.extend(good.finish().await?);
-                self.quarantine_adds.extend(bad.finish().await?);
+        let (mut good, mut bad) = match group.spilled {
+            Some((good, bad)) => (good.finish().await?, bad.finish().await?),
+            None if self.per_origin => {
+                let (mut good, mut bad) = (self.table.stage()?, self.quarantine.stage()?);
+                for batch in group.quarantined {
+                    bad.write(batch).await?;
+                }
+                for batch in group.good {
+                    good.write(batch).await?;
+                }
+                (good.finish().await?, bad.finish().await?)
             }
             None => {
                 for batch in group.quarantined {
@@ -250,8 +356,15 @@ impl Staging {
                 for batch in group.good {
                     self.writer_mut()?.write(batch).await?;
                 }
+                return Ok(());
             }
+        };
+        if self.per_origin {
+            tag_origin(&mut good, &group.origin);
+            tag_origin(&mut bad, &group.origin);
         }
+        self.adds.extend(good);
+        self.quarantine_adds.extend(bad);
         Ok(())
     }
 
@@ -306,7 +419,8 @@ impl Staging {
                 break;
             }
             let ctx = SessionContext::new();
-            register_delta(&ctx, "published", &self.table).await?;
+            // The rows of rewritten files being replaced are not in the table any more.
+            register_delta_without(&ctx, "published", &self.table, &self.removes()).await?;
             register_files(
                 &ctx,
                 "staged",
@@ -393,25 +507,54 @@ impl Staging {
             if !any {
                 continue;
             }
-            let mut kept = staged
-                .join_on(published, JoinType::LeftAnti, on)
-                .map_err(query)?
-                .execute_stream()
-                .await
-                .map_err(query)?;
-            let mut writer = self.table.stage()?;
-            while let Some(batch) = kept.next().await {
-                let batch = batch.map_err(query)?;
-                let mut columns = Vec::with_capacity(batch.num_columns());
-                for (column, field) in batch.columns().iter().zip(self.schema.fields()) {
-                    columns.push(arrow::compute::cast(column, field.data_type())?);
-                }
-                writer
-                    .write(RecordBatch::try_new(self.schema.clone(), columns)?)
-                    .await?;
+            // Rewrite the staged rows without the refused ones, origin by origin, so that
+            // files staged per origin stay so.
+            let mut by_origin: BTreeMap<Option<String>, Vec<Add>> = BTreeMap::new();
+            for add in std::mem::take(&mut self.adds) {
+                by_origin
+                    .entry(origin_of(&add).map(str::to_string))
+                    .or_default()
+                    .push(add);
             }
-            let rewritten = writer.finish().await?;
-            weir_store::discard_staged(&self.table.path, &self.adds);
+            let mut rewritten = Vec::new();
+            for (i, (origin, adds)) in by_origin.iter().enumerate() {
+                let name = format!("staged_{i}");
+                register_files(
+                    &ctx,
+                    &name,
+                    &self.table,
+                    &staged_paths(&self.table.path, adds),
+                )
+                .await?;
+                let mut kept = ctx
+                    .table(name.as_str())
+                    .await
+                    .and_then(|t| t.alias("s"))
+                    .and_then(|t| t.join_on(published.clone(), JoinType::LeftAnti, on.clone()))
+                    .map_err(query)?
+                    .execute_stream()
+                    .await
+                    .map_err(query)?;
+                let mut writer = self.table.stage()?;
+                while let Some(batch) = kept.next().await {
+                    let batch = batch.map_err(query)?;
+                    let mut columns = Vec::with_capacity(batch.num_columns());
+                    for (column, field) in batch.columns().iter().zip(self.schema.fields()) {
+                        columns.push(arrow::compute::cast(column, field.data_type())?);
+                    }
+                    writer
+                        .write(RecordBatch::try_new(self.schema.clone(), columns)?)
+                        .await?;
+                }
+                let mut staged = writer.finish().await?;
+                if let Some(origin) = origin {
+                    tag_origin(&mut staged, origin);
+                }
+                rewritten.extend(staged);
+            }
+            for adds in by_origin.values() {
+                weir_store::discard_staged(&self.table.path, adds);
+            }
             self.adds = rewritten;
         }
         Ok(refused)
@@ -445,6 +588,12 @@ impl Staging {
                 report.rows_in, report.rows_stored, report.rows_quarantined
             )));
         }
+        let data_removes = self.removes();
+        let quarantine_removes: Vec<String> = self
+            .replacements
+            .values()
+            .flat_map(|r| r.quarantine.iter().cloned())
+            .collect();
         let mut adds = std::mem::take(&mut self.adds);
         if let Some(writer) = self.writer.take() {
             adds.extend(writer.finish().await?);
@@ -454,8 +603,16 @@ impl Staging {
         failpoint("staged", &asset.name);
 
         let ctx = SessionContext::new();
-        register_post_publish_view(&ctx, &asset.name, &self.table, &adds, replace, merge_keys)
-            .await?;
+        register_post_publish_view(
+            &ctx,
+            &asset.name,
+            &self.table,
+            &adds,
+            &data_removes,
+            replace,
+            merge_keys,
+        )
+        .await?;
         let mut checks = validator.run_checks(report.rows_in, &self.rule_counts);
         let dataset_rules: Vec<DatasetRule> = if keys_enforced {
             checks.extend(validator.key_checks(&report.quarantine_by_rule));
@@ -526,6 +683,7 @@ impl Staging {
                 weir_store::discard_staged(&self.quarantine.path, &rewrite.adds);
             }
             report.status = RunStatus::Failed;
+            report.replaced_files.clear();
             report.table_version = self.table.version();
             report.quarantine_version = self.quarantine.version();
             let kept = if quarantine_adds.is_empty() {
@@ -567,10 +725,11 @@ impl Staging {
         }
 
         let mut parts = Vec::new();
-        let (rewritten, removes) = match self.quarantine_rewrite {
+        let (rewritten, mut removes) = match self.quarantine_rewrite {
             Some(r) => (r.adds, r.removes),
             None => (Vec::new(), Vec::new()),
         };
+        removes.extend(quarantine_removes);
         if !quarantine_adds.is_empty() || replace || !removes.is_empty() {
             let mut quarantine_adds = quarantine_adds;
             quarantine_adds.extend(rewritten);
@@ -587,7 +746,7 @@ impl Staging {
             adds,
             replace,
             merge_keys: merge_keys.to_vec(),
-            removes: Vec::new(),
+            removes: data_removes,
         });
         let mut final_record = record.clone();
         final_record.status = "success".into();
@@ -626,6 +785,12 @@ impl Staging {
             crate::ledger_sync::REPLACE_KEY.into(),
             serde_json::json!(replace),
         );
+        if !report.replaced_files.is_empty() {
+            commit_metadata.insert(
+                "weir.replacedFiles".into(),
+                serde_json::json!(report.replaced_files),
+            );
+        }
         commit_metadata.extend(self.extra_metadata.clone());
         let payload = LedgerPayload {
             asset: asset.name.clone(),

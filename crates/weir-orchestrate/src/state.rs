@@ -31,6 +31,10 @@ pub struct LedgerEntry {
     pub rows_in: u64,
     pub rows_stored: u64,
     pub rows_quarantined: u64,
+    /// The file was rewritten in place and this read replaced every row it contributed before
+    /// (`on_change = "replace"`): the path's earlier entries no longer describe the table.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replaces: bool,
 }
 
 /// What a ledger was last known to agree with (see `ledger_sync.rs`).
@@ -202,6 +206,7 @@ impl StateStore {
                 rows_in: r.get::<i64, _>("rows_in") as u64,
                 rows_stored: r.get::<i64, _>("rows_stored") as u64,
                 rows_quarantined: r.get::<i64, _>("rows_quarantined") as u64,
+                replaces: false,
             })
             .collect())
     }
@@ -227,6 +232,17 @@ impl StateStore {
         }
         let now = now();
         for f in files {
+            if f.replaces {
+                sqlx::query(
+                    "DELETE FROM file_ledger WHERE asset = $1 AND path = $2 AND txn_version < $3",
+                )
+                .bind(asset)
+                .bind(&f.path)
+                .bind(txn_version)
+                .execute(&mut *tx)
+                .await
+                .map_err(state_err)?;
+            }
             insert_ledger_entry(&mut tx, asset, f, run_id, txn_version, &now).await?;
         }
         // The mark follows the ledger, so the next run trusts it without reading the log.

@@ -27,6 +27,7 @@ pub use quarantine::{
 };
 pub use rollback::{Rollback, TxnCommit};
 pub use table::{
-    LakeTable, StagedWriter, TableInfo, discard_staged, register_delta, register_files,
-    register_post_publish_view, staged_paths,
+    LakeTable, LiveFile, ORIGIN_TAG, StagedWriter, TableInfo, discard_staged, origin_of,
+    register_delta, register_delta_without, register_files, register_post_publish_view,
+    staged_paths, tag_origin,
 };

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, new_null_array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use deltalake::kernel::Add;
-use futures::TryStreamExt;
 
 use crate::error::{Result, StoreError};
 use crate::table::{LakeTable, percent_decode};
@@ -94,22 +93,18 @@ fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
 
 /// The data files the table's current version holds, relative to the table (decoded).
 pub async fn data_files(table: &LakeTable) -> Result<Vec<String>> {
-    let snapshot = table
-        .table
-        .snapshot()
-        .map_err(StoreError::delta(&table.path))?;
-    snapshot
-        .snapshot()
-        .file_views(table.table.log_store().as_ref(), None)
-        .map_ok(|f| f.path().into_owned())
-        .try_collect()
-        .await
-        .map_err(StoreError::delta(&table.path))
+    Ok(table
+        .live_files()
+        .await?
+        .into_iter()
+        .map(|f| f.path)
+        .collect())
 }
 
 /// Stages a copy of each of `files` with the string column `column` set on some rows:
 /// `values[file][row]` (rows of the file, from 0) gets the value. Returns the staged files'
-/// `add` actions; the originals are untouched (a commit must remove them).
+/// `add` actions; the originals are untouched (a commit must remove them). Each file is copied
+/// on its own and keeps its origin tag, so rows of different source files are never mixed.
 pub async fn stage_with_values(
     table: &LakeTable,
     files: &[String],
@@ -120,10 +115,17 @@ pub async fn stage_with_values(
     let idx = schema
         .index_of(column)
         .map_err(|e| StoreError::Other(e.to_string()))?;
-    let mut writer = table.stage()?;
+    let origins: BTreeMap<String, String> = table
+        .live_files()
+        .await?
+        .into_iter()
+        .filter_map(|f| Some((f.path, f.origin?)))
+        .collect();
+    let mut adds = Vec::new();
     for file in files {
         let set = values.get(file);
         let mut offset = 0usize;
+        let mut writer = table.stage()?;
         for batch in read_data_file(&table.path, file, &schema)? {
             let n = batch.num_rows();
             let old = batch
@@ -145,8 +147,13 @@ pub async fn stage_with_values(
                 .await?;
             offset += n;
         }
+        let mut staged = writer.finish().await?;
+        if let Some(origin) = origins.get(file) {
+            crate::table::tag_origin(&mut staged, origin);
+        }
+        adds.extend(staged);
     }
-    writer.finish().await
+    Ok(adds)
 }
 
 /// Stages a copy of the staged `files` with every row's `column` set to `value`, then drops

@@ -20,6 +20,37 @@ pub struct LakeTable {
     pub table: DeltaTable,
 }
 
+/// The `add` tag naming the source file whose rows a data file holds. Sources whose files may
+/// be rewritten in place (`on_change = "replace"`) keep each file's rows in data files of their
+/// own, so the lake itself says which rows a rewritten file contributed: they are the files
+/// tagged with its name, removed in the commit that adds the new content.
+pub const ORIGIN_TAG: &str = "weir.origin";
+
+/// Tags staged files with the source file their rows came from (see [`ORIGIN_TAG`]).
+pub fn tag_origin(adds: &mut [Add], origin: &str) {
+    for add in adds {
+        add.tags
+            .get_or_insert_with(Default::default)
+            .insert(ORIGIN_TAG.to_string(), Some(origin.to_string()));
+    }
+}
+
+/// The source file a data file's rows came from, if it was tagged with one.
+pub fn origin_of(add: &Add) -> Option<&str> {
+    add.tags.as_ref()?.get(ORIGIN_TAG)?.as_deref()
+}
+
+/// One data file of the current version of a table.
+#[derive(Debug, Clone)]
+pub struct LiveFile {
+    /// Relative to the table, decoded: what a `remove` names.
+    pub path: String,
+    /// The source file its rows came from ([`ORIGIN_TAG`]), if tagged.
+    pub origin: Option<String>,
+    /// Its row count, from the file's statistics.
+    pub rows: Option<u64>,
+}
+
 /// What `weir show` tells about a table.
 #[derive(Debug, Clone)]
 pub struct TableInfo {
@@ -241,6 +272,29 @@ impl LakeTable {
             .map_err(StoreError::delta(&self.path))
     }
 
+    /// Every data file of the current version, with its origin tag and row count.
+    pub async fn live_files(&self) -> Result<Vec<LiveFile>> {
+        let snapshot = self
+            .table
+            .snapshot()
+            .map_err(StoreError::delta(&self.path))?;
+        snapshot
+            .snapshot()
+            .file_views(self.table.log_store().as_ref(), None)
+            .map_ok(|f| {
+                #[allow(deprecated)] // the only public way to a file's tags
+                let add = f.add_action();
+                LiveFile {
+                    path: f.path().into_owned(),
+                    origin: origin_of(&add).map(str::to_string),
+                    rows: f.num_records().map(|n| n as u64),
+                }
+            })
+            .try_collect()
+            .await
+            .map_err(StoreError::delta(&self.path))
+    }
+
     pub async fn info(&self) -> Result<TableInfo> {
         let snapshot = self
             .table
@@ -359,19 +413,44 @@ pub async fn register_files(
     Ok(())
 }
 
-/// Registers under `name` the table as it will be once `staged` is published: what readers
-/// see now plus the staged files. The audit runs against this view.
+/// Registers under `name` the published table without the data files `removes` (paths as
+/// [`LiveFile::path`]): what a commit removing them leaves. With nothing to remove, it is the
+/// Delta table itself, whose scan prunes files by their statistics.
+pub async fn register_delta_without(
+    ctx: &SessionContext,
+    name: &str,
+    table: &LakeTable,
+    removes: &[String],
+) -> Result<()> {
+    if removes.is_empty() {
+        return register_delta(ctx, name, table).await;
+    }
+    let removed: std::collections::BTreeSet<&str> = removes.iter().map(String::as_str).collect();
+    let kept: Vec<PathBuf> = table
+        .live_files()
+        .await?
+        .into_iter()
+        .filter(|f| !removed.contains(f.path.as_str()))
+        .map(|f| table.path.join(&f.path))
+        .collect();
+    register_files(ctx, name, table, &kept).await
+}
+
+/// Registers under `name` the table as it will be once `staged` is published (and the files
+/// `removes` are removed): what readers see now plus the staged files. The audit runs against
+/// this view.
 pub async fn register_post_publish_view(
     ctx: &SessionContext,
     name: &str,
     table: &LakeTable,
     staged: &[Add],
+    removes: &[String],
     replace: bool,
     merge_keys: &[String],
 ) -> Result<()> {
     let published = format!("{name}__published");
     let staged_name = format!("{name}__staged");
-    register_delta(ctx, &published, table).await?;
+    register_delta_without(ctx, &published, table, removes).await?;
     let mut parts = Vec::new();
     let merging = !merge_keys.is_empty() && !staged.is_empty();
     if !replace && !merging {
@@ -457,4 +536,96 @@ fn kernel_columns(schema: &SchemaRef) -> Result<Vec<(String, String)>> {
         .fields()
         .map(|f| (f.name().to_string(), f.data_type().to_string()))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+    use crate::{Publication, PublicationPart};
+
+    async fn publish(path: &Path, version: i64, adds: Vec<Add>, removes: Vec<String>) {
+        Publication {
+            run_id: format!("r{version}"),
+            app_id: "weir:t".into(),
+            version,
+            commit_metadata: BTreeMap::new(),
+            parts: vec![PublicationPart {
+                table_path: path.to_path_buf(),
+                adds,
+                replace: false,
+                merge_keys: Vec::new(),
+                removes,
+            }],
+            payload: serde_json::Value::Null,
+        }
+        .apply()
+        .await
+        .expect("publish");
+    }
+
+    async fn stage(table: &LakeTable, values: Vec<i64>, origin: &str) -> Vec<Add> {
+        let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)]));
+        let batch =
+            RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(values))]).expect("batch");
+        let mut writer = table.stage().expect("stage");
+        writer.write(batch).await.expect("write");
+        let mut adds = writer.finish().await.expect("finish");
+        tag_origin(&mut adds, origin);
+        adds
+    }
+
+    /// The origin tag is what a rewritten file's rows are found by: it must come back from the
+    /// log, and from a checkpoint, exactly as written.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn origin_tags_survive_commits_removals_and_checkpoints() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let path = tmp.path().join("t");
+        let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)]));
+        let table = LakeTable::open_or_create(&path, "t", &schema, None)
+            .await
+            .expect("create");
+        let first = stage(&table, vec![1, 2, 3], "data/a.csv").await;
+        let second = stage(&table, vec![4, 5], "data/b 1%.csv").await;
+        publish(&path, 1, [first, second].concat(), Vec::new()).await;
+
+        let table = LakeTable::open(&path).await.expect("open").expect("table");
+        let mut live = table.live_files().await.expect("live");
+        live.sort_by(|a, b| a.origin.cmp(&b.origin));
+        let origins: Vec<_> = live.iter().map(|f| f.origin.as_deref()).collect();
+        assert_eq!(origins, [Some("data/a.csv"), Some("data/b 1%.csv")]);
+        assert_eq!(live[0].rows, Some(3));
+
+        // Replace a.csv's rows: remove its file, add the new content's.
+        let newer = stage(&table, vec![10], "data/a.csv").await;
+        publish(&path, 2, newer, vec![live[0].path.clone()]).await;
+        let mut table = LakeTable::open(&path).await.expect("open").expect("table");
+        deltalake::checkpoints::create_checkpoint(&table.table, None)
+            .await
+            .expect("checkpoint");
+        std::fs::remove_file(path.join("_delta_log/00000000000000000001.json")).expect("rm");
+        table.refresh().await.expect("refresh");
+        let table = LakeTable::open(&path)
+            .await
+            .expect("reopen")
+            .expect("table");
+        let mut live = table.live_files().await.expect("live");
+        live.sort_by(|a, b| a.origin.cmp(&b.origin));
+        let got: Vec<_> = live
+            .iter()
+            .map(|f| (f.origin.clone().unwrap_or_default(), f.rows))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("data/a.csv".to_string(), Some(1)),
+                ("data/b 1%.csv".to_string(), Some(2))
+            ]
+        );
+    }
 }

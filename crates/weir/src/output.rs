@@ -75,6 +75,7 @@ pub fn run_json(reports: &[AssetRunReport], recovery: &Recovery) -> Value {
                 "bytes_in": r.bytes_in,
                 "files": r.files,
                 "rejected_files": r.rejected_files.iter().map(|f| json!({"path": f.path, "reason": f.reason})).collect::<Vec<_>>(),
+                "replaced_files": r.replaced_files,
                 "table_version": r.table_version,
                 "quarantine_version": r.quarantine_version,
                 "table_path": r.table_path,
@@ -167,6 +168,12 @@ pub fn print_run_summary(reports: &[AssetRunReport]) {
         }
         for f in &r.rejected_files {
             println!("rejected: {}: {}: {}", r.asset, f.path, f.reason);
+        }
+        for f in &r.replaced_files {
+            println!(
+                "replaced: {}: {} was rewritten; its earlier {} stored and {} quarantined rows were replaced by its new content",
+                r.asset, f.path, f.rows_removed, f.quarantined_removed
+            );
         }
         if let Some(e) = &r.error {
             let level = if r.status == weir_orchestrate::RunStatus::Partial {

@@ -10,6 +10,7 @@ mod journal;
 mod lake_record;
 mod malformed;
 mod narrowing;
+mod on_change;
 mod python_reader;
 mod quarantine;
 mod randomized;

@@ -1,6 +1,7 @@
-//! A randomized exactly-once test: a project with a keyless CSV source and a keyed NDJSON
-//! source goes through cycles of random file changes (new files with bad rows, appended lines,
-//! files rewritten in place and restored, unreadable files later fixed), state store and
+//! A randomized exactly-once test: a project with a keyless CSV source, a keyed NDJSON source
+//! and a keyless CSV source whose rewritten files replace their rows (`on_change = "replace"`)
+//! goes through cycles of random file changes (new files with bad rows, appended lines, files
+//! rewritten in place and restored or replaced, unreadable files later fixed), state store and
 //! journal damage, and runs SIGKILLed at random instants. After every cycle the tables, read
 //! with the Python `deltalake` package, must hold exactly what an oracle model of the inputs
 //! says: every accepted row once, every bad row once in the quarantine, nothing else.
@@ -24,6 +25,23 @@ version: 1.0.0
 status: active
 schema:
   - name: events
+    properties:
+      - name: id
+        logicalType: integer
+        required: true
+      - name: kind
+        logicalType: string
+      - name: n
+        logicalType: integer
+";
+
+const LOGS: &str = "apiVersion: v3.1.0
+kind: DataContract
+id: logs
+version: 1.0.0
+status: active
+schema:
+  - name: logs
     properties:
       - name: id
         logicalType: integer
@@ -77,6 +95,8 @@ impl Rng {
 enum Src {
     Events,
     Things,
+    /// Like `Events`, with `on_change = "replace"`.
+    Logs,
 }
 
 impl Src {
@@ -84,7 +104,12 @@ impl Src {
         match self {
             Src::Events => "events",
             Src::Things => "things",
+            Src::Logs => "logs",
         }
+    }
+
+    fn csv(self) -> bool {
+        self != Src::Things
     }
 }
 
@@ -108,6 +133,9 @@ enum Status {
     Rewritten,
     /// Unreadable: rejected whole by every run until fixed.
     Garbage,
+    /// A `Logs` file weir read, then overwritten with unreadable bytes: rejected by every run,
+    /// its earlier rows (its modelled lines) stay until it is fixed, which replaces them.
+    Broken,
 }
 
 struct File {
@@ -120,7 +148,7 @@ struct File {
 impl File {
     fn content(&self) -> String {
         let mut text = String::new();
-        if self.src == Src::Events {
+        if self.src.csv() {
             text.push_str("id,kind,n\n");
         }
         for line in &self.lines {
@@ -132,7 +160,7 @@ impl File {
 
     /// Line number of the modelled line `idx` in the file, from 1.
     fn position(&self, idx: usize) -> usize {
-        idx + if self.src == Src::Events { 2 } else { 1 }
+        idx + if self.src.csv() { 2 } else { 1 }
     }
 }
 
@@ -160,15 +188,15 @@ impl World {
             let id = self.fresh_id();
             let n = self.rng.below(1000);
             let line = match (src, roll) {
-                (Src::Events, 0..=5) => Line {
+                (Src::Events | Src::Logs, 0..=5) => Line {
                     text: format!("{id},bad,oops{n}"),
                     expect: Expect::Bad("n.type"),
                 },
-                (Src::Events, 6..=8) => Line {
+                (Src::Events | Src::Logs, 6..=8) => Line {
                     text: format!("{id},short"),
                     expect: Expect::Bad("decode.field_count"),
                 },
-                (Src::Events, _) => Line {
+                (Src::Events | Src::Logs, _) => Line {
                     text: format!("{id},k{},{n}", id % 7),
                     expect: Expect::Stored(id),
                 },
@@ -207,7 +235,7 @@ impl World {
     }
 
     fn new_file(&mut self, src: Src, status: Status) -> usize {
-        let ext = if src == Src::Events { "csv" } else { "ndjson" };
+        let ext = if src.csv() { "csv" } else { "ndjson" };
         let rel = format!("data/{}/f{:04}.{ext}", src.asset(), self.files.len());
         let lines = if status == Status::Garbage {
             Vec::new()
@@ -243,10 +271,10 @@ impl World {
     /// One random change; files changed this cycle are in `touched`.
     fn act(&mut self, touched: &mut Vec<usize>) {
         let roll = self.rng.below(100);
-        let src = if self.rng.chance(50) {
-            Src::Events
-        } else {
-            Src::Things
+        let src = match self.rng.below(3) {
+            0 => Src::Events,
+            1 => Src::Things,
+            _ => Src::Logs,
         };
         match roll {
             0..=34 => {
@@ -274,12 +302,20 @@ impl World {
                 self.log
                     .push(format!("append {count} lines to {}", self.files[f].rel));
             }
-            55..=58 => {
+            55..=62 => {
                 let Some(f) = self.pick(touched, Status::Clean) else {
                     return;
                 };
                 // Another first row and one more: not an append of what weir read.
                 let src = self.files[f].src;
+                if src == Src::Logs && self.rng.chance(30) {
+                    let bytes = self.garbage();
+                    self.write(f, &bytes);
+                    self.files[f].status = Status::Broken;
+                    touched.push(f);
+                    self.log.push(format!("break {}", self.files[f].rel));
+                    return;
+                }
                 let mut changed = File {
                     src,
                     rel: String::new(),
@@ -289,11 +325,17 @@ impl World {
                 changed.lines[0] = self.lines(src, 1).remove(0);
                 changed.lines.extend(self.lines(src, 1));
                 self.write(f, changed.content().as_bytes());
-                self.files[f].status = Status::Rewritten;
+                if src == Src::Logs {
+                    // Its new content replaces its earlier rows.
+                    self.files[f].lines = changed.lines;
+                    self.log.push(format!("replace {}", self.files[f].rel));
+                } else {
+                    self.files[f].status = Status::Rewritten;
+                    self.log.push(format!("rewrite {}", self.files[f].rel));
+                }
                 touched.push(f);
-                self.log.push(format!("rewrite {}", self.files[f].rel));
             }
-            59..=69 => {
+            63..=69 => {
                 let Some(f) = self.pick(touched, Status::Rewritten) else {
                     return;
                 };
@@ -304,19 +346,18 @@ impl World {
             }
             70..=73 => {
                 let f = self.new_file(src, Status::Garbage);
-                let mut bytes = Vec::new();
-                for _ in 0..3 + self.rng.below(4) {
-                    for _ in 0..8 + self.rng.below(30) {
-                        bytes.push(0x80 + self.rng.below(0x7f) as u8);
-                    }
-                    bytes.push(b'\n');
-                }
+                let bytes = self.garbage();
                 self.write(f, &bytes);
                 touched.push(f);
                 self.log.push(format!("garbage {}", self.files[f].rel));
             }
             74..=86 => {
-                let Some(f) = self.pick(touched, Status::Garbage) else {
+                let broken = if self.rng.chance(50) {
+                    Status::Broken
+                } else {
+                    Status::Garbage
+                };
+                let Some(f) = self.pick(touched, broken) else {
                     return;
                 };
                 let src = self.files[f].src;
@@ -338,6 +379,18 @@ impl World {
                 self.log.push("garbage state.db".into());
             }
         }
+    }
+
+    /// Lines of bytes that are not UTF-8: a file no reader accepts.
+    fn garbage(&mut self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for _ in 0..3 + self.rng.below(4) {
+            for _ in 0..8 + self.rng.below(30) {
+                bytes.push(0x80 + self.rng.below(0x7f) as u8);
+            }
+            bytes.push(b'\n');
+        }
+        bytes
     }
 
     /// `weir run`, SIGKILLed after a random delay of 0 to 800 ms.
@@ -424,6 +477,7 @@ fn project(dir: &Path) {
         "sources",
         "data/events",
         "data/things",
+        "data/logs",
         ".weir",
     ] {
         std::fs::create_dir_all(dir.join(sub)).expect("mkdir");
@@ -431,6 +485,12 @@ fn project(dir: &Path) {
     std::fs::write(dir.join("weir.toml"), "[project]\nname = \"random\"\n").expect("write");
     std::fs::write(dir.join("contracts/events.odcs.yaml"), EVENTS).expect("write");
     std::fs::write(dir.join("contracts/things.odcs.yaml"), THINGS).expect("write");
+    std::fs::write(dir.join("contracts/logs.odcs.yaml"), LOGS).expect("write");
+    std::fs::write(
+        dir.join("sources/logs.toml"),
+        "format = \"csv\"\npath = \"data/logs/*.csv\"\nmax_quarantined = \"100%\"\non_change = \"replace\"\n",
+    )
+    .expect("write");
     std::fs::write(
         dir.join("sources/events.toml"),
         "format = \"csv\"\npath = \"data/events/*.csv\"\nmax_quarantined = \"100%\"\n",
@@ -484,7 +544,7 @@ fn random_changes_kills_and_damage_never_lose_nor_double_a_row() {
         log: Vec::new(),
     };
     let mut lake = PyLake::start();
-    let tables: Vec<(Src, PathBuf, PathBuf)> = [Src::Events, Src::Things]
+    let tables: Vec<(Src, PathBuf, PathBuf)> = [Src::Events, Src::Things, Src::Logs]
         .into_iter()
         .map(|s| {
             (
@@ -497,7 +557,7 @@ fn random_changes_kills_and_damage_never_lose_nor_double_a_row() {
     let started = Instant::now();
     let (mut kills, mut weir_time, mut check_time) = (0, Duration::ZERO, Duration::ZERO);
     let mut statuses: BTreeMap<String, usize> = BTreeMap::new();
-    let mut rejected_files = 0;
+    let (mut rejected_files, mut replaced_files) = (0, 0);
     for cycle in 0..cycles {
         world.log.push(format!("-- cycle {cycle}"));
         let mut touched = Vec::new();
@@ -530,6 +590,7 @@ fn random_changes_kills_and_damage_never_lose_nor_double_a_row() {
             let status = run["status"].as_str().unwrap_or_default();
             *statuses.entry(status.to_string()).or_default() += 1;
             rejected_files += run["rejected_files"].as_array().map(Vec::len).unwrap_or(0);
+            replaced_files += run["replaced_files"].as_array().map(Vec::len).unwrap_or(0);
             assert!(
                 ["success", "partial", "up_to_date", "error"].contains(&status),
                 "{}",
@@ -585,13 +646,14 @@ fn random_changes_kills_and_damage_never_lose_nor_double_a_row() {
         }
         world.accept();
     }
-    let (rows, bad): (usize, usize) = [Src::Events, Src::Things]
+    let (rows, bad): (usize, usize) = [Src::Events, Src::Things, Src::Logs]
         .iter()
         .map(|s| world.oracle(*s))
         .fold((0, 0), |acc, (r, b)| (acc.0 + r.len(), acc.1 + b.len()));
     eprintln!(
         "randomized: seed {seed}: {cycles} cycles, {} files, {rows} rows stored, {bad} quarantined, \
-         {kills} kills, runs {statuses:?}, {rejected_files} files rejected, in {:.1?} \
+         {kills} kills, runs {statuses:?}, {rejected_files} files rejected, \
+         {replaced_files} replaced, in {:.1?} \
          (weir {:.1?}, python checks {:.1?})",
         world.files.len(),
         started.elapsed(),
