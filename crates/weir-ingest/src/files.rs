@@ -20,6 +20,59 @@ pub struct FileUnit {
     pub start: u64,
     /// The 1-based line number of the line at `start`, so positions stay those of the file.
     pub start_line: u64,
+    /// What the file system said about the file when it was hashed, if the file had settled
+    /// (see [`FileStat::settled`]): the key under which its hash may be cached.
+    pub stat: Option<FileStat>,
+}
+
+/// What the file system says about a file: enough to know it has not been written since, the
+/// way git's index knows (the change time cannot be set back by any ordinary tool).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStat {
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+    pub inode: u64,
+    pub device: u64,
+}
+
+/// A file changed this recently may change again within the same clock tick without its times
+/// showing it, so its hash is not cached ("racily clean", in git's terms). Tests shorten it
+/// with `WEIR_SETTLE_MS`.
+const SETTLE_NS: i64 = 2_000_000_000;
+
+fn settle_ns() -> i64 {
+    std::env::var("WEIR_SETTLE_MS")
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+        .map_or(SETTLE_NS, |ms| ms.saturating_mul(1_000_000))
+}
+
+impl FileStat {
+    #[cfg(unix)]
+    fn of(meta: &std::fs::Metadata) -> Option<FileStat> {
+        use std::os::unix::fs::MetadataExt;
+        Some(FileStat {
+            size: meta.len(),
+            mtime_ns: meta.mtime().checked_mul(1_000_000_000)? + meta.mtime_nsec(),
+            ctime_ns: meta.ctime().checked_mul(1_000_000_000)? + meta.ctime_nsec(),
+            inode: meta.ino(),
+            device: meta.dev(),
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn of(_meta: &std::fs::Metadata) -> Option<FileStat> {
+        None
+    }
+
+    /// Whether the file was last written or had its metadata changed long enough ago.
+    fn settled(&self) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+        self.mtime_ns.max(self.ctime_ns) < now - settle_ns()
+    }
 }
 
 impl FileUnit {
@@ -88,6 +141,16 @@ pub struct UnreadableFile {
 /// Like [`discover_files`], but a file that cannot be read does not stop the others: it is
 /// listed in [`Discovered::unreadable`]. Only a bad pattern is an error.
 pub fn discover_files_lenient(root: &Path, pattern: &str) -> Result<Discovered> {
+    discover_files_cached(root, pattern, &|_, _| None)
+}
+
+/// Like [`discover_files_lenient`], but a file for which `cached` knows the hash under its
+/// current [`FileStat`] is not read: an unchanged file costs a `stat`, not a read.
+pub fn discover_files_cached(
+    root: &Path,
+    pattern: &str,
+    cached: &dyn Fn(&Path, &FileStat) -> Option<String>,
+) -> Result<Discovered> {
     let full = if Path::new(pattern).is_absolute() {
         pattern.to_string()
     } else {
@@ -128,14 +191,26 @@ pub fn discover_files_lenient(root: &Path, pattern: &str) -> Result<Discovered> 
         if !meta.is_file() {
             continue;
         }
-        match hash_file(&path) {
-            Ok(content_hash) => units.push(FileUnit {
+        let stat = FileStat::of(&meta);
+        let hashed = match stat.as_ref().and_then(|s| cached(&path, s)) {
+            Some(content_hash) => Ok((content_hash, stat)),
+            None => hash_file(&path).map(|content_hash| {
+                // Cached only if nothing touched the file while it was read, and it had
+                // settled before.
+                let after = std::fs::metadata(&path).ok().and_then(|m| FileStat::of(&m));
+                let stat = stat.filter(|s| after.as_ref() == Some(s) && s.settled());
+                (content_hash, stat)
+            }),
+        };
+        match hashed {
+            Ok((content_hash, stat)) => units.push(FileUnit {
                 content_hash,
                 size: meta.len(),
                 key,
                 path,
                 start: 0,
                 start_line: 1,
+                stat,
             }),
             Err(error) => unreadable.push(UnreadableFile { key, error }),
         }
@@ -158,4 +233,40 @@ pub fn hash_file(path: &Path) -> Result<String> {
         hasher.update(&buf[..n]);
     }
     Ok(format!("{:032x}", hasher.digest128()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    /// A file whose stat is what the cache holds is not read; a file written since (its change
+    /// time moved, even at the same size) is read and hashed again.
+    #[test]
+    fn a_cached_hash_is_used_only_while_the_stat_is_unchanged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("a.csv"), "id\n1\n").expect("write");
+        let first = discover_files_lenient(dir.path(), "*.csv").expect("discover");
+        let unit = &first.units[0];
+        let stat = FileStat::of(&std::fs::metadata(&unit.path).expect("meta")).expect("stat");
+        let cache: HashMap<PathBuf, (FileStat, String)> =
+            [(unit.path.clone(), (stat, "cached".to_string()))].into();
+        let lookup = |path: &Path, stat: &FileStat| {
+            cache
+                .get(path)
+                .filter(|(known, _)| known == stat)
+                .map(|(_, hash)| hash.clone())
+        };
+        let again = discover_files_cached(dir.path(), "*.csv", &lookup).expect("discover");
+        assert_eq!(again.units[0].content_hash, "cached");
+        // Same size, other content: the stat changed, so the real hash comes back.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(dir.path().join("a.csv"), "id\n2\n").expect("write");
+        let changed = discover_files_cached(dir.path(), "*.csv", &lookup).expect("discover");
+        assert_ne!(changed.units[0].content_hash, "cached");
+        assert_ne!(changed.units[0].content_hash, unit.content_hash);
+        // Just written: not settled, so not offered for caching.
+        assert_eq!(changed.units[0].stat, None);
+    }
 }

@@ -15,6 +15,7 @@ pub mod sources;
 pub use batch::{RejectedRecord, SourceBatch};
 pub use error::{IngestError, Result};
 pub use files::{
-    Discovered, FileUnit, UnreadableFile, discover_files, discover_files_lenient, hash_file,
+    Discovered, FileStat, FileUnit, UnreadableFile, discover_files, discover_files_cached,
+    discover_files_lenient, hash_file,
 };
 pub use sources::{UnitReader, open_unit};

@@ -7,6 +7,7 @@
 //! project's own text files in [`load_project`]).
 
 mod contract;
+mod counts;
 mod diagnostic;
 mod model_def;
 mod project;
@@ -18,6 +19,7 @@ pub use contract::{
     Contract, LogicalType, LogicalTypeOptions, Operator, QualityRule, RuleKind, SchemaObject,
     SchemaProperty, Severity, SlaProperty, Support, Team, TeamMember, Unit, parse_contract,
 };
+pub use counts::TableCounts;
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use model_def::{Materialization, ModelDef};
 pub use project::{

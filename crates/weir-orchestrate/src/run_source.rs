@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use tokio::sync::mpsc;
-use weir_ingest::{FileUnit, IngestError, SourceBatch, discover_files_lenient, open_unit};
+use weir_ingest::{FileUnit, IngestError, SourceBatch, discover_files_cached, open_unit};
 use weir_model::{Asset, OnChange, Project, SourceDef};
 use weir_quality::{KeyGuard, ParseOptions, Validated, Validator};
 use weir_store::LakeTable;
@@ -32,7 +32,32 @@ pub(crate) async fn ingest(
         date_format: source.options.date_format.clone(),
     };
     let validator = Arc::new(Validator::new(&asset.name, &asset.contract, parse)?);
-    let found = discover_files_lenient(&project.root, &source.path)?;
+    let started = std::time::Instant::now();
+    // A full refresh reads every file anyway, and hashes each again as it is.
+    let cache = if options.full_refresh {
+        Default::default()
+    } else {
+        state.file_hashes().await?
+    };
+    let found = discover_files_cached(&project.root, &source.path, &|path, stat| {
+        cache
+            .get(&path.display().to_string())
+            .filter(|(known, _)| known == stat)
+            .map(|(_, hash)| hash.clone())
+    })?;
+    let hashed: Vec<FileUnit> = found
+        .units
+        .iter()
+        .filter(
+            |u| match (u.stat, cache.get(&u.path.display().to_string())) {
+                (Some(stat), Some((known, hash))) => *known != stat || *hash != u.content_hash,
+                (Some(_), None) => true,
+                (None, _) => false,
+            },
+        )
+        .cloned()
+        .collect();
+    state.record_file_hashes(&hashed).await?;
     let units = found.units;
     report.rejected_files = found
         .unreadable
@@ -90,6 +115,7 @@ pub(crate) async fn ingest(
     }
     progress.asset_started(&asset.name, pending.iter().map(|u| u.size).sum());
     let mut guard = KeyGuard::new(&validator, pending.iter().map(|u| u.key.clone()).collect())?;
+    tracing::debug!(asset = %asset.name, elapsed_ms = started.elapsed().as_millis() as u64, "files selected, tables opened");
     let read = read_all(
         project,
         asset,
@@ -122,6 +148,7 @@ pub(crate) async fn ingest(
     if let Some(guard) = &guard
         && !options.full_refresh
     {
+        tracing::debug!(asset = %asset.name, elapsed_ms = started.elapsed().as_millis() as u64, "files read and staged");
         let refused = match staging.refuse_published_keys(guard, report).await {
             Ok(refused) => refused,
             Err(e) => {

@@ -410,9 +410,14 @@ impl Staging {
         if self.table.version().unwrap_or(0) == 0 {
             return Ok(refused);
         }
+        let started = std::time::Instant::now();
         if let Some(writer) = self.writer.take() {
             self.adds.extend(writer.finish().await?);
         }
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "keys: staged writer closed"
+        );
         let query = |e| OrchestrateError::Store(Box::new(weir_store::StoreError::Query(e)));
         for (k, rule) in guard.rules().enumerate() {
             if self.adds.is_empty() {
@@ -457,15 +462,19 @@ impl Staging {
                 });
             }
             let Some(range) = range else { continue };
+            tracing::debug!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "keys: bounds"
+            );
             let keys: Vec<Expr> = rule.columns.iter().map(|c| ident(c.as_str())).collect();
             let published = ctx
                 .table("published")
                 .await
                 .and_then(|t| t.filter(range))
-                .and_then(|t| t.select(keys))
+                .and_then(|t| t.select(keys.clone()))
                 .and_then(|t| t.alias("p"))
                 .map_err(query)?;
-            let staged = staged.alias("s").map_err(query)?;
+            // Only the key columns of the staged rows: the keys the table already has.
             let on: Vec<Expr> = rule
                 .columns
                 .iter()
@@ -474,41 +483,47 @@ impl Staging {
                         .eq(Expr::Column(Column::new(Some("p"), c)))
                 })
                 .collect();
-            let mut hits = staged
-                .clone()
-                .join_on(published.clone(), JoinType::LeftSemi, on.clone())
+            let colliding = staged
+                .select(keys)
+                .and_then(|t| t.alias("s"))
+                .and_then(|t| t.join_on(published, JoinType::LeftSemi, on))
                 .map_err(query)?
-                .execute_stream()
+                .collect()
                 .await
                 .map_err(query)?;
-            let mut any = false;
-            while let Some(batch) = hits.next().await {
-                let batch = batch.map_err(query)?;
-                if batch.num_rows() == 0 {
-                    continue;
-                }
-                any = true;
-                let mut by_unit: BTreeMap<usize, Vec<weir_quality::QuarantinedRow>> =
-                    BTreeMap::new();
-                for (origin, row) in guard.refuse_published(k, &batch)? {
-                    *report
-                        .quarantine_by_rule
-                        .entry(row.rule_id.clone())
-                        .or_default() += 1;
-                    by_unit.entry(origin.unit).or_default().push(row);
-                }
-                for (unit, rows) in by_unit {
-                    *refused.entry(unit).or_default() += rows.len() as u64;
-                    let name = guard.unit_name(unit).unwrap_or("this run");
-                    let batch = quarantine_batch(&report.run_id, name, &rows, self.now_micros)?;
-                    self.quarantine_writer.write(batch).await?;
-                }
-            }
-            if !any {
+            tracing::debug!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "keys: colliding keys found"
+            );
+            if colliding.iter().all(|b| b.num_rows() == 0) {
                 continue;
             }
-            // Rewrite the staged rows without the refused ones, origin by origin, so that
-            // files staged per origin stay so.
+            let key_indices: Vec<usize> = rule
+                .columns
+                .iter()
+                .map(|c| self.schema.index_of(c))
+                .collect::<std::result::Result<_, _>>()?;
+            let converter = arrow::row::RowConverter::new(
+                key_indices
+                    .iter()
+                    .map(|i| arrow::row::SortField::new(self.schema.field(*i).data_type().clone()))
+                    .collect(),
+            )?;
+            let mut taken: std::collections::HashSet<arrow::row::OwnedRow> =
+                std::collections::HashSet::new();
+            for batch in &colliding {
+                let mut columns = Vec::with_capacity(key_indices.len());
+                for (column, i) in batch.columns().iter().zip(&key_indices) {
+                    columns.push(arrow::compute::cast(
+                        column,
+                        self.schema.field(*i).data_type(),
+                    )?);
+                }
+                let rows = converter.convert_columns(&columns)?;
+                taken.extend(rows.iter().map(|r| r.owned()));
+            }
+            // One pass over the staged rows, origin by origin (so files staged per origin stay
+            // so): rows with a taken key go to the quarantine, the others to new staged files.
             let mut by_origin: BTreeMap<Option<String>, Vec<Add>> = BTreeMap::new();
             for add in std::mem::take(&mut self.adds) {
                 by_origin
@@ -526,24 +541,52 @@ impl Staging {
                     &staged_paths(&self.table.path, adds),
                 )
                 .await?;
-                let mut kept = ctx
+                let mut rows = ctx
                     .table(name.as_str())
                     .await
-                    .and_then(|t| t.alias("s"))
-                    .and_then(|t| t.join_on(published.clone(), JoinType::LeftAnti, on.clone()))
                     .map_err(query)?
                     .execute_stream()
                     .await
                     .map_err(query)?;
                 let mut writer = self.table.stage()?;
-                while let Some(batch) = kept.next().await {
+                while let Some(batch) = rows.next().await {
                     let batch = batch.map_err(query)?;
                     let mut columns = Vec::with_capacity(batch.num_columns());
                     for (column, field) in batch.columns().iter().zip(self.schema.fields()) {
                         columns.push(arrow::compute::cast(column, field.data_type())?);
                     }
+                    let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
+                    let keys: Vec<_> = key_indices
+                        .iter()
+                        .map(|i| batch.column(*i).clone())
+                        .collect();
+                    let converted = converter.convert_columns(&keys)?;
+                    let keep: arrow::array::BooleanArray = converted
+                        .iter()
+                        .map(|r| Some(!taken.contains(&r.owned())))
+                        .collect();
+                    let dropped = arrow::compute::not(&keep)?;
+                    let hits = arrow::compute::filter_record_batch(&batch, &dropped)?;
+                    if hits.num_rows() > 0 {
+                        let mut by_unit: BTreeMap<usize, Vec<weir_quality::QuarantinedRow>> =
+                            BTreeMap::new();
+                        for (origin, row) in guard.refuse_published(k, &hits)? {
+                            *report
+                                .quarantine_by_rule
+                                .entry(row.rule_id.clone())
+                                .or_default() += 1;
+                            by_unit.entry(origin.unit).or_default().push(row);
+                        }
+                        for (unit, rows) in by_unit {
+                            *refused.entry(unit).or_default() += rows.len() as u64;
+                            let name = guard.unit_name(unit).unwrap_or("this run");
+                            let batch =
+                                quarantine_batch(&report.run_id, name, &rows, self.now_micros)?;
+                            self.quarantine_writer.write(batch).await?;
+                        }
+                    }
                     writer
-                        .write(RecordBatch::try_new(self.schema.clone(), columns)?)
+                        .write(arrow::compute::filter_record_batch(&batch, &keep)?)
                         .await?;
                 }
                 let mut staged = writer.finish().await?;
@@ -556,6 +599,10 @@ impl Staging {
                 weir_store::discard_staged(&self.table.path, adds);
             }
             self.adds = rewritten;
+            tracing::debug!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "keys: staged rows rewritten"
+            );
         }
         Ok(refused)
     }
@@ -594,6 +641,7 @@ impl Staging {
             .values()
             .flat_map(|r| r.quarantine.iter().cloned())
             .collect();
+        let started = std::time::Instant::now();
         let mut adds = std::mem::take(&mut self.adds);
         if let Some(writer) = self.writer.take() {
             adds.extend(writer.finish().await?);
@@ -661,16 +709,28 @@ impl Staging {
             duplicate_keys = sample;
             checks.push(check);
         }
+        // An append (or a replacement of some files' rows) keeps the published rows it does
+        // not remove as they are: their counts come from the files' statistics.
+        let published_counts = if replace || !merge_keys.is_empty() {
+            None
+        } else {
+            self.table.counts(&data_removes).await?
+        };
+        let staged_name = format!("{}__staged", asset.name);
         checks.extend(
             audit(
                 &AuditScope {
                     ctx: &ctx,
                     table: &asset.name,
+                    appended: published_counts
+                        .as_ref()
+                        .map(|c| (c, (!adds.is_empty()).then_some(staged_name.as_str()))),
                 },
                 &dataset_rules,
             )
             .await?,
         );
+        tracing::debug!(asset = %asset.name, elapsed_ms = started.elapsed().as_millis() as u64, "staged files closed, audit done");
         report.checks = checks;
         record.rows_in = report.rows_in;
         record.rows_stored = report.rows_stored;
@@ -815,10 +875,12 @@ impl Staging {
             }
             return Err(e.into());
         }
+        tracing::debug!(asset = %asset.name, elapsed_ms = started.elapsed().as_millis() as u64, "publication validated");
         let journal = journal_path(project, &asset.name);
         weir_store::write_journal(&journal, &publication)?;
         failpoint("journaled", &asset.name);
         let versions = crate::recover::complete(state, &publication, &journal).await?;
+        tracing::debug!(asset = %asset.name, elapsed_ms = started.elapsed().as_millis() as u64, "published and recorded");
         report.quarantine_version = versions.quarantine.or(self.quarantine.version());
         report.table_version = versions.table;
         if let Some(note) = rejected_note(report) {

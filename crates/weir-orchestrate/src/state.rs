@@ -1,6 +1,7 @@
 //! The state store: runs and the file ledger, in SQLite through sqlx (the queries are plain
 //! SQL with `$n` placeholders so a PostgreSQL backend can share them).
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -9,6 +10,8 @@ use sqlx::Row;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+
+use weir_ingest::{FileStat, FileUnit};
 
 use crate::error::{OrchestrateError, Result};
 
@@ -414,6 +417,55 @@ impl StateStore {
         let now = now();
         for e in entries {
             insert_ledger_entry(&mut tx, asset, &e.entry, &e.run_id, e.txn_version, &now).await?;
+        }
+        tx.commit().await.map_err(state_err)
+    }
+
+    /// The cached content hashes, by absolute path, with the stat each was taken under.
+    pub async fn file_hashes(&self) -> Result<HashMap<String, (FileStat, String)>> {
+        let rows = sqlx::query(
+            "SELECT path, size, mtime_ns, ctime_ns, inode, device, content_hash FROM file_hashes",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(state_err)?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let stat = FileStat {
+                    size: r.get::<i64, _>("size") as u64,
+                    mtime_ns: r.get("mtime_ns"),
+                    ctime_ns: r.get("ctime_ns"),
+                    inode: r.get::<i64, _>("inode") as u64,
+                    device: r.get::<i64, _>("device") as u64,
+                };
+                (r.get("path"), (stat, r.get("content_hash")))
+            })
+            .collect())
+    }
+
+    /// Caches the hashes of `units` that carry a settled stat (see `weir_ingest::FileStat`).
+    pub async fn record_file_hashes(&self, units: &[FileUnit]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(state_err)?;
+        for unit in units {
+            let Some(stat) = unit.stat else { continue };
+            sqlx::query(
+                "INSERT INTO file_hashes (path, size, mtime_ns, ctime_ns, inode, device, content_hash)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
+                   ctime_ns = excluded.ctime_ns, inode = excluded.inode, device = excluded.device,
+                   content_hash = excluded.content_hash",
+            )
+            .bind(unit.path.display().to_string())
+            .bind(stat.size as i64)
+            .bind(stat.mtime_ns)
+            .bind(stat.ctime_ns)
+            .bind(stat.inode as i64)
+            .bind(stat.device as i64)
+            .bind(&unit.content_hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(state_err)?;
         }
         tx.commit().await.map_err(state_err)
     }

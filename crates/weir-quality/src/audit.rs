@@ -4,7 +4,7 @@
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::DataType;
 use datafusion::prelude::SessionContext;
-use weir_model::Unit;
+use weir_model::{TableCounts, Unit};
 
 use crate::check::{CheckResult, CheckScope};
 use crate::error::{QualityError, Result};
@@ -16,6 +16,11 @@ use crate::validate::unit_name;
 pub struct AuditScope<'a> {
     pub ctx: &'a SessionContext,
     pub table: &'a str,
+    /// When the view is an append (the published rows it keeps, then the staged rows): the
+    /// counts of those published rows, from the files' statistics, and the name of the staged
+    /// rows' table (`None`: nothing staged). Additive measures (row count, nulls) then scan
+    /// only the staged rows, so the audit costs what the new rows cost.
+    pub appended: Option<(&'a TableCounts, Option<&'a str>)>,
 }
 
 pub async fn audit(scope: &AuditScope<'_>, rules: &[DatasetRule]) -> Result<Vec<CheckResult>> {
@@ -44,16 +49,47 @@ pub async fn audit(scope: &AuditScope<'_>, rules: &[DatasetRule]) -> Result<Vec<
             select.len() - 1
         }));
     }
-    let fused_sql = format!(
-        "SELECT {} FROM {table}",
-        select
-            .iter()
-            .enumerate()
-            .map(|(i, e)| format!("{e} AS m{i}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let fused = query_row(scope.ctx, &fused_sql, "fused audit").await?;
+    let fused_sql = |from: &str| {
+        format!(
+            "SELECT {} FROM {from}",
+            select
+                .iter()
+                .enumerate()
+                .map(|(i, e)| format!("{e} AS m{i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    // What the published rows add to each fused measure, when the statistics know it.
+    let published: Option<Vec<f64>> = scope.appended.and_then(|(counts, _)| {
+        let mut base = vec![counts.rows as f64];
+        for (rule, slot) in rules.iter().zip(&slot) {
+            if slot.is_none() {
+                continue;
+            }
+            base.push(match &rule.kind {
+                DatasetRuleKind::RowCount => counts.rows as f64,
+                DatasetRuleKind::NullValues(c) => counts.nulls_of(c)? as f64,
+                _ => return None,
+            });
+        }
+        Some(base)
+    });
+    let fused: Vec<Option<f64>> = match (published, scope.appended) {
+        (Some(base), Some((_, staged))) => {
+            let added = match staged {
+                Some(staged) => {
+                    query_row(scope.ctx, &fused_sql(&quote(staged)), "fused audit").await?
+                }
+                None => Vec::new(),
+            };
+            base.iter()
+                .enumerate()
+                .map(|(i, b)| Some(b + added.get(i).copied().flatten().unwrap_or(0.0)))
+                .collect()
+        }
+        _ => query_row(scope.ctx, &fused_sql(&table), "fused audit").await?,
+    };
     let total = fused.first().copied().flatten().unwrap_or(0.0);
 
     let mut results = Vec::with_capacity(rules.len());

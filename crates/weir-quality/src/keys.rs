@@ -30,13 +30,18 @@ struct GuardedKey {
     store: KeyStore,
 }
 
-/// The run's keys. One `integer` column (the usual `id`) is kept as the values themselves:
-/// no allocation per key, 16 bytes a key, and a unit that fails takes its keys back out by
-/// the unit packed in each origin. Other keys are kept as their row-format bytes, with the
-/// current unit's keys listed for that.
+/// The run's keys. One `integer` column (the usual `id`) is kept as the values themselves,
+/// with no allocation per key: keys arriving in increasing order (ids, as files usually list
+/// them) as [`Run`]s of consecutive keys at consecutive positions, a few bytes per run; any
+/// other key in a map, 16 bytes a key with its packed origin. A unit that fails takes its keys
+/// back out: its runs are the last ones, and its mapped keys carry its unit. Other keys are
+/// kept as their row-format bytes, with the current unit's keys listed for that.
 enum KeyStore {
     Int {
-        seen: HashMap<i64, u64>,
+        /// Keys that arrived above every key before them; sorted, disjoint, in arrival order.
+        runs: Vec<Run>,
+        /// Keys that arrived below the largest key seen before them.
+        scattered: HashMap<i64, u64>,
         /// The unit whose keys were inserted last (the one being read).
         unit: Option<usize>,
     },
@@ -45,6 +50,22 @@ enum KeyStore {
         seen: HashMap<Box<[u8]>, u64>,
         unit_keys: Vec<Box<[u8]>>,
     },
+}
+
+/// Keys `key..key + len` of unit `unit`, at positions `position..position + len`.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    key: i64,
+    len: u64,
+    unit: usize,
+    position: u64,
+}
+
+impl Run {
+    /// The last key of the run.
+    fn end(&self) -> i128 {
+        self.key as i128 + self.len as i128 - 1
+    }
 }
 
 /// The key of one row, borrowed from a batch's columns.
@@ -91,8 +112,28 @@ impl KeyStore {
 
     fn get(&self, probe: &Probe<'_>, row: usize) -> Option<Origin> {
         match (self, probe) {
-            (KeyStore::Int { seen, .. }, Probe::Int(values)) => {
-                seen.get(&values.value(row)).copied().map(unpack)
+            (
+                KeyStore::Int {
+                    runs, scattered, ..
+                },
+                Probe::Int(values),
+            ) => {
+                let key = values.value(row);
+                // Above the last run means above every key seen (a mapped key is always
+                // below some run's end): the common case of increasing ids, answered at once.
+                if (key as i128) > runs.last()?.end() {
+                    return None;
+                }
+                if let Some(packed) = scattered.get(&key) {
+                    return Some(unpack(*packed));
+                }
+                let i = runs.partition_point(|r| r.key <= key);
+                let run = runs.get(i.checked_sub(1)?)?;
+                let offset = key.abs_diff(run.key);
+                (offset < run.len).then_some(Origin {
+                    unit: run.unit,
+                    position: run.position + offset,
+                })
             }
             (KeyStore::Bytes { seen, .. }, Probe::Bytes(rows)) => {
                 seen.get(rows.row(row).as_ref()).copied().map(unpack)
@@ -103,9 +144,34 @@ impl KeyStore {
 
     fn insert(&mut self, probe: &Probe<'_>, row: usize, origin: Origin) {
         match (self, probe) {
-            (KeyStore::Int { seen, unit }, Probe::Int(values)) => {
-                seen.insert(values.value(row), pack(origin));
+            (
+                KeyStore::Int {
+                    runs,
+                    scattered,
+                    unit,
+                },
+                Probe::Int(values),
+            ) => {
+                let key = values.value(row);
                 *unit = Some(origin.unit);
+                match runs.last_mut() {
+                    Some(last) if (key as i128) <= last.end() => {
+                        scattered.insert(key, pack(origin));
+                    }
+                    Some(last)
+                        if last.unit == origin.unit
+                            && key as i128 == last.end() + 1
+                            && origin.position == last.position + last.len =>
+                    {
+                        last.len += 1;
+                    }
+                    _ => runs.push(Run {
+                        key,
+                        len: 1,
+                        unit: origin.unit,
+                        position: origin.position,
+                    }),
+                }
             }
             (
                 KeyStore::Bytes {
@@ -130,11 +196,18 @@ impl KeyStore {
 
     fn abort_unit(&mut self) {
         match self {
-            KeyStore::Int { seen, unit } => {
+            KeyStore::Int {
+                runs,
+                scattered,
+                unit,
+            } => {
                 // Rare (a file failing part-way), so a pass over the map is fine.
                 if let Some(failed) = unit.take() {
+                    while runs.last().is_some_and(|r| r.unit == failed) {
+                        runs.pop();
+                    }
                     let failed = (failed as u64).min((1 << (64 - POSITION_BITS)) - 1);
-                    seen.retain(|_, origin| *origin >> POSITION_BITS != failed);
+                    scattered.retain(|_, origin| *origin >> POSITION_BITS != failed);
                 }
             }
             KeyStore::Bytes {
@@ -176,7 +249,8 @@ impl KeyGuard {
                 });
             let store = if single_int {
                 KeyStore::Int {
-                    seen: HashMap::new(),
+                    runs: Vec::new(),
+                    scattered: HashMap::new(),
                     unit: None,
                 }
             } else {

@@ -295,6 +295,62 @@ impl LakeTable {
             .map_err(StoreError::delta(&self.path))
     }
 
+    /// The rows and per-column nulls of the current version without the files `excluding`,
+    /// from the files' statistics; `None` when a file has no row count in its statistics (a
+    /// writer that kept none), so the caller must count by scanning.
+    pub async fn counts(&self, excluding: &[String]) -> Result<Option<weir_model::TableCounts>> {
+        let snapshot = self
+            .table
+            .snapshot()
+            .map_err(StoreError::delta(&self.path))?;
+        let stats: Vec<(String, Option<String>)> = snapshot
+            .snapshot()
+            .file_views(self.table.log_store().as_ref(), None)
+            .map_ok(|f| (f.path().into_owned(), f.stats()))
+            .try_collect()
+            .await
+            .map_err(StoreError::delta(&self.path))?;
+        let excluded: std::collections::BTreeSet<&str> =
+            excluding.iter().map(String::as_str).collect();
+        let mut counts = weir_model::TableCounts::default();
+        let mut first = true;
+        for (path, stats) in stats {
+            if excluded.contains(path.as_str()) {
+                continue;
+            }
+            let Some(stats) =
+                stats.and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+            else {
+                return Ok(None);
+            };
+            let Some(rows) = stats["numRecords"].as_u64() else {
+                return Ok(None);
+            };
+            counts.rows += rows;
+            let nulls: std::collections::BTreeMap<&str, u64> = stats["nullCount"]
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .filter_map(|(c, n)| Some((c.as_str(), n.as_u64()?)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if first {
+                counts.nulls = nulls.iter().map(|(c, n)| (c.to_string(), *n)).collect();
+                first = false;
+            } else {
+                counts.nulls.retain(|c, total| match nulls.get(c.as_str()) {
+                    Some(n) => {
+                        *total += n;
+                        true
+                    }
+                    None => false,
+                });
+            }
+        }
+        Ok(Some(counts))
+    }
+
     pub async fn info(&self) -> Result<TableInfo> {
         let snapshot = self
             .table
@@ -627,5 +683,44 @@ mod tests {
                 ("data/b 1%.csv".to_string(), Some(2))
             ]
         );
+
+        // The audit's counts come from the same statistics, without some files if asked.
+        let counts = table.counts(&[]).await.expect("counts").expect("stats");
+        assert_eq!(counts.rows, 3);
+        assert_eq!(counts.nulls_of("a"), Some(0));
+        let without_a = table
+            .counts(&[live[0].path.clone()])
+            .await
+            .expect("counts")
+            .expect("stats");
+        assert_eq!(without_a.rows, 2);
+    }
+
+    /// Null counts summed over files, as a scan would count them.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn counts_sum_rows_and_nulls_from_file_statistics() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let path = tmp.path().join("n");
+        let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)]));
+        let table = LakeTable::open_or_create(&path, "n", &schema, None)
+            .await
+            .expect("create");
+        assert_eq!(
+            table.counts(&[]).await.expect("counts").map(|c| c.rows),
+            Some(0)
+        );
+        let mut adds = Vec::new();
+        for values in [vec![Some(1), None, None], vec![None, Some(5)]] {
+            let batch =
+                RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(values))])
+                    .expect("batch");
+            let mut writer = table.stage().expect("stage");
+            writer.write(batch).await.expect("write");
+            adds.extend(writer.finish().await.expect("finish"));
+        }
+        publish(&path, 1, adds, Vec::new()).await;
+        let table = LakeTable::open(&path).await.expect("open").expect("table");
+        let counts = table.counts(&[]).await.expect("counts").expect("stats");
+        assert_eq!((counts.rows, counts.nulls_of("a")), (5, Some(3)));
     }
 }

@@ -78,3 +78,75 @@ fn first_key_wins_and_a_failed_unit_takes_its_keys_back() {
         );
     }
 }
+
+/// The integer store (runs of increasing keys, a map for the rest) against an oracle, on
+/// sequences mixing ascending runs with gaps, keys going back, repeats within and across units,
+/// and failed units: every refusal, and where each refused key was first seen, must match.
+#[test]
+fn the_integer_store_refuses_exactly_what_an_oracle_refuses() {
+    let v = validator("integer");
+    let mut state = 7u64;
+    let mut next = |n: u64| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) % n
+    };
+    for case in 0..200 {
+        let units: Vec<String> = (0..6).map(|u| format!("u{u}")).collect();
+        let mut guard = KeyGuard::new(&v, units.clone())
+            .expect("guard")
+            .expect("a key");
+        let mut committed: std::collections::HashMap<i64, String> = Default::default();
+        let mut key = next(50) as i64 - 25;
+        for (unit, name) in units.iter().enumerate() {
+            let mut mine: std::collections::HashMap<i64, String> = Default::default();
+            let mut ids = Vec::new();
+            for _ in 0..next(40) {
+                key = match next(10) {
+                    0..=5 => key + 1,
+                    6 => key + 2 + next(5) as i64,
+                    7 => key - next(30) as i64,
+                    _ => key,
+                };
+                ids.push(key.to_string());
+            }
+            let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+            let mut validated = batch(&v, &refs);
+            guard.admit(&mut validated, unit).expect("admit");
+            let mut want_refused = Vec::new();
+            for (i, id) in ids.iter().enumerate() {
+                let k: i64 = id.parse().expect("int");
+                let at = format!("{name}:{}", i + 1);
+                match committed.get(&k).or(mine.get(&k)) {
+                    Some(first) => want_refused.push(format!("{k} first seen at {first}")),
+                    None => {
+                        mine.insert(k, at);
+                    }
+                }
+            }
+            let got_refused: Vec<String> = validated
+                .quarantined
+                .iter()
+                .map(|q| {
+                    let (k, first) = q
+                        .reason
+                        .trim_start_matches("duplicate key `id` = ")
+                        .split_once(": first seen at ")
+                        .expect("reason");
+                    format!("{k} first seen at {first}")
+                })
+                .collect();
+            assert_eq!(
+                got_refused, want_refused,
+                "case {case}, unit {unit}: {ids:?}"
+            );
+            if next(4) == 0 {
+                guard.abort_unit();
+            } else {
+                guard.commit_unit();
+                committed.extend(mine);
+            }
+        }
+    }
+}

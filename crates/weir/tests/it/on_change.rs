@@ -320,3 +320,59 @@ fn sigkill_at_every_failpoint_while_replacing_or_refusing() {
         }
     }
 }
+
+/// `weir run --json` with every file's hash cached at once (no settling time).
+fn run_cached(dir: &Path) -> (i32, Value) {
+    let out = std::process::Command::new(crate::support::weir_bin())
+        .args(["run", "--json", "--project"])
+        .arg(dir)
+        .env("WEIR_SETTLE_MS", "0")
+        .output()
+        .expect("weir runs");
+    let doc = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status.code().unwrap_or(-1), doc)
+}
+
+/// Hashes cached by file stat (so an unchanged file is not read again) never hide a change:
+/// a rewrite of the same size, an append and a restore are each seen on the next run.
+#[test]
+fn cached_hashes_never_hide_a_change() {
+    for policy in ["refuse", "replace"] {
+        let (_tmp, dir) = project(Some(policy));
+        let mut py = PyLake::start();
+        assert_eq!(run_cached(&dir).0, 0);
+        let (code, doc) = run_cached(&dir);
+        assert_eq!((code, status(&doc)), (0, "up_to_date"), "{doc}");
+        // The same number of bytes, other values.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let same_size = A_V1.replace("one", "uno").replace("two", "dos");
+        assert_eq!(same_size.len(), A_V1.len());
+        std::fs::write(dir.join("data/a.csv"), &same_size).expect("write");
+        let (code, doc) = run_cached(&dir);
+        let (stored, _) = lake(&mut py, &dir);
+        if policy == "refuse" {
+            assert_eq!(code, 1, "{doc}");
+            assert_eq!(stored, labels(&["one", "two", "three", "ten", "eleven"]));
+            // Restored: nothing to do, and nothing doubled.
+            std::fs::write(dir.join("data/a.csv"), A_V1).expect("write");
+        } else {
+            assert_eq!(code, 0, "{doc}");
+            assert_eq!(stored, labels(&["uno", "dos", "three", "ten", "eleven"]));
+            std::fs::write(dir.join("data/a.csv"), &same_size).expect("write");
+        }
+        let (code, doc) = run_cached(&dir);
+        assert_eq!((code, status(&doc)), (0, "up_to_date"), "{policy}: {doc}");
+        // Appended lines are read, once.
+        let current = std::fs::read_to_string(dir.join("data/a.csv")).expect("read");
+        std::fs::write(dir.join("data/a.csv"), format!("{current}8,eight\n")).expect("write");
+        let (code, doc) = run_cached(&dir);
+        assert_eq!(
+            (code, run_of(&doc, "things")["rows_in"].as_u64()),
+            (0, Some(1)),
+            "{policy}: {doc}"
+        );
+        let (stored, _) = lake(&mut py, &dir);
+        assert!(stored.contains(&"eight".to_string()), "{stored:?}");
+        assert_eq!(run_cached(&dir).1["runs"][0]["status"], "up_to_date");
+    }
+}
