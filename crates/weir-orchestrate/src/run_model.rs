@@ -85,6 +85,7 @@ pub(crate) async fn materialize(
     report: &mut AssetRunReport,
     record: &mut RunRecord,
 ) -> Result<()> {
+    let started = std::time::Instant::now();
     let merging = model.materialization == Materialization::IncrementalMerge;
     let mut contract = asset.contract.clone();
     if merging {
@@ -122,6 +123,7 @@ pub(crate) async fn materialize(
     if !options.full_refresh && recorded.as_ref() == Some(&current) {
         return up_to_date(report).await;
     }
+    tracing::debug!(asset = %asset.name, elapsed_ms = started.elapsed().as_millis() as u64, "tables opened, inputs compared");
     let ctx = SessionContext::new();
     for (name, table) in &upstream {
         register_delta(&ctx, name, table).await?;
@@ -155,8 +157,10 @@ pub(crate) async fn materialize(
             return Ok(());
         }
     };
+    tracing::debug!(asset = %asset.name, elapsed_ms = started.elapsed().as_millis() as u64, "planned and decided");
     progress.asset_started(&asset.name, 0);
     let mut staging = Staging::open(asset, &validator, report, record, state).await?;
+    tracing::debug!(asset = %asset.name, elapsed_ms = started.elapsed().as_millis() as u64, "staging opened");
     staging.extra_metadata.insert(
         INPUTS_KEY.into(),
         serde_json::to_value(&current).map_err(|e| OrchestrateError::Config(e.to_string()))?,
@@ -208,6 +212,7 @@ pub(crate) async fn materialize(
         staging.abandon().await;
         return Err(e);
     }
+    tracing::debug!(asset = %asset.name, elapsed_ms = started.elapsed().as_millis() as u64, "rows computed and staged");
     staging
         .finish(
             project,

@@ -509,8 +509,7 @@ impl Staging {
                     .map(|i| arrow::row::SortField::new(self.schema.field(*i).data_type().clone()))
                     .collect(),
             )?;
-            let mut taken: std::collections::HashSet<arrow::row::OwnedRow> =
-                std::collections::HashSet::new();
+            let mut taken: std::collections::HashSet<Box<[u8]>> = std::collections::HashSet::new();
             for batch in &colliding {
                 let mut columns = Vec::with_capacity(key_indices.len());
                 for (column, i) in batch.columns().iter().zip(&key_indices) {
@@ -520,7 +519,7 @@ impl Staging {
                     )?);
                 }
                 let rows = converter.convert_columns(&columns)?;
-                taken.extend(rows.iter().map(|r| r.owned()));
+                taken.extend(rows.iter().map(|r| Box::<[u8]>::from(r.as_ref())));
             }
             // One pass over the staged rows, origin by origin (so files staged per origin stay
             // so): rows with a taken key go to the quarantine, the others to new staged files.
@@ -563,7 +562,7 @@ impl Staging {
                     let converted = converter.convert_columns(&keys)?;
                     let keep: arrow::array::BooleanArray = converted
                         .iter()
-                        .map(|r| Some(!taken.contains(&r.owned())))
+                        .map(|r| Some(!taken.contains(r.as_ref())))
                         .collect();
                     let dropped = arrow::compute::not(&keep)?;
                     let hits = arrow::compute::filter_record_batch(&batch, &dropped)?;

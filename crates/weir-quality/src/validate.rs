@@ -294,6 +294,14 @@ impl Validator {
             }
             _ => {
                 let Some(text) = text_view(typed) else { return };
+                // A clone of the regex has a cache pool of its own: batches validated on
+                // several threads at once then never contend for one regex's cache.
+                let regex = match kind {
+                    ValueCheckKind::Pattern(re) | ValueCheckKind::Format(_, re) => Some(re.clone()),
+                    ValueCheckKind::InvalidValues { pattern, .. } => pattern.clone(),
+                    _ => None,
+                };
+                let matches = |v: &str| regex.as_ref().is_none_or(|re| re.is_match(v));
                 for row in 0..text.len() {
                     if text.is_null(row) {
                         continue;
@@ -304,10 +312,10 @@ impl Validator {
                             .then(|| format!("shorter than {n} characters")),
                         ValueCheckKind::MaxLength(n) => (v.chars().count() > *n as usize)
                             .then(|| format!("longer than {n} characters")),
-                        ValueCheckKind::Pattern(re) => (!re.is_match(v))
+                        ValueCheckKind::Pattern(re) => (!matches(v))
                             .then(|| format!("does not match pattern `{}`", re.as_str())),
-                        ValueCheckKind::Format(name, re) => {
-                            (!re.is_match(v)).then(|| format!("is not a valid {name}"))
+                        ValueCheckKind::Format(name, _) => {
+                            (!matches(v)).then(|| format!("is not a valid {name}"))
                         }
                         ValueCheckKind::InvalidValues { valid, pattern } => {
                             if valid.as_ref().is_some_and(|set| !set.contains(v)) {
@@ -315,7 +323,7 @@ impl Validator {
                             } else {
                                 pattern
                                     .as_ref()
-                                    .filter(|re| !re.is_match(v))
+                                    .filter(|_| !matches(v))
                                     .map(|re| format!("does not match pattern `{}`", re.as_str()))
                             }
                         }
