@@ -14,6 +14,21 @@ use crate::error::{Result, StoreError};
 /// Files are rolled at this size so one run never holds more than a file's worth in flight.
 const TARGET_FILE_BYTES: u64 = 128 * 1024 * 1024;
 
+/// A column chunk's dictionary may grow to this size before the column falls back to plain
+/// encoding. Columns of a few thousand distinct values (countries, statuses, small integers)
+/// keep their dictionary; a column of mostly distinct values (ids, emails, timestamps) gives
+/// up after a few thousand values instead of interning the first megabyte of them. Measured
+/// on the bench's 10 M rows: 8 % less time to write, 11 % larger files than the 1 MiB default.
+const DICTIONARY_PAGE_BYTES: usize = 64 * 1024;
+
+/// Snappy, as delta-rs writes by default, with the smaller dictionary limit above.
+fn writer_properties() -> parquet::file::properties::WriterProperties {
+    parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .set_dictionary_page_size_limit(DICTIONARY_PAGE_BYTES)
+        .build()
+}
+
 /// One Delta table of the lake.
 pub struct LakeTable {
     pub path: PathBuf,
@@ -373,7 +388,8 @@ impl LakeTable {
     pub fn stage(&self) -> Result<StagedWriter> {
         let writer = RecordBatchWriter::for_table(&self.table)
             .map_err(StoreError::delta(&self.path))?
-            .with_target_file_size(TARGET_FILE_BYTES);
+            .with_target_file_size(TARGET_FILE_BYTES)
+            .with_writer_properties(writer_properties());
         Ok(StagedWriter {
             writer,
             path: self.path.clone(),
