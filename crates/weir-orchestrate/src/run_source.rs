@@ -33,31 +33,7 @@ pub(crate) async fn ingest(
     };
     let validator = Arc::new(Validator::new(&asset.name, &asset.contract, parse)?);
     let started = std::time::Instant::now();
-    // A full refresh reads every file anyway, and hashes each again as it is.
-    let cache = if options.full_refresh {
-        Default::default()
-    } else {
-        state.file_hashes().await?
-    };
-    let found = discover_files_cached(&project.root, &source.path, &|path, stat| {
-        cache
-            .get(&path.display().to_string())
-            .filter(|(known, _)| known == stat)
-            .map(|(_, hash)| hash.clone())
-    })?;
-    let hashed: Vec<FileUnit> = found
-        .units
-        .iter()
-        .filter(
-            |u| match (u.stat, cache.get(&u.path.display().to_string())) {
-                (Some(stat), Some((known, hash))) => *known != stat || *hash != u.content_hash,
-                (Some(_), None) => true,
-                (None, _) => false,
-            },
-        )
-        .cloned()
-        .collect();
-    state.record_file_hashes(&hashed).await?;
+    let found = discover(state, project, source, options.full_refresh).await?;
     let units = found.units;
     report.rejected_files = found
         .unreadable
@@ -191,6 +167,40 @@ pub(crate) async fn ingest(
             record,
         )
         .await
+}
+
+/// Expands the source's glob, taking each unchanged file's hash from the state store's cache
+/// (keyed by its stat) instead of reading it, and caching the hashes it had to compute. A full
+/// refresh reads every file anyway, so it hashes each again.
+async fn discover(
+    state: &StateStore,
+    project: &Project,
+    source: &SourceDef,
+    full_refresh: bool,
+) -> Result<weir_ingest::Discovered> {
+    let cache = if full_refresh {
+        Default::default()
+    } else {
+        state.file_hashes().await?
+    };
+    let known = |path: &std::path::Path| cache.get(&path.display().to_string());
+    let found = discover_files_cached(&project.root, &source.path, &|path, stat| {
+        known(path)
+            .filter(|(at, _)| at == stat)
+            .map(|(_, hash)| hash.clone())
+    })?;
+    let fresh: Vec<FileUnit> = found
+        .units
+        .iter()
+        .filter(|u| {
+            u.stat.is_some_and(|stat| {
+                known(&u.path).is_none_or(|(at, hash)| *at != stat || *hash != u.content_hash)
+            })
+        })
+        .cloned()
+        .collect();
+    state.record_file_hashes(&fresh).await?;
+    Ok(found)
 }
 
 /// Every new file was rejected: an error naming all of them; nothing is published.

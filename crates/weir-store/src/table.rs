@@ -64,6 +64,32 @@ pub struct LiveFile {
     pub origin: Option<String>,
     /// Its row count, from the file's statistics.
     pub rows: Option<u64>,
+    /// Its nulls per column, from the file's statistics (columns they do not cover are absent).
+    pub nulls: std::collections::BTreeMap<String, u64>,
+}
+
+impl LiveFile {
+    /// Reads what the `add` action says of one data file.
+    fn of(path: String, add: &Add) -> LiveFile {
+        let stats = add
+            .stats
+            .as_deref()
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok());
+        let stats = stats.as_ref();
+        LiveFile {
+            path,
+            origin: origin_of(add).map(str::to_string),
+            rows: stats.and_then(|s| s["numRecords"].as_u64()),
+            nulls: stats
+                .and_then(|s| s["nullCount"].as_object())
+                .map(|o| {
+                    o.iter()
+                        .filter_map(|(c, n)| Some((c.clone(), n.as_u64()?)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
 }
 
 /// What `weir show` tells about a table.
@@ -299,11 +325,7 @@ impl LakeTable {
             .map_ok(|f| {
                 #[allow(deprecated)] // the only public way to a file's tags
                 let add = f.add_action();
-                LiveFile {
-                    path: f.path().into_owned(),
-                    origin: origin_of(&add).map(str::to_string),
-                    rows: f.num_records().map(|n| n as u64),
-                }
+                LiveFile::of(f.path().into_owned(), &add)
             })
             .try_collect()
             .await
@@ -314,47 +336,23 @@ impl LakeTable {
     /// from the files' statistics; `None` when a file has no row count in its statistics (a
     /// writer that kept none), so the caller must count by scanning.
     pub async fn counts(&self, excluding: &[String]) -> Result<Option<weir_model::TableCounts>> {
-        let snapshot = self
-            .table
-            .snapshot()
-            .map_err(StoreError::delta(&self.path))?;
-        let stats: Vec<(String, Option<String>)> = snapshot
-            .snapshot()
-            .file_views(self.table.log_store().as_ref(), None)
-            .map_ok(|f| (f.path().into_owned(), f.stats()))
-            .try_collect()
-            .await
-            .map_err(StoreError::delta(&self.path))?;
         let excluded: std::collections::BTreeSet<&str> =
             excluding.iter().map(String::as_str).collect();
         let mut counts = weir_model::TableCounts::default();
         let mut first = true;
-        for (path, stats) in stats {
-            if excluded.contains(path.as_str()) {
+        for file in self.live_files().await? {
+            if excluded.contains(file.path.as_str()) {
                 continue;
             }
-            let Some(stats) =
-                stats.and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
-            else {
-                return Ok(None);
-            };
-            let Some(rows) = stats["numRecords"].as_u64() else {
+            let Some(rows) = file.rows else {
                 return Ok(None);
             };
             counts.rows += rows;
-            let nulls: std::collections::BTreeMap<&str, u64> = stats["nullCount"]
-                .as_object()
-                .map(|o| {
-                    o.iter()
-                        .filter_map(|(c, n)| Some((c.as_str(), n.as_u64()?)))
-                        .collect()
-                })
-                .unwrap_or_default();
             if first {
-                counts.nulls = nulls.iter().map(|(c, n)| (c.to_string(), *n)).collect();
+                counts.nulls = file.nulls;
                 first = false;
             } else {
-                counts.nulls.retain(|c, total| match nulls.get(c.as_str()) {
+                counts.nulls.retain(|c, total| match file.nulls.get(c) {
                     Some(n) => {
                         *total += n;
                         true

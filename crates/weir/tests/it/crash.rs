@@ -46,8 +46,14 @@ pub(crate) fn assert_rows_once(dir: &Path, expected: &[(&str, &str, u64)]) {
 
 /// Starts `weir run` stopped at `failpoint`, and SIGKILLs it there.
 pub(crate) fn kill_at(dir: &Path, failpoint: &str) {
+    kill_command_at(dir, &["run", "--json"], failpoint);
+}
+
+/// Starts `weir ARGS` stopped at `failpoint` (`point` or `point@asset`), and SIGKILLs it there.
+pub(crate) fn kill_command_at(dir: &Path, args: &[&str], failpoint: &str) {
     let mut child = Command::new(weir_bin())
-        .args(["run", "--json", "--project"])
+        .args(args)
+        .arg("--project")
         .arg(dir)
         .env("WEIR_FAILPOINT", failpoint)
         .stdout(Stdio::null())

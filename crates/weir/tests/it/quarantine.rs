@@ -2,7 +2,6 @@
 //! `weir query`, `weir quarantine`, and `weir replay` publishing each row exactly once, even
 //! when killed.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -413,37 +412,11 @@ fn replay_filters_by_rule() {
     assert_replayed_once(&dir);
 }
 
-/// Starts `weir replay` stopped at `failpoint` and SIGKILLs it there.
-fn kill_replay_at(dir: &Path, failpoint: &str) {
-    let mut child = Command::new(weir_bin())
-        .args(["replay", "orders", "--json", "--project"])
-        .arg(dir)
-        .env("WEIR_FAILPOINT", failpoint)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut reached = false;
-    for line in BufReader::new(stderr).lines() {
-        if line
-            .expect("line")
-            .contains(&format!("weir-failpoint: {failpoint}"))
-        {
-            reached = true;
-            break;
-        }
-    }
-    child.kill().expect("SIGKILL");
-    let status = child.wait().expect("wait");
-    assert!(reached, "failpoint {failpoint} never reached ({status:?})");
-}
-
 #[test]
 fn replay_killed_at_every_publishing_step_publishes_each_row_once() {
     for failpoint in ["staged", "journaled", "between_commits", "published"] {
         let (_tmp, dir) = relaxed_project();
-        kill_replay_at(&dir, failpoint);
+        crate::crash::kill_command_at(&dir, &["replay", "orders", "--json"], failpoint);
         let (code, doc) = json_of(&dir, &["replay", "orders"]);
         assert_eq!(code, 0, "{failpoint}: {doc}");
         if failpoint != "staged" {
