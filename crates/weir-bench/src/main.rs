@@ -101,6 +101,13 @@ schema:
 const COUNTRIES: &[&str] = &["US", "GB", "DE", "FR", "NL", "ES", "IT", "SE", "PL", "JP"];
 
 fn main() -> anyhow::Result<()> {
+    // Per-stage timings of the runs measured: `WEIR_LOG=weir_orchestrate=debug`.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let args: Vec<String> = std::env::args().collect();
     let usage = "usage: weir-bench generate|ingest|validate|validate-csv|models|increment|peers|all DIR [ROWS]";
     let command = args.get(1).context(usage)?;
@@ -479,9 +486,9 @@ WHERE status = 'paid'
 ";
 
 const DAILY_SQL: &str = "-- weir: materialized = incremental, strategy = merge, unique_key = day
-SELECT day, COUNT(*) AS orders, SUM(amount) AS revenue
-FROM paid_events
-GROUP BY day
+SELECT CAST(created_at AS DATE) AS day, COUNT(*) AS orders, SUM(amount) AS revenue
+FROM events
+GROUP BY CAST(created_at AS DATE)
 ";
 
 const DAILY_CONTRACT: &str = r#"apiVersion: v3.1.0
@@ -579,7 +586,7 @@ fn models(dir: &Path, new_rows: u64) -> anyhow::Result<()> {
         let pick = |reports: &[weir_orchestrate::AssetRunReport], asset: &str| {
             reports.iter().find(|r| r.asset == asset).cloned().context("no report")
         };
-        let built = run("paid_events+", false).await?;
+        let built = run("events+", false).await?;
         let first = pick(&built, "paid_events")?;
         let daily_first = pick(&built, "daily")?;
         println!(
@@ -629,7 +636,7 @@ fn models(dir: &Path, new_rows: u64) -> anyhow::Result<()> {
             writeln!(csv, "{id},{},user{id}@example.com,{},{},{},{status},{},new,0.5", i % 1000, COUNTRIES[(i % 10) as usize], 10.5, 1 + i % 100, at.format("%Y-%m-%dT%H:%M:%SZ"))?;
         }
         csv.flush()?;
-        let after = run("+daily", false).await?;
+        let after = run("events+", false).await?;
         let incremental = pick(&after, "paid_events")?;
         let daily_incremental = pick(&after, "daily")?;
         let refresh = pick(&run("paid_events", true).await?, "paid_events")?;

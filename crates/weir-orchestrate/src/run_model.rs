@@ -124,7 +124,9 @@ pub(crate) async fn materialize(
         return up_to_date(report).await;
     }
     tracing::debug!(asset = %asset.name, elapsed_ms = started.elapsed().as_millis() as u64, "tables opened, inputs compared");
-    let ctx = SessionContext::new();
+    // Recomputing a merge model's affected keys filters on them; a key that is the date of
+    // an upstream timestamp then prunes by that timestamp's statistics.
+    let ctx = weir_process::pruning_session();
     for (name, table) in &upstream {
         register_delta(&ctx, name, table).await?;
     }

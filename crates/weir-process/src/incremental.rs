@@ -9,7 +9,9 @@
 //!   semi joins, set operations and subqueries;
 //! - a `merge` model recomputes the `unique_key` values that new rows can affect. That set is the
 //!   keys of the query's output over the new rows (`ΔA⋈B ∪ A'⋈ΔB` over several tables) when
-//!   every key column is a plain copy of an upstream column, every table is read once, and the
+//!   every key column is a plain copy of an upstream column or a deterministic function of that
+//!   one column (`CAST(created_at AS DATE)`: rows with one source value always get one key), every
+//!   table is read once, and the
 //!   path from each key column down to its table only holds nodes that never mix rows of
 //!   different keys (aggregates and DISTINCT ON grouped by the key, windows partitioned by it,
 //!   joins that keep that side's rows) and never make a key disappear when rows are added (no
@@ -34,7 +36,8 @@ pub struct IncrementalPlan {
     pub merge_keys: Result<KeySource, String>,
 }
 
-/// The upstream `(table, column)` each `unique_key` column is a plain copy of, in key order.
+/// The upstream `(table, column)` each `unique_key` column is a copy, or a deterministic
+/// function, of, in key order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeySource {
     pub columns: Vec<(String, String)>,
@@ -172,6 +175,34 @@ fn trace_keys(
     Ok(KeySource { columns })
 }
 
+/// The one column a key expression is computed from: the column itself, or a deterministic
+/// function of it alone. Rows that agree on that column then agree on the key, so the nodes
+/// below, which are checked not to mix rows of different values of the column, never mix
+/// rows of different keys either.
+fn key_source_column(expr: &Expr) -> Result<&datafusion::common::Column, String> {
+    let mut inner = expr;
+    while let Expr::Alias(alias) = inner {
+        inner = alias.expr.as_ref();
+    }
+    if let Some(column) = inner.try_as_col() {
+        return Ok(column);
+    }
+    if inner.is_volatile() {
+        return Err("it is computed with a volatile function".into());
+    }
+    if has_subquery(inner) {
+        return Err("it is computed with a subquery".into());
+    }
+    let columns = inner.column_refs();
+    match columns.iter().next() {
+        Some(column) if columns.len() == 1 => Ok(column),
+        _ => Err(format!(
+            "it is computed from {} columns, and weir traces a key only to one upstream column",
+            columns.len()
+        )),
+    }
+}
+
 fn node_id(plan: &LogicalPlan) -> usize {
     plan as *const LogicalPlan as usize
 }
@@ -236,8 +267,7 @@ fn trace_column(
     match plan {
         LogicalPlan::Projection(p) => {
             let expr = p.expr.get(index).ok_or_else(not_a_copy)?;
-            let column = expr.clone().unalias();
-            let column = column.try_as_col().ok_or_else(not_a_copy)?;
+            let column = key_source_column(expr)?;
             let at = p
                 .input
                 .schema()
@@ -271,7 +301,7 @@ fn trace_column(
             {
                 return Err("grouping sets (ROLLUP, CUBE) mix keys".into());
             }
-            let column = expr.try_as_col().ok_or_else(not_a_copy)?;
+            let column = key_source_column(expr)?;
             let at = a
                 .input
                 .schema()
@@ -317,8 +347,7 @@ fn trace_column(
                 return Err("a filter above DISTINCT ON can drop a key when rows are added".into());
             }
             let expr = on.select_expr.get(index).ok_or_else(not_a_copy)?;
-            let column = expr.clone().unalias();
-            let column = column.try_as_col().ok_or_else(not_a_copy)?;
+            let column = key_source_column(expr)?;
             if !on.on_expr.iter().any(|e| e.try_as_col() == Some(column)) {
                 return Err("DISTINCT ON does not include the key".into());
             }
@@ -477,6 +506,16 @@ mod tests {
                 "id",
                 "id",
             ),
+            (
+                "SELECT date_trunc('month', CAST(day AS TIMESTAMP)) AS month, COUNT(*) AS n FROM events GROUP BY date_trunc('month', CAST(day AS TIMESTAMP))",
+                "month",
+                "day",
+            ),
+            (
+                "SELECT CAST(day AS VARCHAR) AS d, COUNT(*) AS n FROM events GROUP BY day",
+                "d",
+                "day",
+            ),
         ] {
             let keys = analyze(sql, &[key]).await.merge_keys;
             assert_eq!(
@@ -513,9 +552,14 @@ mod tests {
                 "HAVING",
             ),
             (
-                "SELECT CAST(day AS VARCHAR) AS d, COUNT(*) AS n FROM events GROUP BY day",
+                "SELECT concat(CAST(user_id AS VARCHAR), CAST(day AS VARCHAR)) AS d, COUNT(*) AS n FROM events GROUP BY user_id, day",
                 "d",
-                "computed",
+                "2 columns",
+            ),
+            (
+                "SELECT day + CAST(random() * 3 AS INT) AS d, COUNT(*) AS n FROM events GROUP BY 1",
+                "d",
+                "volatile",
             ),
             (
                 "SELECT day, SUM(amount) AS s FROM events GROUP BY ROLLUP(day)",

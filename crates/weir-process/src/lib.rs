@@ -5,11 +5,13 @@
 //! This crate plans and executes queries; it never validates rows (`weir-quality`) and never
 //! writes to the lake (`weir-store`).
 
+mod date_pruning;
 mod deps;
 mod incremental;
 mod lineage;
 mod plan;
 
+pub use date_pruning::{DateRangePruning, pruning_session};
 pub use deps::{SqlError, find_word, qualified_table_references, table_references};
 pub use incremental::{IncrementalPlan, KeySource, analyze_incremental, analyze_plan};
 pub use lineage::{

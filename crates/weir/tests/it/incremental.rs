@@ -56,6 +56,17 @@ const MODELS: &[(&str, &str, &[Column])] = &[
         ],
     ),
     (
+        // A key computed from an upstream timestamp: the days new rows touch are recomputed
+        // with a filter rewritten into timestamp ranges (weir_process::DateRangePruning).
+        "daily_by_ts",
+        "-- weir: materialized = incremental, strategy = merge, unique_key = ts_day\nSELECT CAST(ts AS DATE) AS ts_day, COUNT(*) AS n, SUM(amount) AS total FROM events WHERE ts IS NOT NULL GROUP BY CAST(ts AS DATE)\n",
+        &[
+            ("ts_day", "date", true),
+            ("n", "integer", true),
+            ("total", "number", false),
+        ],
+    ),
+    (
         "latest_per_user",
         "-- weir: materialized = incremental, strategy = merge, unique_key = user_id\nSELECT DISTINCT ON (user_id) user_id, id, amount FROM events WHERE user_id IS NOT NULL ORDER BY user_id, id DESC, amount DESC\n",
         &[
@@ -271,6 +282,7 @@ fn incremental_models_equal_a_full_refresh_after_messy_batches() {
                 "events_clean",
                 "events_enriched",
                 "daily",
+                "daily_by_ts",
                 "latest_per_user",
             ] {
                 let run = run_of(&doc, name);
