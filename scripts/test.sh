@@ -3,7 +3,9 @@
 #   - the Python `deltalake` and `pyarrow` packages (the independent Delta reader the
 #     end-to-end tests compare weir's tables with);
 #   - the Python `sqlglot` package (the independent column lineage weir-process's lineage
-#     corpus test compares weir's with).
+#     corpus test compares weir's with);
+#   - the Python `datacontract-cli` package (the independent ODCS implementation weir-model's
+#     contract corpus test and the written-contracts test compare weir's verdicts with).
 # Usage: ./scripts/test.sh [extra args for cargo nextest / cargo test]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +18,10 @@ fi
 if ! "$PYTHON" -c "import sqlglot" >/dev/null 2>&1; then
   echo "installing the Python sqlglot package (independent column lineage for the tests)"
   "$PYTHON" -m pip install --quiet sqlglot
+fi
+if ! "$PYTHON" -c "import datacontract.data_contract" >/dev/null 2>&1; then
+  echo "installing the Python datacontract-cli package (independent ODCS linter for the tests)"
+  "$PYTHON" -m pip install --quiet datacontract-cli
 fi
 export WEIR_TEST_PYTHON="$PYTHON"
 

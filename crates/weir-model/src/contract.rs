@@ -14,12 +14,9 @@ use serde_yaml::Value;
 
 use crate::diagnostic::Diagnostic;
 
-/// The ODCS versions whose shape weir reads (the JSON schema's enum for v3).
-const SUPPORTED_API_VERSIONS: &[&str] = &["v3.1.0", "v3.0.2", "v3.0.1", "v3.0.0"];
-
 /// An ODCS v3 data contract (`kind: DataContract`).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct Contract {
     pub version: String,
     pub api_version: String,
@@ -46,10 +43,12 @@ pub struct Contract {
     pub sla_default_element: Option<String>,
     pub authoritative_definitions: Option<Vec<AuthoritativeDefinition>>,
     pub custom_properties: Option<Vec<CustomProperty>>,
+    /// v3.2: where the contract sits (ports and the like); read, not used by weir.
+    pub context: Option<Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct Description {
     pub purpose: Option<String>,
     pub usage: Option<String>,
@@ -59,7 +58,7 @@ pub struct Description {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct AuthoritativeDefinition {
     pub id: Option<String>,
     #[serde(rename = "type")]
@@ -69,16 +68,18 @@ pub struct AuthoritativeDefinition {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct CustomProperty {
     pub id: Option<String>,
     pub property: String,
     pub value: Value,
     pub description: Option<String>,
+    /// v3.2: the vendor the property is meant for.
+    pub vendor: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct Role {
     pub id: Option<String>,
     pub role: String,
@@ -90,7 +91,7 @@ pub struct Role {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct Price {
     pub price_amount: Option<f64>,
     pub price_currency: Option<String>,
@@ -100,7 +101,7 @@ pub struct Price {
 /// One table (ODCS `SchemaObject`). weir maps one contract to one asset, so a contract has
 /// exactly one schema object.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct SchemaObject {
     pub name: String,
     pub id: Option<String>,
@@ -118,11 +119,15 @@ pub struct SchemaObject {
     pub quality: Vec<QualityRule>,
     #[serde(default)]
     pub properties: Vec<SchemaProperty>,
+    /// v3.2 additions weir reads but does not use.
+    pub context: Option<Value>,
+    pub deprecated: Option<bool>,
+    pub synonyms: Option<Value>,
 }
 
 /// One column (ODCS `SchemaProperty`).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct SchemaProperty {
     pub name: String,
     pub id: Option<String>,
@@ -154,6 +159,37 @@ pub struct SchemaProperty {
     pub tags: Option<Vec<String>>,
     pub custom_properties: Option<Vec<CustomProperty>>,
     pub authoritative_definitions: Option<Vec<AuthoritativeDefinition>>,
+    /// v3.2: the values the column may hold. weir enforces them row by row, as an
+    /// `invalidValues` rule named `enum` (see [`SchemaProperty::rules`]).
+    #[serde(rename = "enum")]
+    pub enum_values: Option<Vec<EnumValue>>,
+    /// v3.2 additions weir reads but does not use.
+    pub semantic_type: Option<String>,
+    pub deprecated: Option<bool>,
+    pub synonyms: Option<Value>,
+}
+
+/// One allowed value of a v3.2 property `enum`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnumValue {
+    pub value: Value,
+    pub label: Option<String>,
+    pub id: Option<String>,
+    pub description: Option<String>,
+    pub custom_properties: Option<Vec<CustomProperty>>,
+}
+
+impl SchemaProperty {
+    /// The values of a v3.2 `enum`, as text (how row values are compared with them).
+    pub fn enum_strings(&self) -> Option<Vec<String>> {
+        self.enum_values.as_ref().map(|values| {
+            values
+                .iter()
+                .filter_map(|v| value_as_string(&v.value))
+                .collect()
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -173,7 +209,7 @@ pub enum LogicalType {
 /// The union of ODCS `logicalTypeOptions` over all logical types; which keys apply to which
 /// type is checked in [`parse_contract`].
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct LogicalTypeOptions {
     pub min_length: Option<u64>,
     pub max_length: Option<u64>,
@@ -196,7 +232,7 @@ pub struct LogicalTypeOptions {
 
 /// An ODCS quality rule, at schema or property level.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct QualityRule {
     pub id: Option<String>,
     pub name: Option<String>,
@@ -373,7 +409,7 @@ impl QualityRule {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct Team {
     pub id: Option<String>,
     pub name: Option<String>,
@@ -386,7 +422,7 @@ pub struct Team {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct TeamMember {
     pub id: Option<String>,
     pub username: String,
@@ -402,7 +438,7 @@ pub struct TeamMember {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct Support {
     pub id: Option<String>,
     pub channel: String,
@@ -417,7 +453,7 @@ pub struct Support {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct SlaProperty {
     pub id: Option<String>,
     pub property: String,
@@ -429,6 +465,9 @@ pub struct SlaProperty {
     pub description: Option<String>,
     pub scheduler: Option<String>,
     pub schedule: Option<String>,
+    /// v3.2 additions.
+    pub authoritative_definitions: Option<Vec<AuthoritativeDefinition>>,
+    pub custom_properties: Option<Vec<CustomProperty>>,
 }
 
 impl Contract {
@@ -458,38 +497,102 @@ impl Contract {
 }
 
 /// Parses and checks one contract file. Returns the contract when it is usable, and every
-/// problem found (serde stops at the first structural error; semantic checks report all).
+/// problem found.
+///
+/// In three steps: the YAML must parse; it must be valid against the official JSON schema of
+/// the ODCS version it declares (every violation is reported, with the schema's reason, the
+/// field path and the line); then weir reads it, mapping the forms older versions use
+/// (`team` as a list of members, v3.0 rule names) onto the v3.1 shape, and applies its own
+/// semantic checks. Keys the standard allows but does not define are ignored with a warning.
 pub fn parse_contract(path: &Path, text: &str) -> (Option<Contract>, Vec<Diagnostic>) {
-    let contract: Contract = match serde_yaml::from_str(text) {
-        Ok(c) => c,
-        Err(err) => {
-            let location = err.location();
-            let message = strip_location(&err.to_string());
-            let (field, message) = split_field_path(&message);
-            let mut d = Diagnostic::error(path, message).at(
-                location.as_ref().map(|l| l.line()),
-                location.as_ref().map(|l| l.column()),
+    let document: Value = match serde_yaml::from_str(text) {
+        Ok(v) => v,
+        Err(err) => return (None, vec![yaml_error(path, &err)]),
+    };
+    let Some(api_version) = document
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
+        return (
+            None,
+            vec![
+                Diagnostic::error(
+                    path,
+                    format!(
+                        "a contract needs `apiVersion` (one of {})",
+                        crate::SUPPORTED_API_VERSIONS.join(", ")
+                    ),
+                )
+                .field("apiVersion")
+                .at(find_line(text, "apiVersion"), None),
+            ],
+        );
+    };
+    let json = match serde_json::to_value(&document) {
+        Ok(json) => json,
+        Err(e) => {
+            return (
+                None,
+                vec![Diagnostic::error(
+                    path,
+                    format!("the contract cannot be read as JSON data (ODCS is JSON): {e}"),
+                )],
             );
-            if let Some(field) = field {
-                d = d.field(field);
-            }
-            return (None, vec![d]);
         }
     };
+    match crate::odcs_schema::validate(&api_version, &json) {
+        Err(message) => {
+            return (
+                None,
+                vec![
+                    Diagnostic::error(path, message)
+                        .field("apiVersion")
+                        .at(find_line(text, "apiVersion"), None),
+                ],
+            );
+        }
+        Ok(violations) if !violations.is_empty() => {
+            let diagnostics = violations
+                .iter()
+                .map(|v| {
+                    Diagnostic::error(path, format!("not valid ODCS {api_version}: {}", v.message))
+                        .field(v.field())
+                        .at(crate::odcs_schema::line_of(text, &v.path), None)
+                })
+                .collect();
+            return (None, diagnostics);
+        }
+        Ok(_) => {}
+    }
+    let document = older_forms_as_v31(document);
+    let mut ignored = Vec::new();
+    let contract: Contract =
+        match serde_ignored::deserialize(document, |p| ignored.push(p.to_string())) {
+            Ok(c) => c,
+            Err(err) => {
+                let message = err.to_string();
+                let (field, message) = split_field_path(&message);
+                let mut d = Diagnostic::error(path, message);
+                if let Some(field) = field {
+                    d = d.field(field);
+                }
+                return (None, vec![d]);
+            }
+        };
     let mut diagnostics = Vec::new();
     let locate = |field: &str| find_line(text, field);
-    if !SUPPORTED_API_VERSIONS.contains(&contract.api_version.as_str()) {
+    for field in ignored {
+        let last = field.rsplit('.').next().unwrap_or(&field).to_string();
         diagnostics.push(
-            Diagnostic::error(
+            Diagnostic::warning(
                 path,
                 format!(
-                    "unsupported apiVersion `{}`; expected one of {}",
-                    contract.api_version,
-                    SUPPORTED_API_VERSIONS.join(", ")
+                    "`{last}` is not a field ODCS {api_version} defines here; weir ignores it (a misspelling?)"
                 ),
             )
-            .field("apiVersion")
-            .at(locate("apiVersion"), None),
+            .field(field)
+            .at(locate(&format!("{last}:")), None),
         );
     }
     if contract.kind != "DataContract" {
@@ -686,6 +789,7 @@ impl QualityRule {
                     .metric
                     .as_deref()
                     .or(self.rule.as_deref())
+                    .map(v30_rule_as_metric)
                     .ok_or("a library rule needs a `metric`")?;
                 let need_column = || {
                     column
@@ -771,6 +875,17 @@ impl QualityRule {
     }
 }
 
+/// ODCS v3.0 names its library rules `rule: nullCheck`, `duplicateCount`, `validValues`,
+/// `rowCount`; v3.1 renamed them to `metric`s.
+fn v30_rule_as_metric(rule: &str) -> &str {
+    match rule {
+        "nullCheck" => "nullValues",
+        "duplicateCount" => "duplicateValues",
+        "validValues" => "invalidValues",
+        other => other,
+    }
+}
+
 fn value_as_string(value: &Value) -> Option<String> {
     match value {
         Value::Null => None,
@@ -781,6 +896,31 @@ fn value_as_string(value: &Value) -> Option<String> {
             .ok()
             .map(|s| s.trim().to_string()),
     }
+}
+
+/// A YAML syntax error, with the line and column serde_yaml gives.
+fn yaml_error(path: &Path, err: &serde_yaml::Error) -> Diagnostic {
+    let location = err.location();
+    let message = strip_location(&err.to_string());
+    Diagnostic::error(path, format!("not valid YAML: {message}")).at(
+        location.as_ref().map(|l| l.line()),
+        location.as_ref().map(|l| l.column()),
+    )
+}
+
+/// Maps the forms ODCS v3.0 uses onto the v3.1 shape weir reads (the document is already valid
+/// against its declared version's schema): `team` as a list of members becomes `team.members`.
+/// v3.0 rule names are read by [`QualityRule::kind`].
+fn older_forms_as_v31(mut document: Value) -> Value {
+    if let Some(team) = document.get_mut("team")
+        && team.is_sequence()
+    {
+        let members = std::mem::take(team);
+        let mut mapping = serde_yaml::Mapping::new();
+        mapping.insert(Value::String("members".into()), members);
+        *team = Value::Mapping(mapping);
+    }
+    document
 }
 
 /// serde_yaml appends " at line L column C"; the diagnostic carries those separately.
@@ -833,11 +973,14 @@ mod tests {
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].line, Some(11));
         assert!(
-            d[0].message.contains("unknown field `colour`"),
+            d[0].message.contains("'colour' was unexpected"),
             "{}",
             d[0].message
         );
-        assert_eq!(d[0].field.as_deref(), Some("schema[0].properties[0]"));
+        assert_eq!(
+            d[0].field.as_deref(),
+            Some("schema[0].properties[0].colour")
+        );
     }
 
     #[test]
@@ -846,7 +989,7 @@ mod tests {
         let (c, d) = parse_contract(Path::new("c.yaml"), &text);
         assert!(c.is_none());
         assert!(
-            d[0].message.contains("missing field `id`"),
+            d[0].message.contains("\"id\" is a required property"),
             "{}",
             d[0].message
         );
@@ -860,8 +1003,13 @@ mod tests {
         );
         let (c, d) = parse_contract(Path::new("c.yaml"), &text);
         assert!(c.is_none());
-        assert!(d[0].message.contains("invalid"), "{}", d[0].message);
-        assert!(d[0].line.is_some());
+        assert!(
+            d[0].message
+                .contains("\"maybe\" is not of type \"boolean\""),
+            "{}",
+            d[0].message
+        );
+        assert_eq!(d[0].line, Some(11));
     }
 
     #[test]
@@ -873,6 +1021,12 @@ mod tests {
         assert!(
             d.iter()
                 .any(|d| !d.is_warning && d.message.contains("exactly one operator")),
+            "{d:?}"
+        );
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].line, Some(12));
+        assert!(
+            d[0].field.as_deref() == Some("schema[0].properties[0].quality[0]"),
             "{d:?}"
         );
     }

@@ -10,6 +10,7 @@ mod contract;
 mod counts;
 mod diagnostic;
 mod model_def;
+mod odcs_schema;
 mod project;
 mod source;
 mod telemetry;
@@ -22,6 +23,7 @@ pub use contract::{
 pub use counts::TableCounts;
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use model_def::{Materialization, ModelDef};
+pub use odcs_schema::SUPPORTED_API_VERSIONS;
 pub use project::{
     Asset, OnDefinitionChange, Project, ProjectConfig, ProjectSection, TeamConfig, did_you_mean,
     load_project,

@@ -72,6 +72,10 @@ pub struct Project {
     pub config: ProjectConfig,
     /// Sorted by name.
     pub assets: Vec<Asset>,
+    /// Assets whose contract file did not load (already reported). What depends on them (their
+    /// source or model file, models reading them) is not reported again: one root cause, one
+    /// diagnostic.
+    pub broken_assets: std::collections::BTreeSet<String>,
 }
 
 /// A dataset weir produces and guarantees: one producer, one contract, one owner.
@@ -160,6 +164,7 @@ pub fn load_project(root: &Path) -> (Option<Project>, Diagnostics) {
     };
 
     let mut contracts: BTreeMap<String, (Contract, PathBuf)> = BTreeMap::new();
+    let mut broken = std::collections::BTreeSet::new();
     for path in list_files(root, "contracts", &["yaml", "yml"], &mut diagnostics) {
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
@@ -170,7 +175,10 @@ pub fn load_project(root: &Path) -> (Option<Project>, Diagnostics) {
         };
         let (contract, found) = parse_contract(&path, &text);
         diagnostics.0.extend(found);
-        let Some(contract) = contract else { continue };
+        let Some(contract) = contract else {
+            broken.insert(asset_name_of_broken_contract(&path, &text));
+            continue;
+        };
         let Some(name) = contract.table().map(|t| t.name.clone()) else {
             continue;
         };
@@ -220,6 +228,9 @@ pub fn load_project(root: &Path) -> (Option<Project>, Diagnostics) {
                     .unwrap_or_default()
                     .to_string();
                 let name = def.asset.clone().unwrap_or(stem);
+                if broken.contains(&name) {
+                    continue;
+                }
                 if !contracts.contains_key(&name) {
                     let hint = did_you_mean(&name, contracts.keys());
                     diagnostics.push(
@@ -255,6 +266,9 @@ pub fn load_project(root: &Path) -> (Option<Project>, Diagnostics) {
             .and_then(|s| s.to_str())
             .unwrap_or_default()
             .to_string();
+        if broken.contains(&name) {
+            continue;
+        }
         if !contracts.contains_key(&name) {
             let hint = did_you_mean(&name, contracts.keys());
             diagnostics.push(Diagnostic::error(
@@ -318,8 +332,30 @@ pub fn load_project(root: &Path) -> (Option<Project>, Diagnostics) {
         root: root.to_path_buf(),
         config,
         assets,
+        broken_assets: broken,
     };
     (Some(project), diagnostics)
+}
+
+/// The asset a contract that did not load was meant for: its `schema[0].name` if the YAML
+/// gets that far, else the file name (`orders.odcs.yaml` → `orders`).
+fn asset_name_of_broken_contract(path: &Path, text: &str) -> String {
+    serde_yaml::from_str::<serde_yaml::Value>(text)
+        .ok()
+        .and_then(|v| {
+            v.get("schema")?
+                .get(0)?
+                .get("name")?
+                .as_str()
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| {
+            let file = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            file.split('.').next().unwrap_or_default().to_string()
+        })
 }
 
 fn is_valid_asset_name(name: &str) -> bool {

@@ -30,6 +30,10 @@ pub fn build_graph(project: &Project) -> (AssetGraph, Vec<Diagnostic>) {
             Ok(tables) => {
                 for table in tables {
                     let known = names.contains(&table) && table != asset.name;
+                    if !known && project.broken_assets.contains(&table) {
+                        // Its contract's error is the one diagnostic for it.
+                        continue;
+                    }
                     if !known {
                         let (line, column) = weir_process::find_word(&model.sql, &table)
                             .map_or((None, None), |(l, c)| (Some(l), Some(c)));

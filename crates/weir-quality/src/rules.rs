@@ -190,6 +190,15 @@ pub(crate) fn compile(asset: &str, contract: &Contract) -> Result<CompiledContra
                 checks.push(ValueCheck { rule, kind });
             }
         }
+        if let Some(valid) = prop.enum_strings() {
+            checks.push(ValueCheck {
+                rule: new_rule(format!("{}.enum", prop.name)),
+                kind: ValueCheckKind::InvalidValues {
+                    valid: Some(valid.into_iter().collect()),
+                    pattern: None,
+                },
+            });
+        }
         for (idx, q) in prop.quality.iter().enumerate() {
             let kind = q.kind(Some(&prop.name)).map_err(err)?;
             let operator = single_operator(asset, q.operators())?;
@@ -350,7 +359,7 @@ fn bound_value(target: &DataType, value: &Value) -> Option<f64> {
     }
 }
 
-fn format_regex(format: &str) -> Option<(&'static str, Regex)> {
+pub(crate) fn format_regex(format: &str) -> Option<(&'static str, Regex)> {
     let (name, pattern) = match format {
         "email" => ("email", r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
         "uuid" => (

@@ -6,6 +6,15 @@ use serde_json::{Value, json};
 use weir_model::Diagnostics;
 use weir_orchestrate::{AssetRunReport, Recovery, RunRecord};
 
+/// `1 error`, `2 errors`: a count with its noun in the right number.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 pub fn new_table(header: &[&str]) -> Table {
     let mut table = Table::new();
     table

@@ -23,6 +23,13 @@ pub async fn check(root: &Path, deny_warnings: bool, json: bool) -> anyhow::Resu
         if graph_ok {
             for asset in &project.assets {
                 let Some(model) = &asset.model else { continue };
+                // A model reading an asset whose contract did not load cannot be planned; the
+                // contract's error is the one diagnostic for it.
+                if weir_process::table_references(&model.sql)
+                    .is_ok_and(|t| t.iter().any(|t| project.broken_assets.contains(t)))
+                {
+                    continue;
+                }
                 let Ok(own) = Validator::new(&asset.name, &asset.contract, ParseOptions::default())
                 else {
                     continue;
@@ -81,14 +88,14 @@ pub async fn check(root: &Path, deny_warnings: bool, json: bool) -> anyhow::Resu
         for d in &diagnostics.0 {
             eprintln!("{d}");
         }
-        let errors = diagnostics.errors().count();
-        let warnings = diagnostics.warnings().count();
+        let errors = crate::output::count(diagnostics.errors().count(), "error");
+        let warnings = crate::output::count(diagnostics.warnings().count(), "warning");
         match &project {
             Some(p) if !failed => eprintln!(
-                "ok: {} assets, {errors} errors, {warnings} warnings",
-                p.assets.len()
+                "ok: {}, {errors}, {warnings}",
+                crate::output::count(p.assets.len(), "asset")
             ),
-            _ => eprintln!("check failed: {errors} errors, {warnings} warnings"),
+            _ => eprintln!("check failed: {errors}, {warnings}"),
         }
     }
     Ok(if failed {

@@ -199,10 +199,13 @@ pub async fn show(root: &Path, name: &str, json: bool) -> anyhow::Result<Outcome
                 rules.push(format!("format {f}"));
             }
         }
+        if p.enum_values.is_some() {
+            rules.push("enum".into());
+        }
         rules.extend(
             p.quality
                 .iter()
-                .filter_map(|q| q.metric.clone().or(q.rule_type.clone())),
+                .filter_map(|q| q.metric.clone().or(q.rule.clone()).or(q.rule_type.clone())),
         );
         schema.add_row(vec![
             p.name.clone(),

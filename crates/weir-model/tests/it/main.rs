@@ -1,0 +1,3 @@
+//! Integration tests of weir-model: one binary, one module per subject.
+
+mod odcs_interop;
