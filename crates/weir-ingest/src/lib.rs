@@ -10,6 +10,7 @@
 mod batch;
 mod error;
 mod files;
+mod sample;
 pub mod sources;
 
 pub use batch::{RejectedRecord, SourceBatch};
@@ -18,4 +19,5 @@ pub use files::{
     Discovered, FileStat, FileUnit, UnreadableFile, discover_files, discover_files_cached,
     discover_files_lenient, hash_file,
 };
+pub use sample::{Sample, format_of, sample_file};
 pub use sources::{UnitReader, open_unit};

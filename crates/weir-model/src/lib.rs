@@ -7,6 +7,7 @@
 //! project's own text files in [`load_project`]).
 
 mod contract;
+mod contract_draft;
 mod counts;
 mod diagnostic;
 mod model_def;
@@ -19,6 +20,9 @@ mod types;
 pub use contract::{
     Contract, LogicalType, LogicalTypeOptions, Operator, QualityRule, RuleKind, SchemaObject,
     SchemaProperty, Severity, SlaProperty, Support, Team, TeamMember, Unit, parse_contract,
+};
+pub use contract_draft::{
+    ContractDraft, DraftColumn, WRITTEN_API_VERSION, asset_name_from, logical_type_of, yaml_scalar,
 };
 pub use counts::TableCounts;
 pub use diagnostic::{Diagnostic, Diagnostics};

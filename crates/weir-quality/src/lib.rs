@@ -11,6 +11,7 @@ mod convert;
 mod error;
 mod exact;
 mod keys;
+mod profile;
 mod rules;
 mod validate;
 
@@ -18,5 +19,6 @@ pub use audit::{AuditScope, audit};
 pub use check::{CheckResult, CheckScope};
 pub use error::{QualityError, Result};
 pub use keys::{KeyGuard, Origin};
+pub use profile::{ColumnProfile, LOW_CARDINALITY, profile};
 pub use rules::{DatasetRule, DatasetRuleKind, KeyRule, ParseOptions};
 pub use validate::{QuarantinedRow, Validated, Validator};

@@ -22,6 +22,94 @@ pub struct Common {
     pub json: bool,
 }
 
+/// A data file format, for files whose extension does not say.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum FormatArg {
+    Csv,
+    Ndjson,
+    Parquet,
+}
+
+impl From<FormatArg> for weir_model::FileFormat {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Csv => weir_model::FileFormat::Csv,
+            FormatArg::Ndjson => weir_model::FileFormat::Ndjson,
+            FormatArg::Parquet => weir_model::FileFormat::Parquet,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContractCommand {
+    /// Draft an ODCS contract from a sample of a CSV, NDJSON or Parquet file: types, `required`
+    /// where the sample has no nulls, the key, and rules the sample suggests (as comments).
+    ///
+    /// Prints the contract on stdout; `-o` writes it to a file instead.
+    ///
+    /// Example: weir contract infer data/orders.csv --name orders --owner me@example.com
+    Infer {
+        /// The file to sample.
+        file: PathBuf,
+        /// The asset name (default: from the file name).
+        #[arg(long)]
+        name: Option<String>,
+        /// The file's format, when its extension does not say.
+        #[arg(long, value_enum)]
+        format: Option<FormatArg>,
+        /// How many rows to sample.
+        #[arg(long, default_value_t = crate::commands::SAMPLE_ROWS)]
+        rows: usize,
+        /// Write the contract to this file (never over an existing one).
+        #[arg(long, short = 'o')]
+        out: Option<PathBuf>,
+        /// The owner's username (e.g. an email), who is alerted when the asset breaks.
+        #[arg(long)]
+        owner: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NewCommand {
+    /// A source asset: sources/NAME.toml reading the folder of FILE (every file like it), and
+    /// contracts/NAME.odcs.yaml drafted from a sample of FILE.
+    ///
+    /// Example: weir new source orders --from data/orders/2024-01.csv --owner me@example.com
+    Source {
+        /// The asset name: lowercase letters, digits and `_`.
+        name: String,
+        /// A sample file inside the project.
+        #[arg(long)]
+        from: PathBuf,
+        /// The file's format, when its extension does not say.
+        #[arg(long, value_enum)]
+        format: Option<FormatArg>,
+        /// The owner's username (e.g. an email).
+        #[arg(long)]
+        owner: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// A SQL model: models/NAME.sql and contracts/NAME.odcs.yaml with the columns the query
+    /// produces, planned against the upstream contracts.
+    ///
+    /// Example: weir new model big_orders --sql "SELECT order_id, amount FROM orders WHERE amount > 100"
+    Model {
+        /// The asset name: lowercase letters, digits and `_`.
+        name: String,
+        /// The model's query.
+        #[arg(long)]
+        sql: String,
+        /// The owner's username (e.g. an email).
+        #[arg(long)]
+        owner: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Scaffold an example project: a shop with customers CSV, orders NDJSON, payments Parquet and three SQL models.
@@ -30,8 +118,28 @@ pub enum Command {
     Init {
         /// Folder to create.
         dir: PathBuf,
+        /// A blank project instead: weir.toml, the folders, and an annotated example contract
+        /// (contracts/example.odcs.yaml.sample) to copy from.
+        #[arg(long)]
+        empty: bool,
         #[command(flatten)]
         common: Common,
+    },
+    /// Contracts: draft one from a data file.
+    ///
+    /// Example: weir contract infer data/orders/2024-01.csv -o contracts/orders.odcs.yaml
+    Contract {
+        #[command(subcommand)]
+        command: ContractCommand,
+    },
+    /// Add an asset to the project: a source reading files, or a SQL model; each with its
+    /// contract.
+    ///
+    /// Example: weir new source orders --from data/orders/2024-01.csv
+    /// Example: weir new model big_orders --sql "SELECT * FROM orders WHERE amount > 100"
+    New {
+        #[command(subcommand)]
+        command: NewCommand,
     },
     /// Create ./weir-demo with `init` (unless it exists) and run it.
     ///

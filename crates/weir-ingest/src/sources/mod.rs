@@ -5,7 +5,7 @@
 mod csv;
 mod ndjson;
 mod parquet;
-mod sniff;
+pub(crate) mod sniff;
 
 use std::sync::Arc;
 

@@ -1,3 +1,4 @@
+mod author;
 mod check;
 mod doctor;
 mod init;
@@ -12,15 +13,64 @@ mod show;
 
 use std::path::Path;
 
+pub use author::SAMPLE_ROWS;
 pub use lineage::LineageFormat;
 use weir_model::{Diagnostics, Project, load_project};
 
 use crate::Outcome;
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, ContractCommand, NewCommand};
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
-        Command::Init { dir, common } => init::init(&dir, &common),
+        Command::Init { dir, empty, common } => init::init(&dir, empty, &common),
+        Command::Contract {
+            command:
+                ContractCommand::Infer {
+                    file,
+                    name,
+                    format,
+                    rows,
+                    out,
+                    owner,
+                    common,
+                },
+        } => {
+            let args = author::InferArgs {
+                file,
+                name,
+                format: format.map(Into::into),
+                rows,
+                out,
+                owner,
+            };
+            author::contract_infer(&args, common.json)
+        }
+        Command::New {
+            command:
+                NewCommand::Source {
+                    name,
+                    from,
+                    format,
+                    owner,
+                    common,
+                },
+        } => author::new_source(
+            &common.project,
+            &name,
+            &from,
+            format.map(Into::into),
+            owner,
+            common.json,
+        ),
+        Command::New {
+            command:
+                NewCommand::Model {
+                    name,
+                    sql,
+                    owner,
+                    common,
+                },
+        } => author::new_model(&common.project, &name, &sql, owner, common.json).await,
         Command::Demo { dir, common } => {
             if !dir.join("weir.toml").exists() {
                 init::scaffold(&dir, common.json)?;

@@ -1,10 +1,9 @@
 //! Contracts as the ODCS ecosystem writes and reads them: every contract weir writes passes
 //! datacontract-cli's lint, and contracts in the v3.0 and v3.2 forms run end to end.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
-use crate::support::{demo_project, python, run_json, run_of};
+use crate::support::{assert_datacontract_lint_passes, demo_project, run_json, run_of};
 
 #[test]
 fn every_contract_weir_writes_passes_datacontract_lint() {
@@ -15,19 +14,7 @@ fn every_contract_weir_writes_passes_datacontract_lint() {
         .collect();
     files.sort();
     assert!(files.len() >= 6);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/datacontract_lint.py");
-    let out = Command::new(python())
-        .arg(script)
-        .arg("--require-passed")
-        .args(&files)
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "not every contract passed datacontract lint (scripts/test.sh installs datacontract-cli): {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_datacontract_lint_passes(&files);
 }
 
 #[test]

@@ -5,6 +5,7 @@ mod contracts_interop;
 mod crash;
 mod csv_e2e;
 mod e2e;
+mod first_project;
 mod incremental;
 mod isolate;
 mod journal;

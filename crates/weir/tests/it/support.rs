@@ -112,6 +112,23 @@ pub fn scalar(table: &Path, sql: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Asserts datacontract-cli's `lint` passes every one of `files` (scripts/test.sh installs it).
+pub fn assert_datacontract_lint_passes(files: &[PathBuf]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/datacontract_lint.py");
+    let out = Command::new(python())
+        .arg(script)
+        .arg("--require-passed")
+        .args(files)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "not every contract passed datacontract lint (scripts/test.sh installs datacontract-cli): {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The Python interpreter the tests use to read tables with `deltalake`, an independent reader.
 pub fn python() -> String {
     std::env::var("WEIR_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
