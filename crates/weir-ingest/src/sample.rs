@@ -24,6 +24,9 @@ pub struct Sample {
     pub rows: usize,
     /// How the file was read, for the source definition (`None` for the defaults).
     pub delimiter: Option<u8>,
+    /// Whether the columns are named by the file (always, except a CSV file without a
+    /// header row, whose columns are numbered).
+    pub header: bool,
     /// What was guessed about the file that a user may want to know.
     pub notes: Vec<String>,
 }
@@ -47,6 +50,7 @@ pub fn sample_file(path: &Path, format: FileFormat, max_rows: usize) -> Result<S
         message: e.to_string(),
     };
     let mut notes = Vec::new();
+    let mut header = true;
     let (schema, batches, delimiter) = match format {
         FileFormat::Csv => {
             let size = open()?.metadata().map(|m| m.len()).unwrap_or(0);
@@ -64,6 +68,7 @@ pub fn sample_file(path: &Path, format: FileFormat, max_rows: usize) -> Result<S
             // The sample is the first `max_rows` well-formed records: a record whose field
             // count differs from the first's is left out (and counted), as a source run would
             // reject it, so one bad line does not stop the inference.
+            header = dialect.header;
             let (clean, skipped) = well_formed_records(path, &dialect, max_rows)?;
             if skipped > 0 {
                 notes.push(format!(
@@ -192,6 +197,7 @@ pub fn sample_file(path: &Path, format: FileFormat, max_rows: usize) -> Result<S
         batches,
         rows,
         delimiter,
+        header,
         notes,
     })
 }

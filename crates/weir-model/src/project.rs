@@ -222,6 +222,9 @@ pub fn load_project(root: &Path) -> (Option<Project>, Diagnostics) {
         };
         match SourceDef::parse(&path, &text) {
             Ok(def) => {
+                diagnostics
+                    .0
+                    .extend(def.options_that_do_not_apply(&path, &text));
                 let stem = path
                     .file_stem()
                     .and_then(|s| s.to_str())
@@ -379,16 +382,53 @@ fn list_files(
             return Vec::new();
         }
     };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| extensions.contains(&e))
-        })
-        .collect();
+    let mut files = Vec::new();
+    let mut unread = Vec::new();
+    for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let read = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| extensions.contains(&e));
+        if read {
+            files.push(path);
+        } else if path.is_file() && !is_companion_file(&name) {
+            unread.push(path);
+        }
+    }
+    unread.sort();
+    for path in unread {
+        diagnostics.push(Diagnostic::warning(
+            &path,
+            format!(
+                "weir does not read this file: {dir}/ holds {} files{}",
+                extensions
+                    .iter()
+                    .map(|e| format!(".{e}"))
+                    .collect::<Vec<_>>()
+                    .join(" and "),
+                match dir {
+                    "sources" => " (a source is sources/<asset>.toml)",
+                    "models" => " (a model is models/<asset>.sql)",
+                    _ => " (a contract is contracts/<asset>.odcs.yaml)",
+                }
+            ),
+        ));
+    }
     files.sort();
     files
+}
+
+/// Files that may sit beside a project's definitions without being one: hidden files, notes,
+/// and examples (`weir init --empty` writes `contracts/example.odcs.yaml.sample`).
+fn is_companion_file(name: &str) -> bool {
+    name.starts_with('.')
+        || [".md", ".txt", ".sample", ".example", "~"]
+            .iter()
+            .any(|suffix| name.ends_with(suffix))
 }
 
 /// " (did you mean `x`?)" when a known name is within a small edit distance.

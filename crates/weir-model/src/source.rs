@@ -203,6 +203,58 @@ fn default_batch_rows() -> usize {
 }
 
 impl SourceDef {
+    /// Options set for a format that ignores them (a `delimiter` for Parquet): warnings, since
+    /// the run silently does without them.
+    pub fn options_that_do_not_apply(&self, path: &Path, text: &str) -> Vec<Diagnostic> {
+        let o = &self.options;
+        let csv_only = [
+            ("delimiter", o.delimiter.is_some()),
+            ("header", o.header.is_some()),
+            ("quote", o.quote.is_some()),
+            (
+                "max_quoted_bytes",
+                o.max_quoted_bytes != default_max_quoted_bytes(),
+            ),
+        ];
+        let text_only = [
+            ("timestamp_format", o.timestamp_format.is_some()),
+            ("date_format", o.date_format.is_some()),
+            ("null_values", !o.null_values.is_empty()),
+        ];
+        let ignored: Vec<&str> = match self.format {
+            FileFormat::Csv => Vec::new(),
+            FileFormat::Ndjson => csv_only
+                .iter()
+                .filter(|(_, set)| *set)
+                .map(|(k, _)| *k)
+                .collect(),
+            FileFormat::Parquet => csv_only
+                .iter()
+                .chain(text_only.iter())
+                .filter(|(_, set)| *set)
+                .map(|(k, _)| *k)
+                .collect(),
+        };
+        ignored
+            .into_iter()
+            .map(|key| {
+                let line = text
+                    .lines()
+                    .position(|l| l.trim_start().starts_with(key))
+                    .map(|i| i + 1);
+                Diagnostic::warning(
+                    path,
+                    format!(
+                        "`{key}` does not apply to {} files; the run ignores it",
+                        self.format.as_str()
+                    ),
+                )
+                .field(format!("options.{key}"))
+                .at(line, None)
+            })
+            .collect()
+    }
+
     pub fn parse(path: &Path, text: &str) -> Result<SourceDef, Diagnostic> {
         let def: SourceDef = toml::from_str(text).map_err(|e| toml_diagnostic(path, text, &e))?;
         for (name, value) in [

@@ -178,7 +178,7 @@ fn missing_expr(column: &str, missing: &[Option<String>]) -> String {
 
 /// ODCS spells the placeholders `{object}`/`{property}`; its JSON schema's example uses
 /// `${table}`/`${column}`. Both are accepted.
-fn substitute(query: &str, table: &str, column: Option<&str>) -> String {
+pub(crate) fn substitute(query: &str, table: &str, column: Option<&str>) -> String {
     // The `${...}` spellings first, so `{object}` does not eat the inside of `${object}`.
     let mut sql = query
         .replace("${table}", table)

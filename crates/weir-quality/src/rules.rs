@@ -82,6 +82,20 @@ pub enum DatasetRuleKind {
     Sql(String),
 }
 
+impl DatasetRule {
+    /// A SQL rule's query with its placeholders filled in for `table`, as the audit runs it.
+    pub fn sql_for(&self, table: &str) -> Option<String> {
+        match &self.kind {
+            DatasetRuleKind::Sql(query) => Some(crate::audit::substitute(
+                query,
+                table,
+                self.column.as_deref(),
+            )),
+            _ => None,
+        }
+    }
+}
+
 impl DatasetRuleKind {
     pub fn metric(&self) -> &'static str {
         match self {

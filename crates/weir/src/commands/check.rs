@@ -4,6 +4,7 @@ use weir_model::{Diagnostic, Materialization, load_project};
 use weir_orchestrate::build_graph;
 use weir_quality::{ParseOptions, Validator};
 
+use super::check_inputs;
 use crate::Outcome;
 use crate::output::diagnostics_json;
 
@@ -13,9 +14,13 @@ pub async fn check(root: &Path, deny_warnings: bool, json: bool) -> anyhow::Resu
     let (project, mut diagnostics) = load_project(root);
     if let Some(project) = &project {
         for asset in &project.assets {
-            if let Err(e) = Validator::new(&asset.name, &asset.contract, ParseOptions::default()) {
-                diagnostics.push(Diagnostic::error(&asset.contract_path, e.to_string()));
+            match Validator::new(&asset.name, &asset.contract, ParseOptions::default()) {
+                Ok(validator) => {
+                    check_inputs::sql_rules(asset, &validator, &mut diagnostics).await;
+                }
+                Err(e) => diagnostics.push(Diagnostic::error(&asset.contract_path, e.to_string())),
             }
+            check_inputs::source_files(&project.root, asset, &mut diagnostics);
         }
         let (graph, found) = build_graph(project);
         let graph_ok = found.iter().all(|d| d.is_warning);
@@ -44,6 +49,7 @@ pub async fn check(root: &Path, deny_warnings: bool, json: bool) -> anyhow::Resu
                 }
                 match weir_process::output_schema(&model.sql, &upstream).await {
                     Ok(output) => {
+                        check_inputs::watermark(model, &output, &mut diagnostics);
                         for problem in weir_process::check_output_schema(&output, &own.schema()) {
                             let line = weir_process::find_word(&model.sql, &problem.column)
                                 .map(|(l, _)| l);

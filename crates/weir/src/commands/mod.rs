@@ -1,5 +1,6 @@
 mod author;
 mod check;
+mod check_inputs;
 mod doctor;
 mod init;
 mod lineage;

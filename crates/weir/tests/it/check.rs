@@ -229,3 +229,95 @@ fn incremental_models_that_cannot_be_exact_are_warned_about() {
         "{stderr}"
     );
 }
+
+#[test]
+fn check_catches_what_a_run_would_trip_on() {
+    let (_tmp, dir) = demo_project();
+    // A file weir does not read, options that do not apply, a glob that matches nothing.
+    std::fs::write(dir.join("sources/refunds.yaml"), "format: csv\n").expect("write");
+    std::fs::write(
+        dir.join("sources/payments.toml"),
+        "format = \"parquet\"\npath = \"data/none/*.parquet\"\n\n[options]\ndelimiter = \";\"\n",
+    )
+    .expect("write");
+    let (code, stderr) = check(&dir);
+    assert_eq!(code, 0, "warnings only: {stderr}");
+    assert!(
+        stderr.contains("refunds.yaml: weir does not read this file"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("`delimiter` does not apply to parquet files"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("`data/none/*.parquet` matches no file yet"),
+        "{stderr}"
+    );
+    let out = weir(&dir, &["check", "--deny-warnings"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    // A SQL rule that does not plan, one that returns no single number, a column the contract
+    // requires that the source's file lacks, and a watermark the model does not produce.
+    let path = dir.join("contracts/orders.odcs.yaml");
+    let orders = std::fs::read_to_string(&path).expect("read");
+    let broken = orders.replace("WHERE amount > 450", "WHERE no_such_column > 450");
+    assert_ne!(broken, orders, "the demo's SQL rule changed");
+    std::fs::write(&path, broken).expect("write");
+    let path = dir.join("contracts/customers.odcs.yaml");
+    let customers = std::fs::read_to_string(&path).expect("read");
+    let extra = customers.replace(
+        "    properties:\n",
+        "    properties:\n      - name: loyalty_tier\n        logicalType: string\n        required: true\n      - name: nickname\n        logicalType: string\n",
+    );
+    std::fs::write(&path, extra).expect("write");
+    let path = dir.join("models/stg_orders.sql");
+    let model = std::fs::read_to_string(&path).expect("read");
+    std::fs::write(
+        &path,
+        model.replace(
+            "strategy = append",
+            "strategy = append, watermark = order_time",
+        ),
+    )
+    .expect("write");
+    let (code, stderr) = check(&dir);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("quality rule `big_orders`: its query does not plan")
+            && stderr.contains("no_such_column"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("has no column `loyalty_tier`, which the contract requires"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("warning:") && stderr.contains("has no column `nickname`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .contains("the query does not produce the column `order_time` that `watermark` names"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_sql_rule_must_return_one_number() {
+    let (_tmp, dir) = demo_project();
+    let path = dir.join("contracts/orders.odcs.yaml");
+    let orders = std::fs::read_to_string(&path).expect("read");
+    let two = orders.replace(
+        "SELECT COUNT(*) FROM {object} WHERE amount > 450",
+        "SELECT order_id, status FROM {object} WHERE amount > 450",
+    );
+    assert_ne!(two, orders, "the demo's SQL rule changed");
+    std::fs::write(&path, two).expect("write");
+    let (code, stderr) = check(&dir);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("its query must return one number, and returns 2 column(s)"),
+        "{stderr}"
+    );
+}
