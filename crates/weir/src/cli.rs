@@ -10,6 +10,10 @@ use clap::{Args, Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// More log lines on stderr: `-v` adds weir's progress notes and the warnings of the
+    /// libraries it uses, `-vv` everything down to debug (`WEIR_LOG=filter` overrides both).
+    #[arg(long, short = 'v', action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -32,16 +32,7 @@ fn main() -> ExitCode {
             };
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new(
-                    "warn,buoyant_kernel=off,delta_kernel=off,deltalake_core::writer::stats=error",
-                )
-            }),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -61,6 +52,40 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Log lines go to stderr. By default only weir's own warnings: dependencies (DataFusion, the
+/// Delta kernel, ...) log nothing unless asked, with `-v` (their warnings, weir's info), `-vv`
+/// (debug) or a `WEIR_LOG` filter, which wins. No ANSI colour unless stderr is a terminal and
+/// `NO_COLOR` is unset.
+fn init_logging(verbose: u8) {
+    use std::io::IsTerminal;
+    let weir = "weir,weir_model,weir_ingest,weir_quality,weir_store,weir_process,weir_orchestrate";
+    let default = match verbose {
+        0 => {
+            weir.split(',')
+                .map(|c| format!("{c}=warn"))
+                .collect::<Vec<_>>()
+                .join(",")
+                + ",off"
+        }
+        1 => format!(
+            "warn,{}",
+            weir.split(',')
+                .map(|c| format!("{c}=info"))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        _ => "debug".to_string(),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(colour)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// The error and its causes, each said once: most of weir's messages already carry their

@@ -74,6 +74,14 @@ pub async fn query(
                 || (name == asset.name && referenced.contains(&format!("public.{name}")));
             if named {
                 if let Some(version) = at {
+                    let latest = table.version().unwrap_or(0);
+                    if version > latest {
+                        eprintln!(
+                            "error: `{name}` has versions 0 to {latest}; there is no version {version} to read (`weir runs --asset {}` lists what each run published)",
+                            asset.name
+                        );
+                        return Ok(Outcome::BadInput);
+                    }
                     table
                         .table
                         .load_version(version)
@@ -82,13 +90,17 @@ pub async fn query(
                             path: path.clone(),
                             source: e,
                         })?;
-                } else if let Some(instant) = as_of {
-                    table.table.load_with_datetime(instant).await.map_err(|e| {
+                } else if let Some(instant) = as_of
+                    && let Err(e) = table.table.load_with_datetime(instant).await
+                {
+                    eprintln!(
+                        "error: cannot read `{name}` as of {instant}: {} (it may not have existed yet then)",
                         StoreError::Delta {
                             path: path.clone(),
                             source: e,
                         }
-                    })?;
+                    );
+                    return Ok(Outcome::BadInput);
                 }
             }
             register_delta(&ctx, &name, &table).await?;
@@ -97,11 +109,20 @@ pub async fn query(
     let df = match ctx.sql(sql).await {
         Ok(df) => df,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: the query does not plan: {}", e.strip_backtrace());
             return Ok(Outcome::BadInput);
         }
     };
-    let batches = df.collect().await?;
+    let batches = match df.collect().await {
+        Ok(batches) => batches,
+        Err(e) => {
+            eprintln!(
+                "error: the query failed while running: {}",
+                e.strip_backtrace()
+            );
+            return Ok(Outcome::BadInput);
+        }
+    };
     match format {
         Format::Table => println!("{}", arrow::util::pretty::pretty_format_batches(&batches)?),
         Format::Csv => {

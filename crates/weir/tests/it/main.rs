@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `weir` binary on real project folders.
 
 mod check;
+mod cli_output;
 mod contracts_interop;
 mod crash;
 mod csv_e2e;

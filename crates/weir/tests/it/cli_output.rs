@@ -1,0 +1,67 @@
+//! What the CLI prints when a script, not a person, reads it: no colour codes, no log lines
+//! from the libraries weir uses, and errors said once, in a sentence.
+
+use std::process::Command;
+
+use crate::support::{demo_project, weir, weir_bin};
+
+fn has_log_line(text: &str) -> bool {
+    text.lines().any(|l| {
+        [" WARN ", " INFO ", " DEBUG ", " TRACE "]
+            .iter()
+            .any(|level| l.contains(level))
+    })
+}
+
+#[test]
+fn demo_piped_prints_no_log_lines_and_no_colour() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(weir_bin())
+        .arg("demo")
+        .current_dir(tmp.path())
+        .env_remove("WEIR_LOG")
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("demo runs");
+    assert!(out.status.success());
+    for stream in [&out.stdout, &out.stderr] {
+        let text = String::from_utf8_lossy(stream);
+        assert!(!text.contains('\u{1b}'), "an ANSI escape: {text}");
+        assert!(!has_log_line(&text), "a log line: {text}");
+    }
+    // Asked for, log lines come, still without colour when piped.
+    let out = Command::new(weir_bin())
+        .args(["run", "-vv", "-p", "weir-demo"])
+        .current_dir(tmp.path())
+        .env_remove("WEIR_LOG")
+        .output()
+        .expect("run runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(has_log_line(&stderr), "-vv shows debug lines: {stderr}");
+    assert!(!stderr.contains('\u{1b}'), "an ANSI escape: {stderr}");
+}
+
+#[test]
+fn query_errors_say_what_was_asked_once() {
+    let (_tmp, dir) = demo_project();
+    let out = weir(&dir, &["run"]);
+    assert!(out.status.success());
+    let out = weir(
+        &dir,
+        &["query", "SELECT COUNT(*) FROM orders", "--at", "99"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("`orders` has versions 0 to 1; there is no version 99"),
+        "{stderr}"
+    );
+    let out = weir(&dir, &["query", "SELECT nope FROM orders"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error: the query does not plan: ") && stderr.contains("nope"),
+        "{stderr}"
+    );
+}
