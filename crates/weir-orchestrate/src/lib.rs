@@ -20,6 +20,7 @@ mod run_source;
 mod runner;
 mod staging;
 mod state;
+mod upkeep;
 
 pub use dag::{AssetGraph, build_graph, select};
 pub use error::{OrchestrateError, Result};
@@ -31,3 +32,4 @@ pub use replay::{ReplayOptions, ReplayReport, replay};
 pub use report::{AssetRunReport, RejectedFile, ReplacedFile, RunStatus};
 pub use runner::{RunOptions, run_assets, table_paths};
 pub use state::{LakeLedgerEntry, LedgerEntry, RunRecord, StateStore};
+pub use upkeep::{TableVacuum, VacuumOptions, vacuum};

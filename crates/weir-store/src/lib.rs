@@ -13,6 +13,7 @@ mod publish;
 mod quarantine;
 mod rollback;
 mod table;
+mod vacuum;
 
 pub use changes::{CommitRecord, TableChanges};
 pub use deltalake::kernel::Add;
@@ -31,3 +32,4 @@ pub use table::{
     register_delta, register_delta_without, register_files, register_post_publish_view,
     staged_paths, tag_origin,
 };
+pub use vacuum::{Unreferenced, delete_unreferenced, unreferenced_files, vacuum_removed};

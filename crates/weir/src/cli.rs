@@ -248,6 +248,26 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Delete the data files no version of a table names (left by killed or failed runs);
+    /// a dry run unless --apply.
+    ///
+    /// With --retain HOURS, also Delta VACUUM: files that only versions older than HOURS need
+    /// (never below the table's retention, 168 hours by default); time travel to before that
+    /// horizon then stops working.
+    ///
+    /// Example: weir vacuum orders --apply
+    Vacuum {
+        /// Asset selectors; none means every asset.
+        selectors: Vec<String>,
+        /// Delete; without it, only list what would go.
+        #[arg(long)]
+        apply: bool,
+        /// Also remove files only versions older than this many hours need.
+        #[arg(long, value_name = "HOURS")]
+        retain: Option<u64>,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Run history, newest first.
     ///
     /// Example: weir runs --asset orders --limit 5

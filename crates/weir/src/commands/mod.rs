@@ -11,6 +11,7 @@ mod replay;
 mod run;
 mod runs;
 mod show;
+mod vacuum;
 
 use std::path::Path;
 
@@ -130,6 +131,18 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
                 format
             };
             lineage::lineage(&common.project, &selectors, format).await
+        }
+        Command::Vacuum {
+            selectors,
+            apply,
+            retain,
+            common,
+        } => {
+            let options = weir_orchestrate::VacuumOptions {
+                apply,
+                retain_hours: retain,
+            };
+            vacuum::run(&common.project, &selectors, &options, common.json).await
         }
         Command::Recover { abandon, common } => {
             recover::recover(&common.project, abandon.as_deref(), common.json).await

@@ -18,3 +18,4 @@ mod python_reader;
 mod quarantine;
 mod randomized;
 mod support;
+mod vacuum;
