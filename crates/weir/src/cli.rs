@@ -126,8 +126,9 @@ pub enum Command {
         /// (contracts/example.odcs.yaml.sample) to copy from.
         #[arg(long)]
         empty: bool,
-        #[command(flatten)]
-        common: Common,
+        /// Print one JSON document on stdout (what was written) instead of a sentence.
+        #[arg(long)]
+        json: bool,
     },
     /// Contracts: draft one from a data file.
     ///
@@ -152,8 +153,9 @@ pub enum Command {
         /// Where to put the demo project.
         #[arg(long, default_value = "weir-demo")]
         dir: PathBuf,
-        #[command(flatten)]
-        common: Common,
+        /// Print the run's JSON document on stdout instead of tables.
+        #[arg(long)]
+        json: bool,
     },
     /// Lint and compile the project; exit 2 on any error (for CI).
     ///
@@ -187,6 +189,7 @@ pub enum Command {
     ///
     /// Example: weir show orders
     Show {
+        /// The asset to show.
         asset: String,
         #[command(flatten)]
         common: Common,
@@ -196,6 +199,7 @@ pub enum Command {
     /// Example: weir query "SELECT country, SUM(revenue) FROM daily_revenue GROUP BY country"
     /// Example: weir query "SELECT COUNT(*) FROM orders" --at 1
     Query {
+        /// One SELECT; tables are named by asset, quarantines as quarantine.ASSET.
         sql: String,
         /// Read the queried table at this Delta version.
         #[arg(long, conflicts_with = "as_of")]
@@ -215,6 +219,7 @@ pub enum Command {
     Lineage {
         /// Asset selectors; none means every asset.
         selectors: Vec<String>,
+        /// The graph's format: Mermaid, Graphviz dot, or JSON with column lineage.
         #[arg(long, value_enum, default_value = "mermaid")]
         format: crate::commands::LineageFormat,
         #[command(flatten)]
@@ -268,6 +273,13 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Print a shell completion script for weir on stdout.
+    ///
+    /// Example: weir completions bash > ~/.local/share/bash-completion/completions/weir
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
     /// Run history, newest first.
     ///
     /// Example: weir runs --asset orders --limit 5
@@ -275,6 +287,7 @@ pub enum Command {
         /// Only this asset's runs.
         #[arg(long)]
         asset: Option<String>,
+        /// How many runs to list.
         #[arg(long, default_value_t = 20)]
         limit: u32,
         #[command(flatten)]
@@ -287,6 +300,7 @@ pub enum Command {
     ///
     /// Example: weir quarantine orders --rule amount.maximum --limit 5
     Quarantine {
+        /// The asset whose quarantine to show.
         asset: String,
         /// Only this run's rows.
         #[arg(long)]
@@ -310,6 +324,7 @@ pub enum Command {
     ///
     /// Example: weir replay orders --rule amount.maximum
     Replay {
+        /// The asset whose quarantined rows to check again.
         asset: String,
         /// Only this run's rows.
         #[arg(long)]
@@ -320,4 +335,46 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every command says what it does and shows an example; every flag and argument says
+    /// what it is for.
+    #[test]
+    fn every_command_and_flag_is_described_with_an_example() {
+        fn walk(command: &clap::Command, path: &str, problems: &mut Vec<String>) {
+            let name = format!("{path} {}", command.get_name()).trim().to_string();
+            if command.get_about().is_none() {
+                problems.push(format!("`{name}` has no description"));
+            }
+            let leaf = command.get_subcommands().next().is_none();
+            let long = command
+                .get_long_about()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            if leaf && name != "weir" && !long.contains("Example: weir") {
+                problems.push(format!("`{name}` has no example"));
+            }
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if !matches!(id, "help" | "version") && arg.get_help().is_none() {
+                    problems.push(format!("`{name}`: `{id}` has no description"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                if sub.get_name() != "help" {
+                    walk(sub, &name, problems);
+                }
+            }
+        }
+        let mut problems = Vec::new();
+        walk(&Cli::command(), "", &mut problems);
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        Cli::command().debug_assert();
+    }
 }

@@ -3,10 +3,9 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::Outcome;
-use crate::cli::Common;
 use crate::demo_project::{self, Summary};
 
-pub fn init(dir: &Path, empty: bool, common: &Common) -> anyhow::Result<Outcome> {
+pub fn init(dir: &Path, empty: bool, json: bool) -> anyhow::Result<Outcome> {
     if dir.join("weir.toml").exists() {
         eprintln!(
             "error: {} already holds a weir project (weir.toml exists)",
@@ -17,7 +16,7 @@ pub fn init(dir: &Path, empty: bool, common: &Common) -> anyhow::Result<Outcome>
     if empty {
         let files = write_empty(dir)
             .with_context(|| format!("cannot create the project in {}", dir.display()))?;
-        if common.json {
+        if json {
             println!("{}", serde_json::json!({ "project": dir, "files": files }));
         } else {
             eprintln!("created the empty project {}", dir.display());
@@ -29,7 +28,7 @@ pub fn init(dir: &Path, empty: bool, common: &Common) -> anyhow::Result<Outcome>
         return Ok(Outcome::Ok);
     }
     let summary = write(dir)?;
-    if common.json {
+    if json {
         println!(
             "{}",
             serde_json::json!({ "project": dir, "files": summary.files, "rows": summary.rows, "bad_rows": summary.bad_rows })

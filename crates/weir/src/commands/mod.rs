@@ -24,7 +24,17 @@ use crate::cli::{Cli, Command, ContractCommand, NewCommand};
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
-        Command::Init { dir, empty, common } => init::init(&dir, empty, &common),
+        Command::Init { dir, empty, json } => init::init(&dir, empty, json),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut crate::cli::Cli::command(),
+                "weir",
+                &mut std::io::stdout(),
+            );
+            Ok(Outcome::Ok)
+        }
         Command::Contract {
             command:
                 ContractCommand::Infer {
@@ -73,13 +83,13 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
                     common,
                 },
         } => author::new_model(&common.project, &name, &sql, owner, common.json).await,
-        Command::Demo { dir, common } => {
+        Command::Demo { dir, json } => {
             if !dir.join("weir.toml").exists() {
-                init::scaffold(&dir, common.json)?;
-            } else if !common.json {
+                init::scaffold(&dir, json)?;
+            } else if !json {
                 eprintln!("using the existing demo project in {}", dir.display());
             }
-            run::run(&dir, &[], false, 2, common.json).await
+            run::run(&dir, &[], false, 2, json).await
         }
         Command::Check {
             deny_warnings,

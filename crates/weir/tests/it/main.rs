@@ -17,5 +17,6 @@ mod on_change;
 mod python_reader;
 mod quarantine;
 mod randomized;
+mod readme_walkthrough;
 mod support;
 mod vacuum;
