@@ -26,7 +26,7 @@ pub use dag::{AssetGraph, build_graph, select};
 pub use error::{OrchestrateError, Result};
 pub use ledger_sync::{LakeLedger, LedgerCheck, check_ledger, ledger_from_lake};
 pub use lock::ProjectLock;
-pub use progress::{NoProgress, Progress};
+pub use progress::{NoProgress, Phase, Progress};
 pub use recover::{Recovery, abandon, recover_pending};
 pub use replay::{ReplayOptions, ReplayReport, replay};
 pub use report::{AssetRunReport, RejectedFile, ReplacedFile, RunStatus};

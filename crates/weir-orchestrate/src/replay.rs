@@ -209,6 +209,7 @@ pub async fn replay(
                 // Replayed rows meet the table's key rules in the table-wide audit.
                 keys_enforced: false,
                 max_quarantined: None,
+                progress: &crate::progress::NoProgress,
             },
             Vec::new(),
             &mut report,

@@ -161,6 +161,7 @@ pub(crate) async fn materialize(
     };
     tracing::debug!(asset = %asset.name, elapsed_ms = started.elapsed().as_millis() as u64, "planned and decided");
     progress.asset_started(&asset.name, 0);
+    progress.phase(&asset.name, crate::progress::Phase::Computing);
     let mut staging = Staging::open(asset, &validator, report, record, state).await?;
     tracing::debug!(asset = %asset.name, elapsed_ms = started.elapsed().as_millis() as u64, "staging opened");
     staging.extra_metadata.insert(
@@ -226,6 +227,7 @@ pub(crate) async fn materialize(
                 merge_keys: if merging { &model.unique_key } else { &[] },
                 keys_enforced: false,
                 max_quarantined: None,
+                progress,
             },
             Vec::new(),
             report,

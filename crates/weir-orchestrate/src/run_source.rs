@@ -161,6 +161,7 @@ pub(crate) async fn ingest(
                 merge_keys: &[],
                 keys_enforced: true,
                 max_quarantined: Some(max_quarantined),
+                progress,
             },
             std::mem::take(&mut files),
             report,
@@ -328,7 +329,7 @@ async fn read_all(
                         entry.rows_stored += validated.good.num_rows() as u64;
                         entry.rows_quarantined += validated.quarantined.len() as u64;
                         bytes_read[file] += bytes;
-                        progress.bytes_read(&asset.name, bytes);
+                        progress.read(&asset.name, bytes, records);
                         let origin = entry.path.clone();
                         staging.accept(&origin, validated, report).await
                     }

@@ -94,6 +94,8 @@ pub(crate) struct Finish<'a> {
     pub keys_enforced: bool,
     /// The most rows the run may quarantine and still publish.
     pub max_quarantined: Option<QuarantineLimit>,
+    /// Told when the audit and the commits start.
+    pub progress: &'a dyn crate::progress::Progress,
 }
 
 impl Staging {
@@ -626,7 +628,9 @@ impl Staging {
             merge_keys,
             keys_enforced,
             max_quarantined,
+            progress,
         } = how;
+        progress.phase(&asset.name, crate::progress::Phase::Auditing);
         if report.rows_in != report.rows_stored + report.rows_quarantined {
             self.abandon().await;
             return Err(OrchestrateError::Config(format!(
@@ -875,6 +879,7 @@ impl Staging {
             return Err(e.into());
         }
         tracing::debug!(asset = %asset.name, elapsed_ms = started.elapsed().as_millis() as u64, "publication validated");
+        progress.phase(&asset.name, crate::progress::Phase::Publishing);
         let journal = journal_path(project, &asset.name);
         weir_store::write_journal(&journal, &publication)?;
         failpoint("journaled", &asset.name);

@@ -65,3 +65,40 @@ fn query_errors_say_what_was_asked_once() {
         "{stderr}"
     );
 }
+
+#[test]
+fn piped_progress_is_a_plain_line_per_phase() {
+    let (_tmp, dir) = demo_project();
+    let out = Command::new(weir_bin())
+        .args(["run", "--project"])
+        .arg(&dir)
+        .env("WEIR_PROGRESS_SECS", "0")
+        .output()
+        .expect("run runs");
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains('\u{1b}'), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("orders: reading ") && l.contains(" rows ("))
+        .unwrap_or_else(|| panic!("no reading line: {stderr}"));
+    assert!(
+        line.contains(" MB of ") && line.contains("rows/s"),
+        "{line}"
+    );
+    for phase in [
+        "orders: auditing",
+        "orders: publishing",
+        "stg_orders: computing",
+    ] {
+        assert!(
+            stderr.lines().any(|l| l.starts_with(phase)),
+            "no `{phase}`: {stderr}"
+        );
+    }
+    // By default (every 5 s) a quick run prints none of them.
+    let (_tmp, dir) = demo_project();
+    let out = weir(&dir, &["run"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains(": reading"), "{stderr}");
+}
