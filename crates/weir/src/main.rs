@@ -20,15 +20,26 @@ pub enum Outcome {
 }
 
 fn main() -> ExitCode {
-    let cli = match cli::Cli::try_parse() {
+    let args: Vec<String> = std::env::args().collect();
+    let json = output::json_requested(&args);
+    output::set_json_mode(json);
+    let cli = match cli::Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {
-            let _ = e.print();
-            return match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-                    ExitCode::SUCCESS
-                }
-                _ => ExitCode::from(2),
+            let informational = matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            );
+            if json && !informational {
+                let text = e.render().to_string();
+                output::user_error("usage", text.trim_end().trim_start_matches("error: "));
+            } else {
+                let _ = e.print();
+            }
+            return if informational {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
             };
         }
     };
@@ -48,7 +59,7 @@ fn main() -> ExitCode {
         Ok(Outcome::DataFailed) => ExitCode::from(1),
         Ok(Outcome::BadInput) => ExitCode::from(2),
         Err(e) => {
-            eprintln!("error: {}", error_text(&e));
+            output::user_error("error", error_text(&e));
             ExitCode::from(2)
         }
     }

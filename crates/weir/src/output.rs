@@ -6,6 +6,47 @@ use serde_json::{Value, json};
 use weir_model::Diagnostics;
 use weir_orchestrate::{AssetRunReport, Recovery, RunRecord};
 
+/// The version of the shape of every JSON document weir prints (a top-level `schema_version`):
+/// raised when a field changes meaning or goes away, not when one is added.
+pub const JSON_SCHEMA_VERSION: u64 = 1;
+
+/// Whether the command line asked for JSON (`--json`, or `--format json`): decided from the
+/// raw arguments so that a usage error, found before any parsing succeeds, is JSON too.
+pub fn json_requested(args: &[String]) -> bool {
+    args.iter().any(|a| a == "--json" || a == "--format=json")
+        || args
+            .windows(2)
+            .any(|w| w[0] == "--format" && w[1] == "json")
+}
+
+static JSON_MODE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn set_json_mode(on: bool) {
+    JSON_MODE.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Prints one JSON document on stdout, with the top-level `schema_version`.
+pub fn print_json(mut doc: Value) {
+    if let Value::Object(map) = &mut doc {
+        map.insert("schema_version".into(), json!(JSON_SCHEMA_VERSION));
+    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&doc).unwrap_or_else(|_| doc.to_string())
+    );
+}
+
+/// An error the user can act on: `error: MESSAGE` on stderr, or under JSON one document on
+/// stdout, `{"schema_version", "error": {"kind", "message"}}`. Returns the exit outcome (2).
+pub fn user_error(kind: &str, message: impl std::fmt::Display) -> crate::Outcome {
+    if JSON_MODE.load(std::sync::atomic::Ordering::Relaxed) {
+        print_json(json!({ "error": { "kind": kind, "message": message.to_string() } }));
+    } else {
+        eprintln!("error: {message}");
+    }
+    crate::Outcome::BadInput
+}
+
 /// `1 error`, `2 errors`: a count with its noun in the right number.
 pub fn count(n: usize, noun: &str) -> String {
     if n == 1 {

@@ -230,16 +230,13 @@ pub fn contract_infer(args: &InferArgs, json: bool) -> anyhow::Result<Outcome> {
         write_new(out, &text)?;
     }
     if json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "asset": asset,
-                "format": format.as_str(),
-                "rows_sampled": sample.rows,
-                "written_to": args.out,
-                "contract": text,
-            })
-        );
+        crate::output::print_json(serde_json::json!({
+            "asset": asset,
+            "format": format.as_str(),
+            "rows_sampled": sample.rows,
+            "written_to": args.out,
+            "contract": text,
+        }));
     } else if let Some(out) = &args.out {
         eprintln!(
             "wrote {} ({} columns, from {} sampled rows)",
@@ -328,15 +325,12 @@ pub fn new_source(
     write_new(&contract_path, &contract)?;
     write_new(&source_path, &source)?;
     if json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "asset": name,
-                "files": [source_path, contract_path],
-                "path": pattern,
-                "rows_sampled": sample.rows,
-            })
-        );
+        crate::output::print_json(serde_json::json!({
+            "asset": name,
+            "files": [source_path, contract_path],
+            "path": pattern,
+            "rows_sampled": sample.rows,
+        }));
     } else {
         eprintln!(
             "wrote {} (reads {pattern}) and {} ({} columns, from {} sampled rows)",
@@ -416,9 +410,8 @@ pub async fn new_model(
     model.push('\n');
     write_new(&model_path, &model)?;
     if json {
-        println!(
-            "{}",
-            serde_json::json!({ "asset": name, "files": [model_path, contract_path], "reads": tables })
+        crate::output::print_json(
+            serde_json::json!({ "asset": name, "files": [model_path, contract_path], "reads": tables }),
         );
     } else {
         eprintln!(

@@ -82,14 +82,11 @@ pub async fn check(root: &Path, deny_warnings: bool, json: bool) -> anyhow::Resu
             .iter()
             .flat_map(|p| p.assets.iter().map(|a| a.name.as_str()))
             .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "ok": !failed,
-                "assets": assets,
-                "diagnostics": diagnostics_json(&diagnostics),
-            }))?
-        );
+        crate::output::print_json(serde_json::json!({
+            "ok": !failed,
+            "assets": assets,
+            "diagnostics": diagnostics_json(&diagnostics),
+        }));
     } else {
         for d in &diagnostics.0 {
             eprintln!("{d}");

@@ -55,10 +55,7 @@ pub async fn doctor(root: &Path, dry_run: bool, json: bool) -> anyhow::Result<Ou
     }
     state.close().await;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "findings": findings }))?
-        );
+        crate::output::print_json(serde_json::json!({ "findings": findings }));
     } else {
         for f in &findings {
             let asset = f["asset"].as_str().unwrap_or("state store");

@@ -7,17 +7,19 @@ use crate::demo_project::{self, Summary};
 
 pub fn init(dir: &Path, empty: bool, json: bool) -> anyhow::Result<Outcome> {
     if dir.join("weir.toml").exists() {
-        eprintln!(
-            "error: {} already holds a weir project (weir.toml exists)",
-            dir.display()
-        );
-        return Ok(Outcome::BadInput);
+        return Ok(crate::output::user_error(
+            "exists",
+            format!(
+                "{} already holds a weir project (weir.toml exists)",
+                dir.display()
+            ),
+        ));
     }
     if empty {
         let files = write_empty(dir)
             .with_context(|| format!("cannot create the project in {}", dir.display()))?;
         if json {
-            println!("{}", serde_json::json!({ "project": dir, "files": files }));
+            crate::output::print_json(serde_json::json!({ "project": dir, "files": files }));
         } else {
             eprintln!("created the empty project {}", dir.display());
             eprintln!(
@@ -29,9 +31,8 @@ pub fn init(dir: &Path, empty: bool, json: bool) -> anyhow::Result<Outcome> {
     }
     let summary = write(dir)?;
     if json {
-        println!(
-            "{}",
-            serde_json::json!({ "project": dir, "files": summary.files, "rows": summary.rows, "bad_rows": summary.bad_rows })
+        crate::output::print_json(
+            serde_json::json!({ "project": dir, "files": summary.files, "rows": summary.rows, "bad_rows": summary.bad_rows }),
         );
     } else {
         announce(dir, &summary);

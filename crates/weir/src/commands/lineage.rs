@@ -154,10 +154,7 @@ pub async fn lineage(
                 .iter()
                 .map(|(f, t)| json!({ "from": f, "to": t }))
                 .collect();
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&json!({ "assets": assets, "edges": edges }))?
-            );
+            crate::output::print_json(json!({ "assets": assets, "edges": edges }));
         }
     }
     Ok(Outcome::Ok)

@@ -212,7 +212,12 @@ pub(crate) fn load_selection(
     match weir_orchestrate::select(&project, &graph, selectors) {
         Ok(selected) => Some((project, graph, selected)),
         Err(message) => {
-            eprintln!("error: {message}");
+            let kind = if message.contains("unknown asset") {
+                "unknown_asset"
+            } else {
+                "selection"
+            };
+            crate::output::user_error(kind, message);
             None
         }
     }
@@ -230,10 +235,16 @@ pub(crate) fn graph(project: &Project, json: bool) -> Option<weir_orchestrate::A
 
 pub(crate) fn print_diagnostics(diagnostics: &Diagnostics, as_json: bool) {
     if as_json {
-        println!(
-            "{}",
-            serde_json::json!({ "diagnostics": crate::output::diagnostics_json(diagnostics) })
-        );
+        let errors = diagnostics.errors().count();
+        let mut doc =
+            serde_json::json!({ "diagnostics": crate::output::diagnostics_json(diagnostics) });
+        if errors > 0 {
+            doc["error"] = serde_json::json!({
+                "kind": "project",
+                "message": format!("the project has {}; see diagnostics", crate::output::count(errors, "error")),
+            });
+        }
+        crate::output::print_json(doc);
         return;
     }
     for d in &diagnostics.0 {

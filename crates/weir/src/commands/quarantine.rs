@@ -31,22 +31,18 @@ pub async fn quarantine(
     };
     if project.asset(name).is_none() {
         let names: Vec<String> = project.assets.iter().map(|a| a.name.clone()).collect();
-        eprintln!(
-            "error: unknown asset `{name}`{}",
-            did_you_mean(name, names.iter())
-        );
-        return Ok(Outcome::BadInput);
+        return Ok(crate::output::user_error(
+            "unknown_asset",
+            format!("unknown asset `{name}`{}", did_you_mean(name, names.iter())),
+        ));
     }
     let (_, path) = table_paths(&project, name);
     let Some(table) = LakeTable::open(&path).await? else {
         if json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&json!({
-                    "asset": name, "quarantine_path": path, "version": null, "rows": 0,
-                    "replayed": 0, "by_rule": {}, "by_run": [], "samples": [],
-                }))?
-            );
+            crate::output::print_json(json!({
+                "asset": name, "quarantine_path": path, "version": null, "rows": 0,
+                "replayed": 0, "by_rule": {}, "by_run": [], "samples": [],
+            }));
         } else {
             println!("`{name}` has no quarantine table yet: try `weir run {name}`");
         }
@@ -147,7 +143,7 @@ pub async fn quarantine(
             "by_run": by_run,
             "samples": samples,
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        crate::output::print_json(doc);
         return Ok(Outcome::Ok);
     }
     let show = |v: Option<&Value>| match v {

@@ -36,24 +36,28 @@ pub async fn query(
     let referenced = match weir_process::qualified_table_references(sql) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("error: SQL does not parse: {e}");
-            return Ok(Outcome::BadInput);
+            return Ok(crate::output::user_error(
+                "query",
+                format!("SQL does not parse: {e}"),
+            ));
         }
     };
     if at.is_some() && referenced.len() != 1 {
-        eprintln!(
-            "error: --at VERSION needs a query over exactly one table (this one reads {}); use --as-of for several",
-            referenced.len()
-        );
-        return Ok(Outcome::BadInput);
+        return Ok(crate::output::user_error(
+            "query",
+            format!(
+                "--at VERSION needs a query over exactly one table (this one reads {}); use --as-of for several",
+                referenced.len()
+            ),
+        ));
     }
     let as_of = match as_of.map(chrono::DateTime::parse_from_rfc3339).transpose() {
         Ok(t) => t.map(|t| t.with_timezone(&chrono::Utc)),
         Err(e) => {
-            eprintln!(
-                "error: --as-of must be an RFC 3339 timestamp such as 2026-11-25T18:00:00Z: {e}"
-            );
-            return Ok(Outcome::BadInput);
+            return Ok(crate::output::user_error(
+                "query",
+                format!("--as-of must be an RFC 3339 timestamp such as 2026-11-25T18:00:00Z: {e}"),
+            ));
         }
     };
     let ctx = SessionContext::new();
@@ -76,11 +80,13 @@ pub async fn query(
                 if let Some(version) = at {
                     let latest = table.version().unwrap_or(0);
                     if version > latest {
-                        eprintln!(
-                            "error: `{name}` has versions 0 to {latest}; there is no version {version} to read (`weir runs --asset {}` lists what each run published)",
-                            asset.name
-                        );
-                        return Ok(Outcome::BadInput);
+                        return Ok(crate::output::user_error(
+                            "query",
+                            format!(
+                                "`{name}` has versions 0 to {latest}; there is no version {version} to read (`weir runs --asset {}` lists what each run published)",
+                                asset.name
+                            ),
+                        ));
                     }
                     table
                         .table
@@ -93,14 +99,16 @@ pub async fn query(
                 } else if let Some(instant) = as_of
                     && let Err(e) = table.table.load_with_datetime(instant).await
                 {
-                    eprintln!(
-                        "error: cannot read `{name}` as of {instant}: {} (it may not have existed yet then)",
-                        StoreError::Delta {
-                            path: path.clone(),
-                            source: e,
-                        }
-                    );
-                    return Ok(Outcome::BadInput);
+                    return Ok(crate::output::user_error(
+                        "query",
+                        format!(
+                            "cannot read `{name}` as of {instant}: {} (it may not have existed yet then)",
+                            StoreError::Delta {
+                                path: path.clone(),
+                                source: e,
+                            }
+                        ),
+                    ));
                 }
             }
             register_delta(&ctx, &name, &table).await?;
@@ -109,18 +117,19 @@ pub async fn query(
     let df = match ctx.sql(sql).await {
         Ok(df) => df,
         Err(e) => {
-            eprintln!("error: the query does not plan: {}", e.strip_backtrace());
-            return Ok(Outcome::BadInput);
+            return Ok(crate::output::user_error(
+                "query",
+                format!("the query does not plan: {}", e.strip_backtrace()),
+            ));
         }
     };
     let batches = match df.collect().await {
         Ok(batches) => batches,
         Err(e) => {
-            eprintln!(
-                "error: the query failed while running: {}",
-                e.strip_backtrace()
-            );
-            return Ok(Outcome::BadInput);
+            return Ok(crate::output::user_error(
+                "query",
+                format!("the query failed while running: {}", e.strip_backtrace()),
+            ));
         }
     };
     match format {
@@ -139,10 +148,7 @@ pub async fn query(
             writer.finish()?;
             let rows: serde_json::Value = serde_json::from_slice(&writer.into_inner())
                 .unwrap_or(serde_json::Value::Array(Vec::new()));
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&serde_json::json!({ "rows": rows }))?
-            );
+            crate::output::print_json(serde_json::json!({ "rows": rows }));
         }
     }
     Ok(Outcome::Ok)

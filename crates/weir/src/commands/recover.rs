@@ -19,8 +19,10 @@ pub async fn recover(
         && project.asset(asset).is_none()
     {
         let hint = weir_model::did_you_mean(asset, project.assets.iter().map(|a| &a.name));
-        eprintln!("error: unknown asset `{asset}`{hint}");
-        return Ok(Outcome::BadInput);
+        return Ok(crate::output::user_error(
+            "unknown_asset",
+            format!("unknown asset `{asset}`{hint}"),
+        ));
     }
     let _lock = ProjectLock::acquire(&project.state_dir())?;
     let state = StateStore::connect(&project.state_url()).await?;
@@ -36,10 +38,7 @@ pub async fn recover(
         eprintln!("nothing to recover");
     }
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&recovery_json(&recovery))?
-        );
+        crate::output::print_json(recovery_json(&recovery));
     } else {
         print_recovery(&recovery);
     }

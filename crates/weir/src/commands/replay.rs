@@ -20,24 +20,28 @@ pub async fn replay(
     match project.asset(name) {
         None => {
             let names: Vec<String> = project.assets.iter().map(|a| a.name.clone()).collect();
-            eprintln!(
-                "error: unknown asset `{name}`{}",
-                did_you_mean(name, names.iter())
-            );
-            return Ok(Outcome::BadInput);
+            return Ok(crate::output::user_error(
+                "unknown_asset",
+                format!("unknown asset `{name}`{}", did_you_mean(name, names.iter())),
+            ));
         }
         Some(a) if a.source.is_none() => {
-            eprintln!(
-                "error: `{name}` is a model: its rows are recomputed from its upstream tables by `weir run`, not replayed"
-            );
-            return Ok(Outcome::BadInput);
+            return Ok(crate::output::user_error(
+                "usage",
+                format!(
+                    "`{name}` is a model: its rows are recomputed from its upstream tables by `weir run`, not replayed"
+                ),
+            ));
         }
         Some(_) => {}
     }
     let (_lock, state, recovery) = super::open_and_recover(&project, json).await?;
     if let Some(reason) = recovery.held.get(name) {
-        eprintln!("error: `{name}` is held back by recovery ({reason}); nothing was replayed");
         state.close().await;
+        crate::output::user_error(
+            "held",
+            format!("`{name}` is held back by recovery ({reason}); nothing was replayed"),
+        );
         return Ok(Outcome::DataFailed);
     }
     let recovered = recovery.messages;
@@ -70,7 +74,7 @@ pub async fn replay(
             "error": report.error,
             "recovered": recovered,
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        crate::output::print_json(doc);
     } else {
         match report.status {
             RunStatus::Failed => println!(

@@ -36,10 +36,7 @@ pub async fn run(
     bars.clear();
     state.close().await;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&run_json(&reports, &recovery))?
-        );
+        crate::output::print_json(run_json(&reports, &recovery));
     } else {
         print_run_summary(&reports);
     }

@@ -19,10 +19,7 @@ pub async fn runs(
     state.close().await;
     if json {
         let list: Vec<_> = runs.iter().map(run_record_json).collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "runs": list }))?
-        );
+        crate::output::print_json(serde_json::json!({ "runs": list }));
         return Ok(Outcome::Ok);
     }
     let table = runs_table(&runs, true);

@@ -13,11 +13,10 @@ pub async fn show(root: &Path, name: &str, json: bool) -> anyhow::Result<Outcome
     };
     let Some(asset) = project.asset(name) else {
         let names: Vec<String> = project.assets.iter().map(|a| a.name.clone()).collect();
-        eprintln!(
-            "error: unknown asset `{name}`{}",
-            did_you_mean(name, names.iter())
-        );
-        return Ok(Outcome::BadInput);
+        return Ok(crate::output::user_error(
+            "unknown_asset",
+            format!("unknown asset `{name}`{}", did_you_mean(name, names.iter())),
+        ));
     };
     let (table_path, quarantine_path) = table_paths(&project, name);
     let table_info = match LakeTable::open(&table_path).await? {
@@ -83,7 +82,7 @@ pub async fn show(root: &Path, name: &str, json: bool) -> anyhow::Result<Outcome
             "downstream_owners": downstream_owners,
             "runs": runs.iter().map(run_record_json).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        crate::output::print_json(doc);
         return Ok(Outcome::Ok);
     }
 

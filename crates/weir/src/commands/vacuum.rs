@@ -22,17 +22,14 @@ pub async fn run(
     let bytes: u64 = reports.iter().map(|r| r.unreferenced_bytes).sum();
     let expired: usize = reports.iter().map(|r| r.expired_files.len()).sum();
     if json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "applied": options.apply,
-                "tables": reports,
-                "held": recovery.held,
-                "unreferenced_files": files,
-                "unreferenced_bytes": bytes,
-                "expired_files": expired,
-            })
-        );
+        crate::output::print_json(serde_json::json!({
+            "applied": options.apply,
+            "tables": reports,
+            "held": recovery.held,
+            "unreferenced_files": files,
+            "unreferenced_bytes": bytes,
+            "expired_files": expired,
+        }));
     } else {
         for r in reports
             .iter()

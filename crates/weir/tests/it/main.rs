@@ -10,6 +10,7 @@ mod first_project;
 mod incremental;
 mod isolate;
 mod journal;
+mod json_output;
 mod lake_record;
 mod malformed;
 mod narrowing;

@@ -1,0 +1,95 @@
+//! `--json` for scripts: every outcome of every command, success or failure, is exactly one
+//! JSON document on stdout with a top-level `schema_version`; failures carry
+//! `error: {kind, message}` and exit 2 (an unknown asset the same way everywhere).
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::support::{demo_project, weir};
+
+/// Runs `weir ARGS --json`: its exit code and its stdout, which must be one JSON document.
+fn json_of(dir: &Path, args: &[&str]) -> (i32, Value) {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let out = weir(dir, &all);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let doc: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "weir {args:?} --json printed no single JSON document ({e}): {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(doc["schema_version"], 1, "weir {args:?}: {doc}");
+    (out.status.code().unwrap_or(-1), doc)
+}
+
+#[test]
+fn every_command_prints_one_versioned_document() {
+    let (_tmp, dir) = demo_project();
+    let (code, _) = json_of(&dir, &["run"]);
+    assert_eq!(code, 0);
+    let sample = dir.join("data/customers/customers.csv").display().to_string();
+    for args in [
+        vec!["check"],
+        vec!["show", "orders"],
+        vec!["runs"],
+        vec!["lineage"],
+        vec!["query", "SELECT COUNT(*) AS n FROM orders"],
+        vec!["doctor", "--dry-run"],
+        vec!["recover"],
+        vec!["quarantine", "orders"],
+        vec!["replay", "orders"],
+        vec!["vacuum"],
+        vec!["contract", "infer", sample.as_str()],
+    ] {
+        let (code, doc) = json_of(&dir, &args);
+        assert_eq!(code, 0, "weir {args:?}: {doc}");
+        assert!(
+            doc.get("error").is_none_or(Value::is_null),
+            "weir {args:?}: {doc}"
+        );
+    }
+}
+
+#[test]
+fn failures_are_json_errors_with_exit_2() {
+    let (_tmp, dir) = demo_project();
+    for args in [
+        vec!["show", "nope"],
+        vec!["quarantine", "nope"],
+        vec!["replay", "nope"],
+        vec!["recover", "--abandon", "nope"],
+        vec!["run", "nope"],
+        vec!["lineage", "nope"],
+        vec!["vacuum", "nope"],
+    ] {
+        let (code, doc) = json_of(&dir, &args);
+        assert_eq!(code, 2, "weir {args:?}: {doc}");
+        assert_eq!(
+            doc["error"]["kind"], "unknown_asset",
+            "weir {args:?}: {doc}"
+        );
+        assert!(
+            doc["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("nope")),
+            "{doc}"
+        );
+    }
+    let (code, doc) = json_of(&dir, &["run", "--no-such-flag"]);
+    assert_eq!(code, 2);
+    assert_eq!(doc["error"]["kind"], "usage", "{doc}");
+    let (code, doc) = json_of(&dir, &["query", "SELECT nope FROM orders"]);
+    assert_eq!(code, 2);
+    assert_eq!(doc["error"]["kind"], "query", "{doc}");
+    // A broken project: its diagnostics, and an error saying so.
+    std::fs::write(dir.join("weir.toml"), "[project]\nname = 3\n").expect("write");
+    let (code, doc) = json_of(&dir, &["run"]);
+    assert_eq!(code, 2);
+    assert_eq!(doc["error"]["kind"], "project", "{doc}");
+    assert!(
+        doc["diagnostics"].as_array().is_some_and(|d| !d.is_empty()),
+        "{doc}"
+    );
+}
