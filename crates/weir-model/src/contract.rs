@@ -43,7 +43,7 @@ pub struct Contract {
     pub sla_default_element: Option<String>,
     pub authoritative_definitions: Option<Vec<AuthoritativeDefinition>>,
     pub custom_properties: Option<Vec<CustomProperty>>,
-    /// v3.2: where the contract sits (ports and the like); read, not used by weir.
+    /// v3.2: guidance for AI agents and semantic layers; read, not used by weir.
     pub context: Option<Value>,
 }
 
@@ -159,8 +159,8 @@ pub struct SchemaProperty {
     pub tags: Option<Vec<String>>,
     pub custom_properties: Option<Vec<CustomProperty>>,
     pub authoritative_definitions: Option<Vec<AuthoritativeDefinition>>,
-    /// v3.2: the values the column may hold. weir enforces them row by row, as an
-    /// `invalidValues` rule named `enum` (see [`SchemaProperty::rules`]).
+    /// v3.2: the values the column may hold. weir enforces them row by row: a row with
+    /// another value is quarantined as `<column>.enum`, like a `logicalTypeOptions` check.
     #[serde(rename = "enum")]
     pub enum_values: Option<Vec<EnumValue>>,
     /// v3.2 additions weir reads but does not use.
