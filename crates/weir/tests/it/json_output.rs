@@ -29,7 +29,10 @@ fn every_command_prints_one_versioned_document() {
     let (_tmp, dir) = demo_project();
     let (code, _) = json_of(&dir, &["run"]);
     assert_eq!(code, 0);
-    let sample = dir.join("data/customers/customers.csv").display().to_string();
+    let sample = dir
+        .join("data/customers/customers.csv")
+        .display()
+        .to_string();
     for args in [
         vec!["check"],
         vec!["show", "orders"],
