@@ -25,7 +25,7 @@ pub async fn run(
         crate::output::print_json(serde_json::json!({
             "applied": options.apply,
             "tables": reports,
-            "held": recovery.held,
+            "held": crate::output::recovery_json(&recovery)["held"],
             "unreferenced_files": files,
             "unreferenced_bytes": bytes,
             "expired_files": expired,

@@ -8,7 +8,44 @@ use serde_json::Value;
 
 use crate::support::{demo_project, weir};
 
-/// Runs `weir ARGS --json`: its exit code and its stdout, which must be one JSON document.
+/// The documented JSON Schema of a command's output (`docs/json/NAME.schema.json`).
+fn schema_of(command: &str) -> jsonschema::Validator {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/json")
+        .join(format!("{command}.schema.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let schema: Value = serde_json::from_str(&text).expect("schema is JSON");
+    jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The schema a command line's output is documented by.
+fn schema_name(args: &[&str]) -> String {
+    match args {
+        ["contract", "infer", ..] => "contract-infer".into(),
+        ["new", what, ..] => format!("new-{what}"),
+        ["demo", ..] => "run".into(),
+        [command, ..] => command.to_string(),
+        [] => unreachable!("a command"),
+    }
+}
+
+/// Asserts `doc` validates against the schema documented for `args`.
+fn assert_documented(args: &[&str], doc: &Value) {
+    let validator = schema_of(&schema_name(args));
+    let errors: Vec<String> = validator
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "weir {args:?} --json does not match docs/json/{}.schema.json: {}\n{doc}",
+        schema_name(args),
+        errors.join("; ")
+    );
+}
+
+/// Runs `weir ARGS --json`: its exit code and its stdout, which must be one JSON document
+/// valid against the command's documented schema.
 fn json_of(dir: &Path, args: &[&str]) -> (i32, Value) {
     let mut all = args.to_vec();
     all.push("--json");
@@ -21,6 +58,7 @@ fn json_of(dir: &Path, args: &[&str]) -> (i32, Value) {
         )
     });
     assert_eq!(doc["schema_version"], 1, "weir {args:?}: {doc}");
+    assert_documented(args, &doc);
     (out.status.code().unwrap_or(-1), doc)
 }
 
@@ -45,6 +83,15 @@ fn every_command_prints_one_versioned_document() {
         vec!["replay", "orders"],
         vec!["vacuum"],
         vec!["contract", "infer", sample.as_str()],
+        vec![
+            "new",
+            "model",
+            "big_orders",
+            "--sql",
+            "SELECT order_id, amount FROM orders WHERE amount > 100",
+        ],
+        vec!["run", "big_orders"],
+        vec!["new", "source", "more_orders", "--from", sample.as_str()],
     ] {
         let (code, doc) = json_of(&dir, &args);
         assert_eq!(code, 0, "weir {args:?}: {doc}");
@@ -52,6 +99,24 @@ fn every_command_prints_one_versioned_document() {
             doc.get("error").is_none_or(Value::is_null),
             "weir {args:?}: {doc}"
         );
+    }
+}
+
+#[test]
+fn init_documents_are_documented() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    for (name, extra) in [("shop", None), ("blank", Some("--empty"))] {
+        let mut args = vec!["init", name];
+        args.extend(extra);
+        args.push("--json");
+        let out = std::process::Command::new(crate::support::weir_bin())
+            .args(&args)
+            .current_dir(tmp.path())
+            .output()
+            .expect("init runs");
+        assert!(out.status.success());
+        let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_documented(&args, &doc);
     }
 }
 
