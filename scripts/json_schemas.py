@@ -44,9 +44,10 @@ counts_by_rule = {"type": "object", "additionalProperties": INT}
 run_record = obj({"run_id": STR, "asset": STR, "status": STR, "trigger": STR, "started_at": STR,
                   "ended_at": null(STR), "rows_in": INT, "rows_stored": INT, "rows_quarantined": INT,
                   "bytes_in": INT, "table_version": null(INT), "contract_version": null(STR),
-                  "error": null(STR), "checks": arr(check_result), "rejected_files": {"type": "array"}},
+                  "error": null(STR), "checks": arr(check_result), "rejected_files": {"type": "array"},
+                  "files": arr(STR), "quarantine_by_rule": counts_by_rule, "duration_ms": null(INT)},
                  ["run_id", "asset", "status", "started_at", "rows_in", "rows_stored", "rows_quarantined",
-                  "error", "checks"])
+                  "error", "checks", "files", "quarantine_by_rule", "duration_ms"])
 asset_run = obj({"run_id": STR, "asset": STR,
                  "status": {"enum": ["success", "failed", "error", "skipped", "up_to_date", "needs_full_refresh"]},
                  "rows_in": INT, "rows_stored": INT, "rows_quarantined": INT, "bytes_in": INT, "duration_ms": INT,

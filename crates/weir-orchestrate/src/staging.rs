@@ -740,6 +740,8 @@ impl Staging {
         record.rows_quarantined = report.rows_quarantined;
         record.bytes_in = report.bytes_in;
         record.checks = checks_json(&report.checks);
+        record.files = serde_json::Value::from(report.files.clone()).to_string();
+        record.quarantine_by_rule = serde_json::json!(report.quarantine_by_rule).to_string();
         if report.checks.iter().any(|c| c.blocks()) {
             weir_store::discard_staged(&self.table.path, &adds);
             if let Some(rewrite) = &self.quarantine_rewrite {

@@ -78,10 +78,20 @@ pub struct RunRecord {
     /// JSON array of `{path, reason}`: input files left out of the run whole.
     #[serde(default = "empty_list")]
     pub rejected_files: String,
+    /// JSON array of the input files the run read.
+    #[serde(default = "empty_list")]
+    pub files: String,
+    /// JSON object: quarantined rows by rule.
+    #[serde(default = "empty_object")]
+    pub quarantine_by_rule: String,
 }
 
 fn empty_list() -> String {
     "[]".into()
+}
+
+fn empty_object() -> String {
+    "{}".into()
 }
 
 impl RunRecord {
@@ -104,6 +114,8 @@ impl RunRecord {
             checks: "[]".into(),
             error: None,
             rejected_files: "[]".into(),
+            files: "[]".into(),
+            quarantine_by_rule: "{}".into(),
         }
     }
 }
@@ -262,12 +274,13 @@ impl StateStore {
 
     pub async fn insert_run(&self, run: &RunRecord) -> Result<()> {
         sqlx::query(
-            "INSERT INTO runs (id, asset, trigger, status, started_at, ended_at, rows_in, rows_stored, rows_quarantined, bytes_in, table_version, txn_version, contract_version, checks, error, rejected_files)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+            "INSERT INTO runs (id, asset, trigger, status, started_at, ended_at, rows_in, rows_stored, rows_quarantined, bytes_in, table_version, txn_version, contract_version, checks, error, rejected_files, files, quarantine_by_rule)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
              ON CONFLICT (id) DO UPDATE SET status = excluded.status, ended_at = excluded.ended_at, rows_in = excluded.rows_in,
                rows_stored = excluded.rows_stored, rows_quarantined = excluded.rows_quarantined, bytes_in = excluded.bytes_in,
                table_version = excluded.table_version, txn_version = excluded.txn_version, checks = excluded.checks, error = excluded.error,
-               rejected_files = excluded.rejected_files",
+               rejected_files = excluded.rejected_files, files = excluded.files,
+               quarantine_by_rule = excluded.quarantine_by_rule",
         )
         .bind(&run.id)
         .bind(&run.asset)
@@ -285,6 +298,8 @@ impl StateStore {
         .bind(&run.checks)
         .bind(&run.error)
         .bind(&run.rejected_files)
+        .bind(&run.files)
+        .bind(&run.quarantine_by_rule)
         .execute(&self.pool)
         .await
         .map_err(state_err)?;
@@ -363,6 +378,8 @@ impl StateStore {
                 checks: r.get("checks"),
                 error: r.get("error"),
                 rejected_files: r.get("rejected_files"),
+                files: r.get("files"),
+                quarantine_by_rule: r.get("quarantine_by_rule"),
             })
             .collect())
     }

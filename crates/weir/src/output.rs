@@ -152,7 +152,17 @@ pub fn run_record_json(r: &RunRecord) -> Value {
         "bytes_in": r.bytes_in, "table_version": r.table_version, "contract_version": r.contract_version,
         "checks": serde_json::from_str::<Value>(&r.checks).unwrap_or(Value::Null), "error": r.error,
         "rejected_files": serde_json::from_str::<Value>(&r.rejected_files).unwrap_or(Value::Null),
+        "files": serde_json::from_str::<Value>(&r.files).unwrap_or(Value::Null),
+        "quarantine_by_rule": serde_json::from_str::<Value>(&r.quarantine_by_rule).unwrap_or(Value::Null),
+        "duration_ms": duration_ms(&r.started_at, r.ended_at.as_deref()),
     })
+}
+
+/// Milliseconds between two RFC 3339 instants, when the run has ended.
+fn duration_ms(started_at: &str, ended_at: Option<&str>) -> Option<i64> {
+    let start = chrono::DateTime::parse_from_rfc3339(started_at).ok()?;
+    let end = chrono::DateTime::parse_from_rfc3339(ended_at?).ok()?;
+    Some((end - start).num_milliseconds())
 }
 
 pub fn print_run_summary(reports: &[AssetRunReport]) {

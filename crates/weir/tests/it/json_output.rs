@@ -103,6 +103,44 @@ fn every_command_prints_one_versioned_document() {
 }
 
 #[test]
+fn run_and_runs_say_the_same_of_a_run() {
+    let (_tmp, dir) = demo_project();
+    let (_, run) = json_of(&dir, &["run"]);
+    let (_, runs) = json_of(&dir, &["runs"]);
+    let listed = runs["runs"].as_array().expect("runs");
+    for report in run["runs"].as_array().expect("runs") {
+        let id = &report["run_id"];
+        let record = listed
+            .iter()
+            .find(|r| &r["run_id"] == id)
+            .unwrap_or_else(|| panic!("run {id} is not in `weir runs`: {runs}"));
+        for field in [
+            "asset",
+            "status",
+            "rows_in",
+            "rows_stored",
+            "rows_quarantined",
+            "bytes_in",
+            "files",
+            "quarantine_by_rule",
+            "table_version",
+            "error",
+        ] {
+            assert_eq!(report[field], record[field], "{field} of run {id}");
+        }
+        assert_eq!(
+            report["checks"].as_array().map(Vec::len),
+            record["checks"].as_array().map(Vec::len),
+            "checks of run {id}"
+        );
+        assert!(
+            record["duration_ms"].as_i64().is_some_and(|d| d >= 0),
+            "{record}"
+        );
+    }
+}
+
+#[test]
 fn init_documents_are_documented() {
     let tmp = tempfile::tempdir().expect("tempdir");
     for (name, extra) in [("shop", None), ("blank", Some("--empty"))] {
