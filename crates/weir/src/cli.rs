@@ -219,9 +219,10 @@ pub enum Command {
     Lineage {
         /// Asset selectors; none means every asset.
         selectors: Vec<String>,
-        /// The graph's format: Mermaid, Graphviz dot, or JSON with column lineage.
-        #[arg(long, value_enum, default_value = "mermaid")]
-        format: crate::commands::LineageFormat,
+        /// The graph's format: Mermaid (the default), Graphviz dot, or JSON with column lineage
+        /// (what --json prints; --json with another --format is an error).
+        #[arg(long, value_enum)]
+        format: Option<crate::commands::LineageFormat>,
         #[command(flatten)]
         common: Common,
     },

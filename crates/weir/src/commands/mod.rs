@@ -135,10 +135,15 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             format,
             common,
         } => {
-            let format = if common.json {
-                LineageFormat::Json
-            } else {
-                format
+            let format = match (format, common.json) {
+                (Some(f), true) if f != LineageFormat::Json => {
+                    return Ok(crate::output::user_error(
+                        "usage",
+                        "--json prints lineage as JSON; it cannot be combined with another --format",
+                    ));
+                }
+                (_, true) => LineageFormat::Json,
+                (f, false) => f.unwrap_or(LineageFormat::Mermaid),
             };
             lineage::lineage(&common.project, &selectors, format).await
         }

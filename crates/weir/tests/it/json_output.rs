@@ -183,6 +183,9 @@ fn failures_are_json_errors_with_exit_2() {
             "{doc}"
         );
     }
+    let (code, doc) = json_of(&dir, &["lineage", "--format", "dot"]);
+    assert_eq!(code, 2);
+    assert_eq!(doc["error"]["kind"], "usage", "{doc}");
     let (code, doc) = json_of(&dir, &["run", "--no-such-flag"]);
     assert_eq!(code, 2);
     assert_eq!(doc["error"]["kind"], "usage", "{doc}");
