@@ -32,4 +32,4 @@ pub use replay::{ReplayOptions, ReplayReport, replay};
 pub use report::{AssetRunReport, RejectedFile, ReplacedFile, RunStatus};
 pub use runner::{RunOptions, run_assets, table_paths};
 pub use state::{LakeLedgerEntry, LedgerEntry, RunRecord, StateStore};
-pub use upkeep::{TableVacuum, VacuumOptions, vacuum};
+pub use upkeep::{TableCompaction, TableVacuum, VacuumOptions, optimize, vacuum};

@@ -83,3 +83,69 @@ pub async fn vacuum(
     }
     Ok(reports)
 }
+
+/// What compaction did to one table, or why it left the table alone.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TableCompaction {
+    pub asset: String,
+    /// `table` or `quarantine`.
+    pub kind: &'static str,
+    pub files_removed: u64,
+    pub files_added: u64,
+    pub version: Option<u64>,
+    pub skipped: Option<String>,
+}
+
+/// Compacts the tables of `assets` into files of about `target_bytes` (Delta OPTIMIZE, one
+/// commit per table, no row changed). A source with `on_change = "replace"` keeps one data
+/// file per input file (that is how a rewritten file's rows are found), so its tables are
+/// left alone, and so are held assets.
+pub async fn optimize(
+    project: &Project,
+    assets: &[String],
+    held: &BTreeMap<String, String>,
+    target_bytes: u64,
+) -> Result<Vec<TableCompaction>> {
+    let mut reports = Vec::new();
+    for name in assets {
+        let replace = project
+            .asset(name)
+            .and_then(|a| a.source.as_ref())
+            .is_some_and(|s| s.on_change == weir_model::OnChange::Replace);
+        let (table_path, quarantine_path) = table_paths(project, name);
+        for (kind, path) in [("table", table_path), ("quarantine", quarantine_path)] {
+            let skip = |why: String| TableCompaction {
+                asset: name.clone(),
+                kind,
+                files_removed: 0,
+                files_added: 0,
+                version: None,
+                skipped: Some(why),
+            };
+            if let Some(why) = held.get(name) {
+                reports.push(skip(format!("its publication is held back: {why}")));
+                continue;
+            }
+            if replace {
+                reports.push(skip(
+                    "on_change = \"replace\" keeps one data file per input file".into(),
+                ));
+                continue;
+            }
+            let Some(table) = LakeTable::open(&path).await? else {
+                continue;
+            };
+            failpoint("compacting", name);
+            let done = weir_store::compact(table, target_bytes).await?;
+            reports.push(TableCompaction {
+                asset: name.clone(),
+                kind,
+                files_removed: done.files_removed,
+                files_added: done.files_added,
+                version: done.version,
+                skipped: None,
+            });
+        }
+    }
+    Ok(reports)
+}

@@ -8,6 +8,7 @@
 //! makes every commit idempotent. This crate is the only one that writes to the lake.
 
 mod changes;
+mod compact;
 mod error;
 mod publish;
 mod quarantine;
@@ -16,6 +17,7 @@ mod table;
 mod vacuum;
 
 pub use changes::{CommitRecord, TableChanges};
+pub use compact::{COMPACT, Compaction, OPERATION_KEY, compact};
 pub use deltalake::kernel::Add;
 pub use error::{Result, StoreError};
 pub use publish::{

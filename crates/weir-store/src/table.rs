@@ -281,17 +281,23 @@ impl LakeTable {
         Ok(snapshot.metadata().id().to_string())
     }
 
-    /// A value weir put in the latest commit's `commitInfo` (e.g. `weir.upstreamVersions`).
+    /// A value weir put in the `commitInfo` of the latest commit that published rows (e.g.
+    /// `weir.upstreamVersions`): compactions are looked past.
     pub async fn last_commit_value(&self, key: &str) -> Result<Option<serde_json::Value>> {
-        let mut history = self.table.history(Some(1));
-        match history
+        // Newest first; a compaction changes no row, so the value is the last publication's.
+        let mut history = self.table.history(None);
+        while let Some(info) = history
             .try_next()
             .await
             .map_err(StoreError::delta(&self.path))?
         {
-            Some(info) => Ok(info.info.get(key).cloned()),
-            None => Ok(None),
+            let compaction = info.info.get(crate::compact::OPERATION_KEY)
+                == Some(&serde_json::Value::from(crate::compact::COMPACT));
+            if !compaction {
+                return Ok(info.info.get(key).cloned());
+            }
         }
+        Ok(None)
     }
 
     pub async fn refresh(&mut self) -> Result<()> {

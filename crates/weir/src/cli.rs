@@ -254,6 +254,22 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Compact each table's small files into larger ones (Delta OPTIMIZE), one commit per
+    /// table, without changing a row.
+    ///
+    /// Downstream incremental models see no new rows; the replaced files stay for time travel
+    /// until `weir vacuum --retain`. Sources with on_change = "replace" are left alone.
+    ///
+    /// Example: weir optimize orders --target-mb 64
+    Optimize {
+        /// Asset selectors; none means every asset.
+        selectors: Vec<String>,
+        /// The size compacted files aim for, in MiB.
+        #[arg(long, default_value_t = 128)]
+        target_mb: u64,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Delete the data files no version of a table names (left by killed or failed runs);
     /// a dry run unless --apply.
     ///

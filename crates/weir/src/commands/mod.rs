@@ -4,6 +4,7 @@ mod check_inputs;
 mod doctor;
 mod init;
 mod lineage;
+mod optimize;
 mod quarantine;
 mod query;
 mod recover;
@@ -147,6 +148,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             };
             lineage::lineage(&common.project, &selectors, format).await
         }
+        Command::Optimize {
+            selectors,
+            target_mb,
+            common,
+        } => optimize::run(&common.project, &selectors, target_mb, common.json).await,
         Command::Vacuum {
             selectors,
             apply,
@@ -255,6 +261,29 @@ pub(crate) fn print_diagnostics(diagnostics: &Diagnostics, as_json: bool) {
     for d in &diagnostics.0 {
         eprintln!("{d}");
     }
+}
+
+/// The selected assets, under the project lock and after recovery (its held assets are to be
+/// left alone): where the upkeep commands (`vacuum`, `optimize`) start. `None` after printing
+/// why not (exit 2).
+pub(crate) async fn upkeep_selection(
+    root: &Path,
+    selectors: &[String],
+    json: bool,
+) -> anyhow::Result<
+    Option<(
+        Project,
+        Vec<String>,
+        weir_orchestrate::Recovery,
+        weir_orchestrate::ProjectLock,
+    )>,
+> {
+    let Some((project, _, selected)) = load_selection(root, selectors, json) else {
+        return Ok(None);
+    };
+    let (lock, state, recovery) = open_and_recover(&project, json).await?;
+    state.close().await;
+    Ok(Some((project, selected, recovery, lock)))
 }
 
 /// What every command that writes starts with: the project lock, the state store, and the

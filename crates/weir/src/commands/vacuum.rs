@@ -12,11 +12,11 @@ pub async fn run(
     options: &VacuumOptions,
     json: bool,
 ) -> anyhow::Result<Outcome> {
-    let Some((project, _, selected)) = super::load_selection(root, selectors, json) else {
+    let Some((project, selected, recovery, _lock)) =
+        super::upkeep_selection(root, selectors, json).await?
+    else {
         return Ok(Outcome::BadInput);
     };
-    let (_lock, state, recovery) = super::open_and_recover(&project, json).await?;
-    state.close().await;
     let reports = vacuum(&project, &selected, &recovery.held, options).await?;
     let files: usize = reports.iter().map(|r| r.unreferenced_files.len()).sum();
     let bytes: u64 = reports.iter().map(|r| r.unreferenced_bytes).sum();

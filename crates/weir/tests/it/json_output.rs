@@ -82,6 +82,7 @@ fn every_command_prints_one_versioned_document() {
         vec!["quarantine", "orders"],
         vec!["replay", "orders"],
         vec!["vacuum"],
+        vec!["optimize"],
         vec!["contract", "infer", sample.as_str()],
         vec![
             "new",
@@ -169,6 +170,7 @@ fn failures_are_json_errors_with_exit_2() {
         vec!["run", "nope"],
         vec!["lineage", "nope"],
         vec!["vacuum", "nope"],
+        vec!["optimize", "nope"],
     ] {
         let (code, doc) = json_of(&dir, &args);
         assert_eq!(code, 2, "weir {args:?}: {doc}");
