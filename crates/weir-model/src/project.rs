@@ -35,6 +35,14 @@ pub struct ProjectSection {
     /// source's own `max_quarantined` wins); `"50%"` when unset.
     #[serde(default)]
     pub max_quarantined: crate::source::QuarantineLimit,
+    /// After a run publishes, a table holding more than this many small data files (under
+    /// 16 MiB) is compacted in the same run, as `weir optimize` would; 0 turns it off.
+    #[serde(default = "default_compact_after_files")]
+    pub compact_after_files: usize,
+}
+
+fn default_compact_after_files() -> usize {
+    100
 }
 
 /// Rows computed by an old definition are never mixed with rows of the new one: either the

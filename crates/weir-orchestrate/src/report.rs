@@ -83,6 +83,9 @@ pub struct AssetRunReport {
     pub rejected_files: Vec<RejectedFile>,
     /// Files rewritten in place whose earlier rows this run replaces.
     pub replaced_files: Vec<ReplacedFile>,
+    /// The table's data files the run compacted after publishing (removed, added), when it
+    /// held more small files than `compact_after_files`.
+    pub compacted: Option<(u64, u64)>,
     pub checks: Vec<CheckResult>,
     pub quarantine_by_rule: BTreeMap<String, u64>,
     pub table_version: Option<u64>,

@@ -152,6 +152,7 @@ pub(crate) fn empty_report(project: &Project, asset: &Asset) -> AssetRunReport {
         files: Vec::new(),
         rejected_files: Vec::new(),
         replaced_files: Vec::new(),
+        compacted: None,
         checks: Vec::new(),
         quarantine_by_rule: BTreeMap::new(),
         table_version: None,
@@ -212,6 +213,15 @@ async fn run_one(
         }
         (None, None) => Ok(()),
     };
+    // Compaction changes no row: a failure to compact is a warning, never a failed run.
+    if outcome.is_ok() && report.status == RunStatus::Success {
+        match crate::upkeep::compact_if_due(project, asset).await {
+            Ok(done) => report.compacted = done,
+            Err(e) => report.warnings.push(format!(
+                "the table was published but could not be compacted: {e}"
+            )),
+        }
+    }
     report.duration = started.elapsed();
     if let Err(e) = outcome {
         if matches!(e, OrchestrateError::State(_)) {

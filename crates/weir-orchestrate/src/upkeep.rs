@@ -84,6 +84,44 @@ pub async fn vacuum(
     Ok(reports)
 }
 
+/// Files under this size count as small for automatic compaction.
+pub const SMALL_FILE_BYTES: u64 = 16 * 1024 * 1024;
+/// What `weir optimize` and automatic compaction aim for.
+pub const TARGET_FILE_BYTES: u64 = 128 * 1024 * 1024;
+
+/// After a successful run: compacts the asset's table when it holds more small files than the
+/// project allows (`compact_after_files`), unless its source keeps files per input file.
+/// Returns the files removed and added, when it compacted.
+pub(crate) async fn compact_if_due(
+    project: &Project,
+    asset: &weir_model::Asset,
+) -> Result<Option<(u64, u64)>> {
+    let limit = project.config.project.compact_after_files;
+    let replace = asset
+        .source
+        .as_ref()
+        .is_some_and(|s| s.on_change == weir_model::OnChange::Replace);
+    if limit == 0 || replace {
+        return Ok(None);
+    }
+    let (path, _) = table_paths(project, &asset.name);
+    let Some(table) = LakeTable::open(&path).await? else {
+        return Ok(None);
+    };
+    let small = table
+        .live_files()
+        .await?
+        .iter()
+        .filter(|f| f.bytes < SMALL_FILE_BYTES)
+        .count();
+    if small <= limit {
+        return Ok(None);
+    }
+    let done = weir_store::compact(table, TARGET_FILE_BYTES).await?;
+    tracing::info!(asset = %asset.name, removed = done.files_removed, added = done.files_added, "compacted");
+    Ok(Some((done.files_removed, done.files_added)))
+}
+
 /// What compaction did to one table, or why it left the table alone.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct TableCompaction {

@@ -66,6 +66,8 @@ pub struct LiveFile {
     pub rows: Option<u64>,
     /// Its nulls per column, from the file's statistics (columns they do not cover are absent).
     pub nulls: std::collections::BTreeMap<String, u64>,
+    /// Its size.
+    pub bytes: u64,
 }
 
 impl LiveFile {
@@ -80,6 +82,7 @@ impl LiveFile {
             path,
             origin: origin_of(add).map(str::to_string),
             rows: stats.and_then(|s| s["numRecords"].as_u64()),
+            bytes: u64::try_from(add.size).unwrap_or(0),
             nulls: stats
                 .and_then(|s| s["nullCount"].as_object())
                 .map(|o| {

@@ -126,6 +126,7 @@ pub fn run_json(reports: &[AssetRunReport], recovery: &Recovery) -> Value {
                 "files": r.files,
                 "rejected_files": r.rejected_files.iter().map(|f| json!({"path": f.path, "reason": f.reason})).collect::<Vec<_>>(),
                 "replaced_files": r.replaced_files,
+                "compacted_files": r.compacted.map(|(removed, added)| json!({ "removed": removed, "added": added })),
                 "table_version": r.table_version,
                 "quarantine_version": r.quarantine_version,
                 "table_path": r.table_path,

@@ -250,3 +250,39 @@ fn optimize_compacts_without_changing_a_row_or_waking_incremental_models() {
         "{stg}"
     );
 }
+
+#[test]
+fn a_run_compacts_a_table_past_the_small_file_threshold() {
+    let (_tmp, dir) = demo_project();
+    let toml = std::fs::read_to_string(dir.join("weir.toml")).expect("read");
+    std::fs::write(
+        dir.join("weir.toml"),
+        toml.replacen("[project]\n", "[project]\ncompact_after_files = 3\n", 1),
+    )
+    .expect("write");
+    let (code, _) = run_json(&dir, &[]);
+    assert_eq!(code, 0);
+    let mut compacted = false;
+    for batch in 0..5 {
+        std::fs::write(
+            dir.join(format!("data/orders/small-{batch}.ndjson")),
+            orders(600_000 + batch * 10, 10),
+        )
+        .expect("write");
+        let (code, doc) = run_json(&dir, &[]);
+        assert_eq!(code, 0, "{doc}");
+        let run = crate::support::run_of(&doc, "orders");
+        compacted |= !run["compacted_files"].is_null();
+        let stg = crate::support::run_of(&doc, "stg_orders");
+        assert_eq!(stg["rows_stored"], 10, "{stg}");
+        assert!(
+            !stg["warnings"].to_string().contains("recomputed in full"),
+            "{stg}"
+        );
+    }
+    assert!(compacted, "no run compacted the orders table");
+    let state = lake_state(&dir);
+    // 9,666 rows of the demo plus 5 batches of 10, each once.
+    assert_eq!(state["orders"]["rows"], 9_716, "{state}");
+    assert_eq!(unreferenced(&state), 0, "{state}");
+}
