@@ -24,6 +24,10 @@ use crate::Outcome;
 use crate::cli::{Cli, Command, ContractCommand, NewCommand};
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
+    WARNINGS_CONCERN_THIS_COMMAND.store(
+        matches!(cli.command, Command::Run { .. } | Command::Demo { .. }),
+        std::sync::atomic::Ordering::Relaxed,
+    );
     match cli.command {
         Command::Init { dir, empty, json } => init::init(&dir, empty, json),
         Command::Completions { shell } => {
@@ -202,14 +206,25 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
 }
 
 /// Loads the project, printing its diagnostics; `None` means it has errors (exit 2).
+///
+/// The project's warnings are printed by the commands they concern, `check` and `run` (and
+/// `demo`), once; the others (`show`, `query`, ...) print diagnostics only when the project
+/// has an error and cannot be loaded.
 pub(crate) fn load(root: &Path, json: bool) -> Option<Project> {
     let (project, diagnostics) = load_project(root);
-    print_diagnostics(&diagnostics, json && diagnostics.has_errors());
     if diagnostics.has_errors() {
+        print_diagnostics(&diagnostics, json);
         return None;
+    }
+    if WARNINGS_CONCERN_THIS_COMMAND.load(std::sync::atomic::Ordering::Relaxed) && !json {
+        print_diagnostics(&diagnostics, false);
     }
     project
 }
+
+/// Set by `dispatch` for the commands a project's warnings concern (`run`, `demo`).
+static WARNINGS_CONCERN_THIS_COMMAND: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 
 /// The project, its graph and the assets `selectors` pick, in run order; `None` after printing
 /// why not (exit 2). Every command that takes selectors starts here.

@@ -102,3 +102,31 @@ fn piped_progress_is_a_plain_line_per_phase() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains(": reading"), "{stderr}");
 }
+
+#[test]
+fn project_warnings_are_printed_where_they_concern_the_command() {
+    let (_tmp, dir) = demo_project();
+    // A team the project does not declare: a warning about alerts, which concerns `run` and
+    // `check`, not a query.
+    let path = dir.join("contracts/orders.odcs.yaml");
+    let text = std::fs::read_to_string(&path).expect("read");
+    std::fs::write(
+        &path,
+        text.replacen("  name: sales\n", "  name: nobody\n", 1),
+    )
+    .expect("write");
+    let warning = "team `nobody` is not declared";
+    let out = weir(&dir, &["run"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches(warning).count(), 1, "{stderr}");
+    for args in [
+        vec!["query", "SELECT COUNT(*) FROM orders"],
+        vec!["show", "orders"],
+        vec!["runs"],
+    ] {
+        let out = weir(&dir, &args);
+        assert!(out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains(warning), "weir {args:?}: {stderr}");
+    }
+}
