@@ -123,7 +123,7 @@ schemas = {
                     "expired_files": INT, "held": held,
                     "tables": arr(obj({"asset": STR, "kind": {"enum": ["table", "quarantine"]},
                                        "unreferenced_files": arr(STR), "unreferenced_bytes": INT,
-                                       "expired_files": arr(STR), "applied": BOOL}))})),
+                                       "expired_files": arr(STR)}))})),
     "optimize": ("weir optimize --json",
                  obj({"schema_version": SV,
                       "tables": arr(obj({"asset": STR, "kind": {"enum": ["table", "quarantine"]},

@@ -314,13 +314,18 @@ fn generate(dir: &Path, rows: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Starts a phase from an empty lake and state, without the new-rows file a phase leaves.
+fn reset_lake(dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir.join("lake"));
+    let _ = std::fs::remove_dir_all(dir.join(".weir"));
+    let _ = std::fs::remove_file(dir.join("data/events-new.csv"));
+}
+
 /// (a) The real `weir run` pipeline: CSV → types → row rules → quarantine → staged Parquet →
 /// fused audit → Delta commit with txn.
 fn ingest(dir: &Path) -> anyhow::Result<()> {
-    let _ = std::fs::remove_dir_all(dir.join("lake"));
-    let _ = std::fs::remove_dir_all(dir.join(".weir"));
-    // Left by an earlier `models` phase: (a) measures the 10 M-row file alone.
-    let _ = std::fs::remove_file(dir.join("data/events-new.csv"));
+    // Also the file an earlier `models` phase left: (a) measures the 10 M-row file alone.
+    reset_lake(dir);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -357,9 +362,7 @@ fn ingest(dir: &Path) -> anyhow::Result<()> {
 /// last 100,000 rows). The second run must quarantine every re-sent row as `id.duplicate` and
 /// cost in proportion to the new rows, not the table.
 fn increment(dir: &Path, new_rows: u64) -> anyhow::Result<()> {
-    let _ = std::fs::remove_dir_all(dir.join("lake"));
-    let _ = std::fs::remove_dir_all(dir.join(".weir"));
-    let _ = std::fs::remove_file(dir.join("data/events-new.csv"));
+    reset_lake(dir);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -174,13 +174,7 @@ pub fn discover_files_cached(
                 (path, Err(error))
             }
         };
-        let key = path
-            .strip_prefix(root)
-            .unwrap_or(&path)
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join("/");
+        let key = weir_model::slash_path(path.strip_prefix(root).unwrap_or(&path));
         let meta = match found {
             Ok(meta) => meta,
             Err(error) => {

@@ -30,7 +30,7 @@ pub use model_def::{Materialization, ModelDef};
 pub use odcs_schema::SUPPORTED_API_VERSIONS;
 pub use project::{
     Asset, OnDefinitionChange, Project, ProjectConfig, ProjectSection, TeamConfig, did_you_mean,
-    load_project,
+    is_valid_asset_name, load_project, slash_path,
 };
 pub use source::{
     DEFAULT_DELIMITER, DEFAULT_QUOTE, FileFormat, MAX_RECORD_BYTES, OnChange, QuarantineLimit,

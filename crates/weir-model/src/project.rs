@@ -369,7 +369,18 @@ fn asset_name_of_broken_contract(path: &Path, text: &str) -> String {
         })
 }
 
-fn is_valid_asset_name(name: &str) -> bool {
+/// `path` with `/` between its components, whatever the platform: how weir writes a file's
+/// key (the ledger, the Delta log, a source's `path`).
+pub fn slash_path(path: &Path) -> String {
+    path.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Lowercase letters, digits and `_`, starting with a letter: a name that is safe as a table
+/// directory, a SQL identifier and a selector.
+pub fn is_valid_asset_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_lowercase())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')

@@ -32,7 +32,6 @@ pub struct TableVacuum {
     pub unreferenced_bytes: u64,
     /// Files Delta VACUUM removed (or would) with `--retain`.
     pub expired_files: Vec<String>,
-    pub applied: bool,
 }
 
 /// Vacuums the tables of `assets`; `held` are skipped, with the reason.
@@ -77,7 +76,6 @@ pub async fn vacuum(
                     })
                     .collect(),
                 expired_files: expired,
-                applied: options.apply,
             });
         }
     }

@@ -55,6 +55,9 @@ pub fn origin_of(add: &Add) -> Option<&str> {
     add.tags.as_ref()?.get(ORIGIN_TAG)?.as_deref()
 }
 
+/// How many of the newest commits [`LakeTable::last_commit_value`] reads before the rest.
+const RECENT_COMMITS: usize = 8;
+
 /// One data file of the current version of a table.
 #[derive(Debug, Clone)]
 pub struct LiveFile {
@@ -287,17 +290,26 @@ impl LakeTable {
     /// A value weir put in the `commitInfo` of the latest commit that published rows (e.g.
     /// `weir.upstreamVersions`): compactions are looked past.
     pub async fn last_commit_value(&self, key: &str) -> Result<Option<serde_json::Value>> {
-        // Newest first; a compaction changes no row, so the value is the last publication's.
-        let mut history = self.table.history(None);
-        while let Some(info) = history
-            .try_next()
-            .await
-            .map_err(StoreError::delta(&self.path))?
-        {
-            let compaction = info.info.get(crate::compact::OPERATION_KEY)
-                == Some(&serde_json::Value::from(crate::compact::COMPACT));
-            if !compaction {
-                return Ok(info.info.get(key).cloned());
+        // Every model run asks this, so only the newest commits are read, and the whole history
+        // only when all of those are compactions (which change no row, so the value is the last
+        // publication's).
+        for limit in [Some(RECENT_COMMITS), None] {
+            let mut history = self.table.history(limit);
+            let mut read = 0;
+            while let Some(info) = history
+                .try_next()
+                .await
+                .map_err(StoreError::delta(&self.path))?
+            {
+                read += 1;
+                let compaction = info.info.get(crate::compact::OPERATION_KEY)
+                    == Some(&serde_json::Value::from(crate::compact::COMPACT));
+                if !compaction {
+                    return Ok(info.info.get(key).cloned());
+                }
+            }
+            if limit.is_some_and(|l| read < l) {
+                break;
             }
         }
         Ok(None)

@@ -108,15 +108,7 @@ fn walk(root: &Path, dir: &Path, found: &mut Vec<(String, PathBuf, u64)>) -> Res
                 walk(root, &path, found)?;
             }
         } else if kind.is_file() && name.ends_with(".parquet") {
-            let relative = path
-                .strip_prefix(root)
-                .map(|p| {
-                    p.components()
-                        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                        .collect::<Vec<_>>()
-                        .join("/")
-                })
-                .unwrap_or(name);
+            let relative = weir_model::slash_path(path.strip_prefix(root).unwrap_or(&path));
             let bytes = entry.metadata().map(|m| m.len()).unwrap_or(0);
             found.push((relative, path, bytes));
         }

@@ -262,10 +262,7 @@ fn project_root(root: &Path) -> anyhow::Result<PathBuf> {
 }
 
 fn check_asset_name(name: &str) -> anyhow::Result<()> {
-    let mut chars = name.chars();
-    let valid = chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if !valid {
+    if !weir_model::is_valid_asset_name(name) {
         anyhow::bail!(
             "`{name}` is not an asset name: use lowercase letters, digits and `_`, starting with a letter (e.g. `{}`)",
             weir_model::asset_name_from(name)
@@ -303,9 +300,13 @@ pub fn new_source(
     // The file's folder, for every file like it that arrives later.
     let pattern = match (relative.parent(), relative.extension()) {
         (Some(dir), Some(ext)) if !dir.as_os_str().is_empty() => {
-            format!("{}/*.{}", slash(dir), ext.to_string_lossy())
+            format!(
+                "{}/*.{}",
+                weir_model::slash_path(dir),
+                ext.to_string_lossy()
+            )
         }
-        _ => slash(relative),
+        _ => weir_model::slash_path(relative),
     };
     let sample = sample(&absolute_file, format, SAMPLE_ROWS)?;
     let contract = draft_from_sample(name, relative, &sample, owner).render();
@@ -357,7 +358,7 @@ pub async fn new_model(
 ) -> anyhow::Result<Outcome> {
     let root = project_root(root)?;
     check_asset_name(name)?;
-    let Some(project) = super::load(&root, json) else {
+    let Some(project) = super::load(&root, json, false) else {
         return Ok(Outcome::BadInput);
     };
     let tables = weir_process::table_references(sql)
@@ -422,13 +423,6 @@ pub async fn new_model(
         );
     }
     Ok(Outcome::Ok)
-}
-
-fn slash(path: &Path) -> String {
-    path.components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 fn toml_string(text: &str) -> String {

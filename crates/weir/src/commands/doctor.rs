@@ -7,7 +7,7 @@ use weir_orchestrate::{ProjectLock, StateStore, check_ledger, table_paths};
 use crate::Outcome;
 
 pub async fn doctor(root: &Path, dry_run: bool, json: bool) -> anyhow::Result<Outcome> {
-    let Some(project) = super::load(root, json) else {
+    let Some(project) = super::load(root, json, false) else {
         return Ok(Outcome::BadInput);
     };
     let _lock = ProjectLock::acquire(&project.state_dir())?;

@@ -23,7 +23,7 @@ pub async fn lineage(
     format: LineageFormat,
 ) -> anyhow::Result<Outcome> {
     let Some((project, graph, selected)) =
-        super::load_selection(root, selectors, format == LineageFormat::Json)
+        super::load_selection(root, selectors, format == LineageFormat::Json, false)
     else {
         return Ok(Outcome::BadInput);
     };

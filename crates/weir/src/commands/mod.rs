@@ -24,10 +24,6 @@ use crate::Outcome;
 use crate::cli::{Cli, Command, ContractCommand, NewCommand};
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
-    WARNINGS_CONCERN_THIS_COMMAND.store(
-        matches!(cli.command, Command::Run { .. } | Command::Demo { .. }),
-        std::sync::atomic::Ordering::Relaxed,
-    );
     match cli.command {
         Command::Init { dir, empty, json } => init::init(&dir, empty, json),
         Command::Completions { shell } => {
@@ -205,26 +201,23 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
     }
 }
 
-/// Loads the project, printing its diagnostics; `None` means it has errors (exit 2).
+/// Loads the project; `None` means it has errors (exit 2), printed with its other
+/// diagnostics.
 ///
-/// The project's warnings are printed by the commands they concern, `check` and `run` (and
-/// `demo`), once; the others (`show`, `query`, ...) print diagnostics only when the project
-/// has an error and cannot be loaded.
-pub(crate) fn load(root: &Path, json: bool) -> Option<Project> {
+/// A project's warnings are printed only by the commands they concern (`run`, `demo`; `check`
+/// prints its own): `warnings` says whether this is one of them. The others (`show`,
+/// `query`, ...) stay quiet about a loadable project.
+pub(crate) fn load(root: &Path, json: bool, warnings: bool) -> Option<Project> {
     let (project, diagnostics) = load_project(root);
     if diagnostics.has_errors() {
         print_diagnostics(&diagnostics, json);
         return None;
     }
-    if WARNINGS_CONCERN_THIS_COMMAND.load(std::sync::atomic::Ordering::Relaxed) && !json {
+    if warnings && !json {
         print_diagnostics(&diagnostics, false);
     }
     project
 }
-
-/// Set by `dispatch` for the commands a project's warnings concern (`run`, `demo`).
-static WARNINGS_CONCERN_THIS_COMMAND: std::sync::atomic::AtomicBool =
-    std::sync::atomic::AtomicBool::new(false);
 
 /// The project, its graph and the assets `selectors` pick, in run order; `None` after printing
 /// why not (exit 2). Every command that takes selectors starts here.
@@ -232,8 +225,9 @@ pub(crate) fn load_selection(
     root: &Path,
     selectors: &[String],
     json: bool,
+    warnings: bool,
 ) -> Option<(Project, weir_orchestrate::AssetGraph, Vec<String>)> {
-    let project = load(root, json)?;
+    let project = load(root, json, warnings)?;
     let graph = graph(&project, json)?;
     match weir_orchestrate::select(&project, &graph, selectors) {
         Ok(selected) => Some((project, graph, selected)),
@@ -293,7 +287,7 @@ pub(crate) async fn upkeep_selection(
         weir_orchestrate::ProjectLock,
     )>,
 > {
-    let Some((project, _, selected)) = load_selection(root, selectors, json) else {
+    let Some((project, _, selected)) = load_selection(root, selectors, json, false) else {
         return Ok(None);
     };
     let (lock, state, recovery) = open_and_recover(&project, json).await?;

@@ -26,7 +26,7 @@ pub async fn quarantine(
     filters: &Filters,
     json: bool,
 ) -> anyhow::Result<Outcome> {
-    let Some(project) = super::load(root, json) else {
+    let Some(project) = super::load(root, json, false) else {
         return Ok(Outcome::BadInput);
     };
     if project.asset(name).is_none() {

@@ -30,7 +30,7 @@ pub async fn query(
     as_of: Option<&str>,
     format: Format,
 ) -> anyhow::Result<Outcome> {
-    let Some(project) = super::load(root, format == Format::Json) else {
+    let Some(project) = super::load(root, format == Format::Json, false) else {
         return Ok(Outcome::BadInput);
     };
     let referenced = match weir_process::qualified_table_references(sql) {

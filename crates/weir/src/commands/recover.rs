@@ -12,7 +12,7 @@ pub async fn recover(
     abandon_asset: Option<&str>,
     json: bool,
 ) -> anyhow::Result<Outcome> {
-    let Some(project) = super::load(root, json) else {
+    let Some(project) = super::load(root, json, false) else {
         return Ok(Outcome::BadInput);
     };
     if let Some(asset) = abandon_asset

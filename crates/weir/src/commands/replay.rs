@@ -14,7 +14,7 @@ pub async fn replay(
     options: &ReplayOptions,
     json: bool,
 ) -> anyhow::Result<Outcome> {
-    let Some(project) = super::load(root, json) else {
+    let Some(project) = super::load(root, json, false) else {
         return Ok(Outcome::BadInput);
     };
     match project.asset(name) {

@@ -13,7 +13,8 @@ pub async fn run(
     threads: usize,
     json: bool,
 ) -> anyhow::Result<Outcome> {
-    let Some((project, graph, selected)) = super::load_selection(root, selectors, json) else {
+    let Some((project, graph, selected)) = super::load_selection(root, selectors, json, true)
+    else {
         return Ok(Outcome::BadInput);
     };
     let (_lock, state, recovery) = super::open_and_recover(&project, json).await?;

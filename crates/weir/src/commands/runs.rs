@@ -11,7 +11,7 @@ pub async fn runs(
     limit: u32,
     json: bool,
 ) -> anyhow::Result<Outcome> {
-    let Some(project) = super::load(root, json) else {
+    let Some(project) = super::load(root, json, false) else {
         return Ok(Outcome::BadInput);
     };
     let state = StateStore::connect(&project.state_url()).await?;

@@ -8,7 +8,7 @@ use crate::Outcome;
 use crate::output::{new_table, run_record_json, runs_table};
 
 pub async fn show(root: &Path, name: &str, json: bool) -> anyhow::Result<Outcome> {
-    let Some(project) = super::load(root, json) else {
+    let Some(project) = super::load(root, json, false) else {
         return Ok(Outcome::BadInput);
     };
     let Some(asset) = project.asset(name) else {
