@@ -5,7 +5,9 @@
 #   - the Python `sqlglot` package (the independent column lineage weir-process's lineage
 #     corpus test compares weir's with);
 #   - the Python `datacontract-cli` package (the independent ODCS implementation weir-model's
-#     contract corpus test and the written-contracts test compare weir's verdicts with).
+#     contract corpus test and the written-contracts test compare weir's verdicts with);
+#   - the Python `jsonschema` and `pyyaml` packages (a second implementation of the official
+#     ODCS JSON schemas, which settles where weir and datacontract-cli disagree).
 # Usage: ./scripts/test.sh [extra args for cargo nextest / cargo test]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +24,10 @@ fi
 if ! "$PYTHON" -c "import datacontract.data_contract" >/dev/null 2>&1; then
   echo "installing the Python datacontract-cli package (independent ODCS linter for the tests)"
   "$PYTHON" -m pip install --quiet datacontract-cli
+fi
+if ! "$PYTHON" -c "import yaml, jsonschema; jsonschema.Draft201909Validator" >/dev/null 2>&1; then
+  echo "installing the Python jsonschema and pyyaml packages (reference ODCS schema validator for the tests)"
+  "$PYTHON" -m pip install --quiet "jsonschema>=4.18" pyyaml
 fi
 export WEIR_TEST_PYTHON="$PYTHON"
 

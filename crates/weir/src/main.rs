@@ -6,6 +6,7 @@ mod commands;
 mod demo_project;
 mod output;
 mod progress;
+mod text_table;
 
 use std::process::ExitCode;
 

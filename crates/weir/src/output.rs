@@ -1,10 +1,10 @@
 //! Everything users read: summary tables on stdout, JSON documents for `--json`.
 
-use comfy_table::presets::UTF8_BORDERS_ONLY;
-use comfy_table::{ContentArrangement, Table};
 use serde_json::{Value, json};
 use weir_model::Diagnostics;
 use weir_orchestrate::{AssetRunReport, Recovery, RunRecord};
+
+pub use crate::text_table::TextTable;
 
 /// The version of the shape of every JSON document weir prints (a top-level `schema_version`):
 /// raised when a field changes meaning or goes away, not when one is added.
@@ -56,13 +56,8 @@ pub fn count(n: usize, noun: &str) -> String {
     }
 }
 
-pub fn new_table(header: &[&str]) -> Table {
-    let mut table = Table::new();
-    table
-        .load_preset(UTF8_BORDERS_ONLY)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header.to_vec());
-    table
+pub fn new_table(header: &[&str]) -> TextTable {
+    TextTable::new(header)
 }
 
 pub fn diagnostics_json(diagnostics: &Diagnostics) -> Value {
@@ -260,7 +255,7 @@ fn trim_float(v: f64) -> String {
 }
 
 /// Run history as a table; `with_asset` adds the asset and error columns (`weir runs`).
-pub fn runs_table(runs: &[RunRecord], with_asset: bool) -> Table {
+pub fn runs_table(runs: &[RunRecord], with_asset: bool) -> TextTable {
     let mut header = vec!["run"];
     if with_asset {
         header.push("asset");

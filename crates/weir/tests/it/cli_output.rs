@@ -130,3 +130,37 @@ fn project_warnings_are_printed_where_they_concern_the_command() {
         assert!(!stderr.contains(warning), "weir {args:?}: {stderr}");
     }
 }
+
+#[test]
+fn summary_tables_fit_the_terminal_width() {
+    let (_tmp, dir) = demo_project();
+    for args in [
+        &["run"][..],
+        &["runs"][..],
+        &["show", "orders"][..],
+        &["quarantine", "orders"][..],
+    ] {
+        for width in [60usize, 100] {
+            let out = Command::new(weir_bin())
+                .args(args)
+                .arg("--project")
+                .arg(&dir)
+                .env("COLUMNS", width.to_string())
+                .output()
+                .expect("weir runs");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            // A table, or one block per row (`  column  value`) where a table does not fit.
+            let table_lines: Vec<&str> = stdout
+                .lines()
+                .filter(|l| l.starts_with(['┌', '│', '╞', '└']) || l.starts_with("  "))
+                .collect();
+            assert!(!table_lines.is_empty(), "{args:?}: no table\n{stdout}");
+            for line in table_lines {
+                assert!(
+                    line.chars().count() <= width,
+                    "{args:?} at {width} columns: {line:?}\n{stdout}"
+                );
+            }
+        }
+    }
+}
