@@ -248,9 +248,9 @@ fn generate(dir: &Path, rows: u64) -> anyhow::Result<()> {
                 rng.random_range(1..=100i64)
             }));
             status.push(Some(if i % 3 == 0 { "paid" } else { "placed" }));
-            // Events arrive roughly in time order over 30 days (within a few hours), as event
+            // Events arrive roughly in time order over a year (within a few hours), as event
             // data does: files and row groups are then clustered by day.
-            let span = 86_400_000_000i64 * 30;
+            let span = 86_400_000_000i64 * SPAN_DAYS;
             let at = (i as f64 / rows as f64 * span as f64) as i64;
             ts.push(Some(
                 (base + at + rng.random_range(0..3_600_000_000i64 * 4)).min(base + span - 1),
@@ -548,6 +548,10 @@ schema:
         logicalType: date
         required: true
 "#;
+
+/// The days the generated events span: a year, as an event table holds, so a day is about
+/// 0.3 % of the rows.
+const SPAN_DAYS: i64 = 365;
 
 /// The models' figures: the append model's full build, the same SQL in plain DataFusion, then
 /// incremental runs of the append model and of a merge daily aggregate over it after
