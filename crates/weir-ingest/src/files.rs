@@ -144,6 +144,40 @@ pub fn discover_files_lenient(root: &Path, pattern: &str) -> Result<Discovered> 
     discover_files_cached(root, pattern, &|_, _| None)
 }
 
+fn expand(root: &Path, pattern: &str) -> Result<glob::Paths> {
+    let full = if Path::new(pattern).is_absolute() {
+        pattern.to_string()
+    } else {
+        format!("{}/{}", root.display(), pattern)
+    };
+    glob::glob(&full).map_err(|e| IngestError::Pattern {
+        pattern: pattern.to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// The files `pattern` matches, by ledger key, with their [`FileStat`], without reading any:
+/// what a watcher polls to see files arrive. Entries that cannot be stat'ed are left out (the
+/// run that reads them reports them).
+pub fn stat_files(root: &Path, pattern: &str) -> Result<Vec<(String, FileStat)>> {
+    let mut found = Vec::new();
+    for path in expand(root, pattern)?.flatten() {
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if !meta.is_file() {
+            continue;
+        }
+        if let Some(stat) = FileStat::of(&meta) {
+            found.push((
+                weir_model::slash_path(path.strip_prefix(root).unwrap_or(&path)),
+                stat,
+            ));
+        }
+    }
+    Ok(found)
+}
+
 /// Like [`discover_files_lenient`], but a file for which `cached` knows the hash under its
 /// current [`FileStat`] is not read: an unchanged file costs a `stat`, not a read.
 pub fn discover_files_cached(
@@ -151,15 +185,7 @@ pub fn discover_files_cached(
     pattern: &str,
     cached: &dyn Fn(&Path, &FileStat) -> Option<String>,
 ) -> Result<Discovered> {
-    let full = if Path::new(pattern).is_absolute() {
-        pattern.to_string()
-    } else {
-        format!("{}/{}", root.display(), pattern)
-    };
-    let paths = glob::glob(&full).map_err(|e| IngestError::Pattern {
-        pattern: pattern.to_string(),
-        message: e.to_string(),
-    })?;
+    let paths = expand(root, pattern)?;
     let mut units = Vec::new();
     let mut unreadable = Vec::new();
     for entry in paths {

@@ -17,7 +17,7 @@ pub use batch::{RejectedRecord, SourceBatch};
 pub use error::{IngestError, Result};
 pub use files::{
     Discovered, FileStat, FileUnit, UnreadableFile, discover_files, discover_files_cached,
-    discover_files_lenient, hash_file,
+    discover_files_lenient, hash_file, stat_files,
 };
 pub use sample::{Sample, format_of, sample_file};
 pub use sources::{UnitReader, open_unit};

@@ -10,6 +10,7 @@ mod contract;
 mod contract_draft;
 mod counts;
 mod diagnostic;
+mod jobs;
 mod model_def;
 mod odcs_schema;
 mod project;
@@ -26,6 +27,7 @@ pub use contract_draft::{
 };
 pub use counts::TableCounts;
 pub use diagnostic::{Diagnostic, Diagnostics};
+pub use jobs::{CatchUp, JobConfig, ServeConfig};
 pub use model_def::{Materialization, ModelDef};
 pub use odcs_schema::SUPPORTED_API_VERSIONS;
 pub use project::{

@@ -15,6 +15,11 @@ pub struct ProjectConfig {
     pub project: ProjectSection,
     #[serde(default)]
     pub teams: BTreeMap<String, TeamConfig>,
+    /// Named selections of assets that `weir serve` runs on a schedule.
+    #[serde(default)]
+    pub jobs: BTreeMap<String, crate::jobs::JobConfig>,
+    #[serde(default)]
+    pub serve: crate::jobs::ServeConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -170,6 +175,7 @@ pub fn load_project(root: &Path) -> (Option<Project>, Diagnostics) {
             return (None, diagnostics);
         }
     };
+    crate::jobs::check_jobs(&config_path, &config.jobs, &mut diagnostics);
 
     let mut contracts: BTreeMap<String, (Contract, PathBuf)> = BTreeMap::new();
     let mut broken = std::collections::BTreeSet::new();

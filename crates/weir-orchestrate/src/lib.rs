@@ -5,6 +5,7 @@
 //! `weir-ingest`, deciding is `weir-quality`, committing is `weir-store`. What it owns is
 //! *order* (stage → audit → journal → publish → record) and the state store.
 
+mod arrivals;
 mod changed_files;
 mod dag;
 mod error;
@@ -12,24 +13,29 @@ mod ledger_sync;
 mod lock;
 mod progress;
 mod quarantine_rows;
+mod queue;
 mod recover;
 mod replay;
 mod report;
 mod run_model;
 mod run_source;
 mod runner;
+mod schedule;
 mod staging;
 mod state;
 mod upkeep;
 
+pub use arrivals::ArrivalWatch;
 pub use dag::{AssetGraph, build_graph, select};
 pub use error::{OrchestrateError, Result};
 pub use ledger_sync::{LakeLedger, LedgerCheck, check_ledger, ledger_from_lake};
 pub use lock::ProjectLock;
 pub use progress::{NoProgress, Phase, Progress};
+pub use queue::{AttemptOutcome, NewRun, QueueEvent, QueuedRun};
 pub use recover::{Recovery, abandon, recover_pending};
 pub use replay::{ReplayOptions, ReplayReport, replay};
 pub use report::{AssetRunReport, RejectedFile, ReplacedFile, RunStatus};
 pub use runner::{RunOptions, run_assets, table_paths};
+pub use schedule::{Due, ON_TIME, due};
 pub use state::{LakeLedgerEntry, LedgerEntry, RunRecord, StateStore};
 pub use upkeep::{TableCompaction, TableVacuum, VacuumOptions, optimize, vacuum};

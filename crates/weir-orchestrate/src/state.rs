@@ -17,7 +17,7 @@ use crate::error::{OrchestrateError, Result};
 
 #[derive(Clone)]
 pub struct StateStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
     notices: Vec<String>,
 }
 
@@ -359,29 +359,17 @@ impl StateStore {
         .fetch_all(&self.pool)
         .await
         .map_err(state_err)?;
-        Ok(rows
-            .iter()
-            .map(|r| RunRecord {
-                id: r.get("id"),
-                asset: r.get("asset"),
-                trigger: r.get("trigger"),
-                status: r.get("status"),
-                started_at: r.get("started_at"),
-                ended_at: r.get("ended_at"),
-                rows_in: r.get::<i64, _>("rows_in") as u64,
-                rows_stored: r.get::<i64, _>("rows_stored") as u64,
-                rows_quarantined: r.get::<i64, _>("rows_quarantined") as u64,
-                bytes_in: r.get::<i64, _>("bytes_in") as u64,
-                table_version: r.get::<Option<i64>, _>("table_version").map(|v| v as u64),
-                txn_version: r.get("txn_version"),
-                contract_version: r.get("contract_version"),
-                checks: r.get("checks"),
-                error: r.get("error"),
-                rejected_files: r.get("rejected_files"),
-                files: r.get("files"),
-                quarantine_by_rule: r.get("quarantine_by_rule"),
-            })
-            .collect())
+        Ok(rows.iter().map(run_record).collect())
+    }
+
+    /// The asset runs a run of `weir serve` made (their trigger is `serve:<queue id>`).
+    pub async fn runs_by_trigger(&self, trigger: &str) -> Result<Vec<RunRecord>> {
+        let rows = sqlx::query("SELECT * FROM runs WHERE trigger = $1 ORDER BY started_at, id")
+            .bind(trigger)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(state_err)?;
+        Ok(rows.iter().map(run_record).collect())
     }
 
     /// The table, `txn` version and file count the ledger of `asset` last agreed with, and the
@@ -492,6 +480,29 @@ impl StateStore {
     }
 }
 
+fn run_record(r: &sqlx::sqlite::SqliteRow) -> RunRecord {
+    RunRecord {
+        id: r.get("id"),
+        asset: r.get("asset"),
+        trigger: r.get("trigger"),
+        status: r.get("status"),
+        started_at: r.get("started_at"),
+        ended_at: r.get("ended_at"),
+        rows_in: r.get::<i64, _>("rows_in") as u64,
+        rows_stored: r.get::<i64, _>("rows_stored") as u64,
+        rows_quarantined: r.get::<i64, _>("rows_quarantined") as u64,
+        bytes_in: r.get::<i64, _>("bytes_in") as u64,
+        table_version: r.get::<Option<i64>, _>("table_version").map(|v| v as u64),
+        txn_version: r.get("txn_version"),
+        contract_version: r.get("contract_version"),
+        checks: r.get("checks"),
+        error: r.get("error"),
+        rejected_files: r.get("rejected_files"),
+        files: r.get("files"),
+        quarantine_by_rule: r.get("quarantine_by_rule"),
+    }
+}
+
 pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
@@ -544,6 +555,6 @@ fn state_file_error(path: &Path, e: &sqlx::Error) -> OrchestrateError {
     ))
 }
 
-fn state_err(e: sqlx::Error) -> OrchestrateError {
+pub(crate) fn state_err(e: sqlx::Error) -> OrchestrateError {
     OrchestrateError::State(e.to_string())
 }

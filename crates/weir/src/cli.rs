@@ -254,6 +254,26 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Run the project unattended: cron schedules of the [jobs] in weir.toml, a run of a
+    /// source and its downstream when a new file lands in its folder, and an HTTP API
+    /// (GET /openapi.json describes it) to list assets and runs, trigger and cancel runs.
+    ///
+    /// Runs come from a durable queue in the state store: a run whose process died is queued
+    /// again, and a failed one is retried with backoff as its job allows. SIGTERM or Ctrl-C
+    /// stops claiming runs and lets the one in progress finish (up to --grace-secs). Write
+    /// endpoints need the token in WEIR_API_TOKEN (the variable `[serve] token_env` names).
+    ///
+    /// Example: weir serve --addr 127.0.0.1:7420   (with WEIR_API_TOKEN set in the environment)
+    Serve {
+        /// The address to listen on (default: `[serve] addr`, 127.0.0.1:7420).
+        #[arg(long)]
+        addr: Option<String>,
+        /// Seconds a run in progress may take to finish once a stop is asked for.
+        #[arg(long)]
+        grace_secs: Option<u64>,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Compact each table's small files into larger ones (Delta OPTIMIZE), one commit per
     /// table, without changing a row.
     ///

@@ -11,6 +11,7 @@ mod recover;
 mod replay;
 mod run;
 mod runs;
+mod serve;
 mod show;
 mod vacuum;
 
@@ -148,6 +149,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             };
             lineage::lineage(&common.project, &selectors, format).await
         }
+        Command::Serve {
+            addr,
+            grace_secs,
+            common,
+        } => serve::run(&common.project, addr, grace_secs, common.json).await,
         Command::Optimize {
             selectors,
             target_mb,

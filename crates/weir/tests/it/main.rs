@@ -19,5 +19,6 @@ mod python_reader;
 mod quarantine;
 mod randomized;
 mod readme_walkthrough;
+mod serve;
 mod support;
 mod vacuum;

@@ -1,0 +1,704 @@
+//! The durable run queue of `weir serve`, in the state store.
+//!
+//! A queued run is a selection of assets to run (what `weir run SELECTORS` would run) with a
+//! state machine whose every transition is recorded with its time: `queued` → `running` →
+//! `succeeded` / `failed` / `cancelled`, and `retrying` while a failed attempt waits for its
+//! backoff. A process executing a run holds a lease on it and renews it by heartbeat; a run
+//! whose lease expired (its process died) is queued again. Claiming is one statement, so two
+//! processes can never claim the same run.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::error::{OrchestrateError, Result};
+use crate::state::{StateStore, now, state_err};
+
+/// Times a run whose process died is queued again beyond its own attempts: a crash is not the
+/// run's fault, but a run that kills its process every time must stop somewhere.
+const CRASH_ALLOWANCE: i64 = 2;
+/// The first retry waits this long; each further one twice as long, up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_secs(2);
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// A run to put in the queue.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    pub selection: Vec<String>,
+    /// What asked for it: `schedule:<job>`, `file:<source>`, `api`, ...
+    pub trigger: String,
+    pub full_refresh: bool,
+    pub priority: i64,
+    pub max_attempts: u32,
+}
+
+/// A run in the queue, as the API and `weir status` show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueuedRun {
+    pub id: String,
+    pub selection: Vec<String>,
+    pub trigger: String,
+    pub full_refresh: bool,
+    pub priority: i64,
+    pub status: String,
+    pub attempt: i64,
+    pub max_attempts: i64,
+    pub not_before: String,
+    pub enqueued_at: String,
+    pub claimed_by: Option<String>,
+    pub lease_until: Option<String>,
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub error: Option<String>,
+    pub cancel_requested: bool,
+}
+
+/// One transition of a queued run.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueEvent {
+    pub status: String,
+    pub at: String,
+    pub detail: Option<String>,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone)]
+pub enum AttemptOutcome {
+    Succeeded,
+    /// Failed with this reason (an error that may pass: I/O, a lock, a crash); retried while
+    /// attempts remain.
+    Failed(String),
+    /// Failed in a way a retry cannot change (a blocking check on the data, a definition
+    /// that needs a full refresh): failed at once.
+    Refused(String),
+    Cancelled(String),
+}
+
+fn row_to_run(row: &sqlx::sqlite::SqliteRow) -> Result<QueuedRun> {
+    let selection: String = row.try_get("selection").map_err(state_err)?;
+    let selection = serde_json::from_str(&selection)
+        .map_err(|e| OrchestrateError::State(format!("run_queue.selection: {e}")))?;
+    Ok(QueuedRun {
+        id: row.try_get("id").map_err(state_err)?,
+        selection,
+        trigger: row.try_get("trigger").map_err(state_err)?,
+        full_refresh: row.try_get::<i64, _>("full_refresh").map_err(state_err)? != 0,
+        priority: row.try_get("priority").map_err(state_err)?,
+        status: row.try_get("status").map_err(state_err)?,
+        attempt: row.try_get("attempt").map_err(state_err)?,
+        max_attempts: row.try_get("max_attempts").map_err(state_err)?,
+        not_before: row.try_get("not_before").map_err(state_err)?,
+        enqueued_at: row.try_get("enqueued_at").map_err(state_err)?,
+        claimed_by: row.try_get("claimed_by").map_err(state_err)?,
+        lease_until: row.try_get("lease_until").map_err(state_err)?,
+        started_at: row.try_get("started_at").map_err(state_err)?,
+        ended_at: row.try_get("ended_at").map_err(state_err)?,
+        error: row.try_get("error").map_err(state_err)?,
+        cancel_requested: row
+            .try_get::<i64, _>("cancel_requested")
+            .map_err(state_err)?
+            != 0,
+    })
+}
+
+fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+fn after(duration: Duration) -> String {
+    timestamp(Utc::now() + chrono::Duration::from_std(duration).unwrap_or_default())
+}
+
+/// Exponential backoff with full jitter (AWS's "full jitter"): attempt `n` waits a random time
+/// up to `FIRST_BACKOFF * 2^(n-1)`, capped, so retries of many runs do not arrive together.
+pub fn backoff(attempt: i64) -> Duration {
+    let exponent = u32::try_from(attempt.saturating_sub(1).clamp(0, 16)).unwrap_or(16);
+    let ceiling = FIRST_BACKOFF
+        .saturating_mul(2u32.saturating_pow(exponent))
+        .min(MAX_BACKOFF);
+    let half = ceiling / 2;
+    // Half fixed, half random: never retry at once, never wait more than the ceiling.
+    half + Duration::from_millis(rand::rng().random_range(0..=half.as_millis() as u64))
+}
+
+impl StateStore {
+    /// Queues a run; returns its id.
+    pub async fn enqueue(&self, run: &NewRun) -> Result<String> {
+        let mut tx = self.pool.begin().await.map_err(state_err)?;
+        let id = insert_queued(&mut tx, run).await?;
+        tx.commit().await.map_err(state_err)?;
+        Ok(id)
+    }
+
+    /// Queues the run of a schedule tick, once: a tick already queued (by this process before
+    /// a restart, or after the clock stepped back) is not queued again. Returns the run's id
+    /// when it was queued now.
+    pub async fn enqueue_tick(
+        &self,
+        job: &str,
+        tick: DateTime<Utc>,
+        run: &NewRun,
+    ) -> Result<Option<String>> {
+        let mut tx = self.pool.begin().await.map_err(state_err)?;
+        let seen = sqlx::query("SELECT 1 FROM schedule_ticks WHERE job = $1 AND tick = $2")
+            .bind(job)
+            .bind(timestamp(tick))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(state_err)?;
+        if seen.is_some() {
+            return Ok(None);
+        }
+        let id = insert_queued(&mut tx, run).await?;
+        sqlx::query("INSERT INTO schedule_ticks (job, tick, queue_id) VALUES ($1, $2, $3)")
+            .bind(job)
+            .bind(timestamp(tick))
+            .bind(&id)
+            .execute(&mut *tx)
+            .await
+            .map_err(state_err)?;
+        tx.commit().await.map_err(state_err)?;
+        Ok(Some(id))
+    }
+
+    /// Records `tick` of `job` as passed without a run (a missed tick under
+    /// `catch_up = "skip"`), so the next tick is computed from it.
+    pub async fn skip_tick(&self, job: &str, tick: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO schedule_ticks (job, tick, queue_id) VALUES ($1, $2, '') ON CONFLICT (job, tick) DO NOTHING",
+        )
+        .bind(job)
+        .bind(timestamp(tick))
+        .execute(&self.pool)
+        .await
+        .map_err(state_err)?;
+        Ok(())
+    }
+
+    /// The latest tick of `job` that was queued.
+    pub async fn last_tick(&self, job: &str) -> Result<Option<DateTime<Utc>>> {
+        let row = sqlx::query("SELECT MAX(tick) AS tick FROM schedule_ticks WHERE job = $1")
+            .bind(job)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(state_err)?;
+        let tick: Option<String> = row.try_get("tick").map_err(state_err)?;
+        Ok(tick
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.with_timezone(&Utc)))
+    }
+
+    /// Whether a run that selects at least `selection` is waiting to start: a file that
+    /// arrives while one waits needs no run of its own, the waiting one will read it.
+    pub async fn has_waiting(&self, selection: &[String]) -> Result<bool> {
+        let rows =
+            sqlx::query("SELECT selection FROM run_queue WHERE status IN ('queued', 'retrying')")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(state_err)?;
+        for row in rows {
+            let text: String = row.try_get("selection").map_err(state_err)?;
+            let waiting: Vec<String> = serde_json::from_str(&text).unwrap_or_default();
+            if selection.iter().all(|s| waiting.contains(s)) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Claims the most urgent run that may start now, for `worker`, with a lease of `lease`.
+    pub async fn claim_run(&self, worker: &str, lease: Duration) -> Result<Option<QueuedRun>> {
+        let at = now();
+        let mut tx = self.pool.begin().await.map_err(state_err)?;
+        let row = sqlx::query(
+            "UPDATE run_queue SET status = 'running', attempt = attempt + 1, claimed_by = $1,
+                lease_until = $2, started_at = $3, ended_at = NULL
+             WHERE id = (SELECT id FROM run_queue
+                         WHERE status IN ('queued', 'retrying') AND not_before <= $3 AND cancel_requested = 0
+                         ORDER BY priority DESC, not_before, enqueued_at, id LIMIT 1)
+             RETURNING *",
+        )
+        .bind(worker)
+        .bind(after(lease))
+        .bind(&at)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(state_err)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let run = row_to_run(&row)?;
+        record_event(
+            &mut tx,
+            &run.id,
+            "running",
+            &at,
+            Some(&format!("attempt {} by {worker}", run.attempt)),
+        )
+        .await?;
+        tx.commit().await.map_err(state_err)?;
+        Ok(Some(run))
+    }
+
+    /// Renews `worker`'s lease on run `id`. False when the lease is no longer its own (another
+    /// process took the run over) or a cancel was asked for: the worker stops the run.
+    pub async fn heartbeat(&self, id: &str, worker: &str, lease: Duration) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE run_queue SET lease_until = $1
+             WHERE id = $2 AND claimed_by = $3 AND status = 'running' AND cancel_requested = 0",
+        )
+        .bind(after(lease))
+        .bind(id)
+        .bind(worker)
+        .execute(&self.pool)
+        .await
+        .map_err(state_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Ends `worker`'s attempt at run `id`. A failure with attempts left goes to `retrying`
+    /// with a backoff. Does nothing if the run is no longer `worker`'s.
+    pub async fn finish_attempt(
+        &self,
+        id: &str,
+        worker: &str,
+        outcome: &AttemptOutcome,
+    ) -> Result<()> {
+        let at = now();
+        let mut tx = self.pool.begin().await.map_err(state_err)?;
+        let row = sqlx::query(
+            "SELECT attempt, max_attempts FROM run_queue WHERE id = $1 AND claimed_by = $2 AND status = 'running'",
+        )
+        .bind(id)
+        .bind(worker)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(state_err)?;
+        let Some(row) = row else {
+            return Ok(());
+        };
+        let attempt: i64 = row.try_get("attempt").map_err(state_err)?;
+        let max_attempts: i64 = row.try_get("max_attempts").map_err(state_err)?;
+        let (status, not_before, error) = match outcome {
+            AttemptOutcome::Succeeded => ("succeeded", None, None),
+            AttemptOutcome::Cancelled(why) => ("cancelled", None, Some(why.clone())),
+            AttemptOutcome::Failed(why) if attempt < max_attempts => {
+                ("retrying", Some(after(backoff(attempt))), Some(why.clone()))
+            }
+            AttemptOutcome::Failed(why) | AttemptOutcome::Refused(why) => {
+                ("failed", None, Some(why.clone()))
+            }
+        };
+        let ended = if status == "retrying" {
+            None
+        } else {
+            Some(&at)
+        };
+        sqlx::query(
+            "UPDATE run_queue SET status = $1, not_before = COALESCE($2, not_before), ended_at = $3,
+                error = $4, claimed_by = NULL, lease_until = NULL
+             WHERE id = $5",
+        )
+        .bind(status)
+        .bind(&not_before)
+        .bind(ended)
+        .bind(&error)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(state_err)?;
+        let detail = match (&not_before, &error) {
+            (Some(when), Some(why)) => Some(format!("{why}; attempt {} at {when}", attempt + 1)),
+            (None, Some(why)) => Some(why.clone()),
+            _ => None,
+        };
+        record_event(&mut tx, id, status, &at, detail.as_deref()).await?;
+        tx.commit().await.map_err(state_err)
+    }
+
+    /// Queues again the runs whose process stopped heartbeating; returns their ids.
+    pub async fn requeue_expired(&self) -> Result<Vec<String>> {
+        let at = now();
+        let mut tx = self.pool.begin().await.map_err(state_err)?;
+        let rows = sqlx::query(
+            "SELECT id, attempt, max_attempts, claimed_by FROM run_queue WHERE status = 'running' AND lease_until < $1",
+        )
+        .bind(&at)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(state_err)?;
+        let mut requeued = Vec::new();
+        for row in rows {
+            let id: String = row.try_get("id").map_err(state_err)?;
+            let attempt: i64 = row.try_get("attempt").map_err(state_err)?;
+            let max_attempts: i64 = row.try_get("max_attempts").map_err(state_err)?;
+            let worker: Option<String> = row.try_get("claimed_by").map_err(state_err)?;
+            let worker = worker.unwrap_or_default();
+            let (status, detail) = if attempt < max_attempts + CRASH_ALLOWANCE {
+                (
+                    "queued",
+                    format!("{worker} stopped heartbeating during attempt {attempt}; queued again"),
+                )
+            } else {
+                (
+                    "failed",
+                    format!(
+                        "{worker} stopped heartbeating during attempt {attempt}, its last; the run kills or hangs its process"
+                    ),
+                )
+            };
+            sqlx::query(
+                "UPDATE run_queue SET status = $1, claimed_by = NULL, lease_until = NULL, not_before = $2,
+                    error = $3, ended_at = CASE WHEN $1 = 'failed' THEN $2 ELSE NULL END
+                 WHERE id = $4",
+            )
+            .bind(status)
+            .bind(&at)
+            .bind(&detail)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await
+            .map_err(state_err)?;
+            record_event(&mut tx, &id, status, &at, Some(&detail)).await?;
+            requeued.push(id);
+        }
+        tx.commit().await.map_err(state_err)?;
+        Ok(requeued)
+    }
+
+    /// Asks for run `id` to stop: a waiting run is cancelled at once, a running one when its
+    /// process next heartbeats. Returns the run's status after the request, None if unknown.
+    pub async fn cancel_run(&self, id: &str) -> Result<Option<String>> {
+        let at = now();
+        let mut tx = self.pool.begin().await.map_err(state_err)?;
+        let row = sqlx::query("SELECT status FROM run_queue WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(state_err)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let status: String = row.try_get("status").map_err(state_err)?;
+        let new_status = match status.as_str() {
+            "queued" | "retrying" => {
+                sqlx::query(
+                    "UPDATE run_queue SET status = 'cancelled', ended_at = $1, cancel_requested = 1 WHERE id = $2",
+                )
+                .bind(&at)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(state_err)?;
+                record_event(
+                    &mut tx,
+                    id,
+                    "cancelled",
+                    &at,
+                    Some("cancelled before it started"),
+                )
+                .await?;
+                "cancelled".to_string()
+            }
+            "running" => {
+                sqlx::query("UPDATE run_queue SET cancel_requested = 1 WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(state_err)?;
+                "running".to_string()
+            }
+            _ => status,
+        };
+        tx.commit().await.map_err(state_err)?;
+        Ok(Some(new_status))
+    }
+
+    pub async fn queued_run(&self, id: &str) -> Result<Option<QueuedRun>> {
+        let row = sqlx::query("SELECT * FROM run_queue WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(state_err)?;
+        row.as_ref().map(row_to_run).transpose()
+    }
+
+    /// Queued runs, newest first, optionally of one status.
+    pub async fn queued_runs(&self, status: Option<&str>, limit: u32) -> Result<Vec<QueuedRun>> {
+        let rows = sqlx::query(
+            "SELECT * FROM run_queue WHERE ($1 IS NULL OR status = $1) ORDER BY enqueued_at DESC, id DESC LIMIT $2",
+        )
+        .bind(status)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(state_err)?;
+        rows.iter().map(row_to_run).collect()
+    }
+
+    /// Every transition of run `id`, in order.
+    pub async fn queue_events(&self, id: &str) -> Result<Vec<QueueEvent>> {
+        let rows = sqlx::query(
+            "SELECT status, at, detail FROM run_queue_events WHERE queue_id = $1 ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(state_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(QueueEvent {
+                    status: r.try_get("status").map_err(state_err)?,
+                    at: r.try_get("at").map_err(state_err)?,
+                    detail: r.try_get("detail").map_err(state_err)?,
+                })
+            })
+            .collect()
+    }
+}
+
+async fn insert_queued(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    run: &NewRun,
+) -> Result<String> {
+    let id = uuid::Uuid::now_v7().to_string();
+    let at = now();
+    let selection = serde_json::to_string(&run.selection)
+        .map_err(|e| OrchestrateError::State(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO run_queue (id, selection, trigger, full_refresh, priority, status, max_attempts, not_before, enqueued_at)
+         VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $7)",
+    )
+    .bind(&id)
+    .bind(selection)
+    .bind(&run.trigger)
+    .bind(i64::from(run.full_refresh))
+    .bind(run.priority)
+    .bind(i64::from(run.max_attempts.max(1)))
+    .bind(&at)
+    .execute(&mut **tx)
+    .await
+    .map_err(state_err)?;
+    record_event(tx, &id, "queued", &at, Some(&run.trigger)).await?;
+    Ok(id)
+}
+
+async fn record_event(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    id: &str,
+    status: &str,
+    at: &str,
+    detail: Option<&str>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO run_queue_events (queue_id, status, at, detail) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(at)
+    .bind(detail)
+    .execute(&mut **tx)
+    .await
+    .map_err(state_err)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (tempfile::TempDir, StateStore) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("state.db").display());
+        let state = StateStore::connect(&url).await.expect("connect");
+        (dir, state)
+    }
+
+    fn run(trigger: &str, priority: i64, max_attempts: u32) -> NewRun {
+        NewRun {
+            selection: vec!["orders+".into()],
+            trigger: trigger.into(),
+            full_refresh: false,
+            priority,
+            max_attempts,
+        }
+    }
+
+    #[tokio::test]
+    async fn runs_are_claimed_once_by_priority_and_every_transition_is_recorded() {
+        let (_dir, state) = store().await;
+        let low = state.enqueue(&run("api", 0, 1)).await.expect("enqueue");
+        let high = state.enqueue(&run("api", 5, 1)).await.expect("enqueue");
+        let lease = Duration::from_secs(30);
+        let first = state.claim_run("w1", lease).await.expect("claim");
+        assert_eq!(first.as_ref().map(|r| r.id.as_str()), Some(high.as_str()));
+        let second = state.claim_run("w2", lease).await.expect("claim");
+        assert_eq!(second.as_ref().map(|r| r.id.as_str()), Some(low.as_str()));
+        assert!(state.claim_run("w3", lease).await.expect("claim").is_none());
+        // Only the holder of the lease can end the run.
+        state
+            .finish_attempt(&high, "w2", &AttemptOutcome::Succeeded)
+            .await
+            .expect("finish");
+        let r = state.queued_run(&high).await.expect("get").expect("run");
+        assert_eq!(r.status, "running");
+        state
+            .finish_attempt(&high, "w1", &AttemptOutcome::Succeeded)
+            .await
+            .expect("finish");
+        let r = state.queued_run(&high).await.expect("get").expect("run");
+        assert_eq!(r.status, "succeeded");
+        let events: Vec<String> = state
+            .queue_events(&high)
+            .await
+            .expect("events")
+            .into_iter()
+            .map(|e| e.status)
+            .collect();
+        assert_eq!(events, ["queued", "running", "succeeded"]);
+    }
+
+    #[tokio::test]
+    async fn a_failure_retries_after_a_backoff_until_attempts_run_out() {
+        let (_dir, state) = store().await;
+        let id = state.enqueue(&run("api", 0, 2)).await.expect("enqueue");
+        let lease = Duration::from_secs(30);
+        state.claim_run("w", lease).await.expect("claim");
+        state
+            .finish_attempt(&id, "w", &AttemptOutcome::Failed("boom".into()))
+            .await
+            .expect("finish");
+        let r = state.queued_run(&id).await.expect("get").expect("run");
+        assert_eq!(r.status, "retrying");
+        assert!(r.not_before > now(), "the retry waits: {}", r.not_before);
+        // Not claimable before its backoff ends.
+        assert!(state.claim_run("w", lease).await.expect("claim").is_none());
+        sqlx::query("UPDATE run_queue SET not_before = $1 WHERE id = $2")
+            .bind(now())
+            .bind(&id)
+            .execute(&state.pool)
+            .await
+            .expect("fast-forward");
+        let again = state
+            .claim_run("w", lease)
+            .await
+            .expect("claim")
+            .expect("run");
+        assert_eq!(again.attempt, 2);
+        state
+            .finish_attempt(&id, "w", &AttemptOutcome::Failed("boom again".into()))
+            .await
+            .expect("finish");
+        let r = state.queued_run(&id).await.expect("get").expect("run");
+        assert_eq!(r.status, "failed");
+        assert_eq!(r.error.as_deref(), Some("boom again"));
+    }
+
+    #[tokio::test]
+    async fn an_expired_lease_queues_the_run_again_and_the_old_holder_cannot_finish_it() {
+        let (_dir, state) = store().await;
+        let id = state.enqueue(&run("api", 0, 1)).await.expect("enqueue");
+        state
+            .claim_run("dead", Duration::from_millis(1))
+            .await
+            .expect("claim");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(
+            state.requeue_expired().await.expect("requeue"),
+            vec![id.clone()]
+        );
+        assert!(
+            !state
+                .heartbeat(&id, "dead", Duration::from_secs(30))
+                .await
+                .expect("heartbeat")
+        );
+        let r = state
+            .claim_run("alive", Duration::from_secs(30))
+            .await
+            .expect("claim")
+            .expect("run");
+        assert_eq!(r.id, id);
+        state
+            .finish_attempt(&id, "dead", &AttemptOutcome::Failed("late".into()))
+            .await
+            .expect("finish");
+        assert_eq!(
+            state
+                .queued_run(&id)
+                .await
+                .expect("get")
+                .expect("run")
+                .status,
+            "running"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_tick_is_queued_once() {
+        let (_dir, state) = store().await;
+        let tick = Utc::now();
+        assert!(
+            state
+                .enqueue_tick("nightly", tick, &run("schedule:nightly", 0, 1))
+                .await
+                .expect("tick")
+                .is_some()
+        );
+        assert!(
+            state
+                .enqueue_tick("nightly", tick, &run("schedule:nightly", 0, 1))
+                .await
+                .expect("tick")
+                .is_none()
+        );
+        let last = state
+            .last_tick("nightly")
+            .await
+            .expect("last")
+            .expect("tick");
+        assert_eq!(timestamp(last), timestamp(tick));
+    }
+
+    #[tokio::test]
+    async fn cancelling_a_waiting_run_ends_it_and_a_running_one_stops_its_heartbeat() {
+        let (_dir, state) = store().await;
+        let waiting = state.enqueue(&run("api", 0, 1)).await.expect("enqueue");
+        let running = state.enqueue(&run("api", 9, 1)).await.expect("enqueue");
+        let lease = Duration::from_secs(30);
+        state.claim_run("w", lease).await.expect("claim");
+        assert_eq!(
+            state.cancel_run(&waiting).await.expect("cancel").as_deref(),
+            Some("cancelled")
+        );
+        assert_eq!(
+            state.cancel_run(&running).await.expect("cancel").as_deref(),
+            Some("running")
+        );
+        assert!(
+            !state
+                .heartbeat(&running, "w", lease)
+                .await
+                .expect("heartbeat")
+        );
+        assert!(state.claim_run("w", lease).await.expect("claim").is_none());
+        assert_eq!(state.cancel_run("nope").await.expect("cancel"), None);
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        for attempt in 1..20 {
+            let ceiling = FIRST_BACKOFF
+                .saturating_mul(2u32.saturating_pow((attempt - 1) as u32))
+                .min(MAX_BACKOFF);
+            let wait = backoff(attempt);
+            assert!(
+                wait >= ceiling / 2 && wait <= ceiling,
+                "{attempt}: {wait:?}"
+            );
+        }
+    }
+}

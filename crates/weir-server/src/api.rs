@@ -1,0 +1,297 @@
+//! The HTTP API (JSON). Reads list assets and runs; writes trigger and cancel runs and need
+//! the bearer token (compared in constant time, never logged). The shapes are documented in
+//! `openapi.json`, served at `GET /openapi.json`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+
+use weir_orchestrate::{NewRun, StateStore};
+
+pub struct Api {
+    pub state: StateStore,
+    pub root: PathBuf,
+    pub token: Option<String>,
+    pub token_env: String,
+    pub open_reads: bool,
+    pub ready: Arc<AtomicBool>,
+}
+
+type Shared = Arc<Api>;
+
+pub fn router(api: Shared) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/openapi.json", get(openapi))
+        .route("/assets", get(assets))
+        .route("/runs", get(list_runs).post(trigger))
+        .route("/runs/{id}", get(get_run))
+        .route("/runs/{id}/cancel", post(cancel))
+        .fallback(not_found)
+        .with_state(api)
+}
+
+fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(json!({ "error": { "kind": kind, "message": message.into() } })),
+    )
+        .into_response()
+}
+
+fn internal(e: impl std::fmt::Display) -> Response {
+    error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+}
+
+/// The refusal of a request without the token; reads pass without one when `open_reads` is set.
+fn denied(api: &Api, headers: &HeaderMap, write: bool) -> Option<Response> {
+    if !write && api.open_reads {
+        return None;
+    }
+    let Some(expected) = &api.token else {
+        return Some(error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            format!(
+                "this server has no API token: set the environment variable {} before `weir serve` (or `open_reads = true` under [serve] for the read endpoints)",
+                api.token_env
+            ),
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+        None
+    } else {
+        Some(error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid `Authorization: Bearer <token>` header is required",
+        ))
+    }
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn ready(State(api): State<Shared>) -> Response {
+    if api.ready.load(Ordering::SeqCst) {
+        Json(json!({ "ready": true })).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "ready": false })),
+        )
+            .into_response()
+    }
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], crate::OPENAPI).into_response()
+}
+
+async fn not_found() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; the API is described at GET /openapi.json",
+    )
+}
+
+async fn assets(State(api): State<Shared>, headers: HeaderMap) -> Response {
+    if let Some(r) = denied(&api, &headers, false) {
+        return r;
+    }
+    let (project, diagnostics) = weir_model::load_project(&api.root);
+    let Some(project) = project else {
+        let errors: Vec<String> = diagnostics.errors().map(|d| d.to_string()).collect();
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "project",
+            errors.join("; "),
+        );
+    };
+    let mut list = Vec::new();
+    for asset in &project.assets {
+        let last = match api.state.runs(Some(&asset.name), 1).await {
+            Ok(mut runs) => runs.pop(),
+            Err(e) => return internal(e),
+        };
+        list.push(json!({
+            "name": asset.name,
+            "kind": if asset.model.is_some() { "model" } else { "source" },
+            "owners": asset.contract.owners(),
+            "team": asset.contract.team_name(),
+            "last_run": last.map(|r| json!({
+                "id": r.id,
+                "status": r.status,
+                "trigger": r.trigger,
+                "started_at": r.started_at,
+                "ended_at": r.ended_at,
+                "rows_stored": r.rows_stored,
+                "rows_quarantined": r.rows_quarantined,
+                "table_version": r.table_version,
+            })),
+        }));
+    }
+    Json(json!({ "assets": list })).into_response()
+}
+
+#[derive(Deserialize)]
+struct RunsQuery {
+    status: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn list_runs(
+    State(api): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<RunsQuery>,
+) -> Response {
+    if let Some(r) = denied(&api, &headers, false) {
+        return r;
+    }
+    match api
+        .state
+        .queued_runs(q.status.as_deref(), q.limit.unwrap_or(50).min(1000))
+        .await
+    {
+        Ok(runs) => Json(json!({ "runs": runs })).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+async fn get_run(
+    State(api): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(r) = denied(&api, &headers, false) {
+        return r;
+    }
+    let run = match api.state.queued_run(&id).await {
+        Ok(Some(run)) => run,
+        Ok(None) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "unknown_run",
+                format!("no run `{id}`"),
+            );
+        }
+        Err(e) => return internal(e),
+    };
+    let events = match api.state.queue_events(&id).await {
+        Ok(events) => events,
+        Err(e) => return internal(e),
+    };
+    let asset_runs = match api.state.runs_by_trigger(&format!("serve:{id}")).await {
+        Ok(runs) => runs,
+        Err(e) => return internal(e),
+    };
+    let asset_runs: Vec<Value> = asset_runs
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.id,
+                "asset": r.asset,
+                "status": r.status,
+                "started_at": r.started_at,
+                "ended_at": r.ended_at,
+                "rows_in": r.rows_in,
+                "rows_stored": r.rows_stored,
+                "rows_quarantined": r.rows_quarantined,
+                "table_version": r.table_version,
+                "error": r.error,
+            })
+        })
+        .collect();
+    Json(json!({ "run": run, "events": events, "asset_runs": asset_runs })).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TriggerBody {
+    select: Vec<String>,
+    #[serde(default)]
+    full_refresh: bool,
+    #[serde(default)]
+    priority: i64,
+    max_attempts: Option<u32>,
+}
+
+async fn trigger(
+    State(api): State<Shared>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(r) = denied(&api, &headers, true) {
+        return r;
+    }
+    let body: TriggerBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("the body is not a run request ({{\"select\": [\"asset+\"]}}): {e}"),
+            );
+        }
+    };
+    // The selection is checked now, so a typo is the caller's error, not a failed run later.
+    let (project, _) = weir_model::load_project(&api.root);
+    if let Some(project) = &project {
+        let (graph, _) = weir_orchestrate::build_graph(project);
+        if let Err(why) = weir_orchestrate::select(project, &graph, &body.select) {
+            return error(StatusCode::BAD_REQUEST, "unknown_asset", why);
+        }
+    }
+    let run = NewRun {
+        selection: body.select,
+        trigger: "api".into(),
+        full_refresh: body.full_refresh,
+        priority: body.priority,
+        max_attempts: body.max_attempts.unwrap_or(1).max(1),
+    };
+    let id = match api.state.enqueue(&run).await {
+        Ok(id) => id,
+        Err(e) => return internal(e),
+    };
+    match api.state.queued_run(&id).await {
+        Ok(Some(run)) => (StatusCode::CREATED, Json(json!({ "run": run }))).into_response(),
+        Ok(None) => internal("the queued run vanished"),
+        Err(e) => internal(e),
+    }
+}
+
+async fn cancel(State(api): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if let Some(r) = denied(&api, &headers, true) {
+        return r;
+    }
+    match api.state.cancel_run(&id).await {
+        Ok(Some(status)) => (
+            StatusCode::ACCEPTED,
+            Json(json!({ "id": id, "status": status })),
+        )
+            .into_response(),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "unknown_run",
+            format!("no run `{id}`"),
+        ),
+        Err(e) => internal(e),
+    }
+}

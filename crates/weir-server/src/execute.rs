@@ -1,0 +1,145 @@
+//! Executing one queued run: the same pipeline `weir run` drives, under the project lock,
+//! with the run's lease renewed by heartbeat while it works.
+
+use std::path::Path;
+use std::time::Duration;
+
+use weir_orchestrate::{
+    AttemptOutcome, NoProgress, OrchestrateError, ProjectLock, QueuedRun, RunOptions, RunStatus,
+    StateStore,
+};
+
+/// How often a busy project lock is tried again (a `weir run` from a terminal holds it).
+const LOCK_RETRY: Duration = Duration::from_millis(100);
+
+/// Runs `run` to its end, or until its lease is lost or a cancel is asked for.
+pub async fn execute(
+    root: &Path,
+    state: &StateStore,
+    worker: &str,
+    run: &QueuedRun,
+    lease: Duration,
+) -> AttemptOutcome {
+    tokio::select! {
+        outcome = attempt(root, state, run) => outcome,
+        why = lost(state, worker, run, lease) => AttemptOutcome::Cancelled(why),
+    }
+}
+
+/// Heartbeats until the lease is refused; says why.
+async fn lost(state: &StateStore, worker: &str, run: &QueuedRun, lease: Duration) -> String {
+    loop {
+        tokio::time::sleep(lease / 3).await;
+        match state.heartbeat(&run.id, worker, lease).await {
+            Ok(true) => {}
+            Ok(false) => {
+                let cancelled = state
+                    .queued_run(&run.id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|r| r.cancel_requested);
+                return if cancelled {
+                    "cancelled on request while running; what it staged was not published".into()
+                } else {
+                    "its lease was taken over by another process".into()
+                };
+            }
+            Err(e) => tracing::warn!(run = %run.id, "heartbeat failed, retrying: {e}"),
+        }
+    }
+}
+
+async fn attempt(root: &Path, state: &StateStore, run: &QueuedRun) -> AttemptOutcome {
+    match attempt_inner(root, state, run).await {
+        Ok(outcome) => outcome,
+        Err(e) => AttemptOutcome::Failed(e.to_string()),
+    }
+}
+
+async fn attempt_inner(
+    root: &Path,
+    state: &StateStore,
+    run: &QueuedRun,
+) -> Result<AttemptOutcome, OrchestrateError> {
+    // The project is read again for every run: an edit to a model or a contract is picked up
+    // without restarting the service.
+    let (project, diagnostics) = weir_model::load_project(root);
+    let Some(project) = project.filter(|_| !diagnostics.has_errors()) else {
+        let errors: Vec<String> = diagnostics.errors().map(|d| d.to_string()).collect();
+        return Ok(AttemptOutcome::Failed(format!(
+            "the project does not load: {}",
+            errors.join("; ")
+        )));
+    };
+    let _lock = loop {
+        match ProjectLock::acquire(&project.state_dir()) {
+            Ok(lock) => break lock,
+            Err(OrchestrateError::Locked(_)) => tokio::time::sleep(LOCK_RETRY).await,
+            Err(e) => return Err(e),
+        }
+    };
+    let recovery = weir_orchestrate::recover_pending(&project, state).await?;
+    for message in &recovery.messages {
+        tracing::info!(run = %run.id, "recovery: {message}");
+    }
+    let (graph, _) = weir_orchestrate::build_graph(&project);
+    let selected = match weir_orchestrate::select(&project, &graph, &run.selection) {
+        Ok(selected) => selected,
+        Err(why) => return Ok(AttemptOutcome::Failed(why)),
+    };
+    let options = RunOptions {
+        full_refresh: run.full_refresh,
+        trigger: format!("serve:{}", run.id),
+        threads: 1,
+    };
+    let reports = weir_orchestrate::run_assets(
+        &project,
+        state,
+        &graph,
+        &selected,
+        &recovery.held,
+        &options,
+        &NoProgress,
+    )
+    .await?;
+    let failures: Vec<String> = reports
+        .iter()
+        .filter(|r| r.status.is_failure() && r.status != RunStatus::Skipped)
+        .map(|r| match &r.error {
+            Some(e) => format!("{}: {e}", r.asset),
+            None => format!("{}: {}", r.asset, r.status.as_str()),
+        })
+        .collect();
+    // Only an error may pass on a retry; a failed check or a model that needs a full refresh
+    // fails the same way again.
+    let retryable = reports.iter().any(|r| r.status == RunStatus::Error);
+    for r in &reports {
+        tracing::info!(
+            run = %run.id,
+            asset = %r.asset,
+            status = r.status.as_str(),
+            rows_in = r.rows_in,
+            rows_stored = r.rows_stored,
+            rows_quarantined = r.rows_quarantined,
+            "asset run"
+        );
+    }
+    let skipped = reports
+        .iter()
+        .filter(|r| r.status == RunStatus::Skipped)
+        .count();
+    let mut summary = failures.join("; ");
+    match skipped {
+        0 => {}
+        1 => summary.push_str("; 1 downstream asset skipped"),
+        n => summary.push_str(&format!("; {n} downstream assets skipped")),
+    }
+    Ok(if failures.is_empty() {
+        AttemptOutcome::Succeeded
+    } else if retryable {
+        AttemptOutcome::Failed(summary)
+    } else {
+        AttemptOutcome::Refused(summary)
+    })
+}

@@ -1,0 +1,339 @@
+//! `weir serve`: one process that schedules runs (cron ticks, file arrivals), executes them
+//! from the durable queue, and answers the HTTP API, until it is told to stop.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::task::JoinHandle;
+
+use weir_model::{JobConfig, Project};
+use weir_orchestrate::{ArrivalWatch, AttemptOutcome, Due, NewRun, QueuedRun, StateStore};
+
+use crate::api::{self, Api};
+use crate::error::ServeError;
+use crate::execute::execute;
+
+/// What the command line adds to `[serve]` in weir.toml.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Overrides `[serve] addr`.
+    pub addr: Option<String>,
+    /// How long a run in progress may take to finish after a stop is asked for.
+    pub grace: Option<Duration>,
+}
+
+/// What `serve` tells its caller once it listens.
+#[derive(Debug, Clone)]
+pub struct Listening {
+    pub addr: SocketAddr,
+    pub jobs: usize,
+    pub file_arrival: bool,
+    pub token_set: bool,
+}
+
+const DEFAULT_GRACE: Duration = Duration::from_secs(30);
+
+/// Serves the project in `root` until `shutdown` completes; `on_listening` is called once
+/// the API accepts connections.
+pub async fn serve(
+    root: &Path,
+    options: ServeOptions,
+    on_listening: impl FnOnce(&Listening),
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let project = load(root)?;
+    let config = project.config.serve.clone();
+    let state = StateStore::connect(&project.state_url()).await?;
+    for notice in state.notices() {
+        tracing::warn!("{notice}");
+    }
+    let addr = options.addr.clone().unwrap_or(config.addr.clone());
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|e| ServeError::Listen {
+            addr: addr.clone(),
+            source: e,
+        })?;
+    let local = listener.local_addr().map_err(|e| ServeError::Listen {
+        addr: addr.clone(),
+        source: e,
+    })?;
+    let token = std::env::var(&config.token_env)
+        .ok()
+        .filter(|t| !t.is_empty());
+    let ready = Arc::new(AtomicBool::new(false));
+    let api = Arc::new(Api {
+        state: state.clone(),
+        root: root.to_path_buf(),
+        token: token.clone(),
+        token_env: config.token_env.clone(),
+        open_reads: config.open_reads,
+        ready: ready.clone(),
+    });
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let http = tokio::spawn(async move {
+        axum::serve(listener, api::router(api))
+            .with_graceful_shutdown(async {
+                let _ = http_stopped.await;
+            })
+            .await
+    });
+    on_listening(&Listening {
+        addr: local,
+        jobs: project.config.jobs.len(),
+        file_arrival: config.file_arrival,
+        token_set: token.is_some(),
+    });
+
+    let worker = format!(
+        "serve:{}:{}",
+        std::process::id(),
+        &uuid::Uuid::now_v7().simple().to_string()[..8]
+    );
+    let mut scheduler = Scheduler::new(Utc::now());
+    let mut arrivals = ArrivalWatch::default();
+    let mut definitions = Definitions::default();
+    let lease = Duration::from_secs(config.lease_secs.max(1));
+    let poll = Duration::from_millis(config.poll_ms.max(10));
+    let mut running: Option<(QueuedRun, JoinHandle<AttemptOutcome>)> = None;
+    ready.store(true, Ordering::SeqCst);
+    tokio::pin!(shutdown);
+    loop {
+        if let Err(e) = tick(
+            &state,
+            &mut scheduler,
+            &mut definitions,
+            &mut arrivals,
+            config.file_arrival,
+            &worker,
+            lease,
+            &mut running,
+            root,
+        )
+        .await
+        {
+            tracing::warn!("serve loop: {e}");
+        }
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tokio::time::sleep(poll) => {}
+        }
+    }
+    ready.store(false, Ordering::SeqCst);
+    tracing::info!("stopping: no new run is claimed");
+    if let Some((run, handle)) = running.take() {
+        let grace = options.grace.unwrap_or(DEFAULT_GRACE);
+        let outcome = match tokio::time::timeout(grace, handle).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(e)) => AttemptOutcome::Failed(format!("the run's task failed: {e}")),
+            Err(_) => AttemptOutcome::Failed(format!(
+                "weir serve was stopped and the run did not finish within {} s; nothing it staged was published",
+                grace.as_secs()
+            )),
+        };
+        state.finish_attempt(&run.id, &worker, &outcome).await?;
+    }
+    let _ = stop_http.send(());
+    match http.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!("http server: {e}"),
+        Err(e) => tracing::warn!("http server task: {e}"),
+    }
+    state.close().await;
+    Ok(())
+}
+
+fn load(root: &Path) -> Result<Project, ServeError> {
+    let (project, diagnostics) = weir_model::load_project(root);
+    match project {
+        Some(project) if !diagnostics.has_errors() => Ok(project),
+        _ => Err(ServeError::Project(
+            diagnostics
+                .errors()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )),
+    }
+}
+
+/// One turn of the service loop: leases, schedules, arrivals, then the executor.
+#[allow(clippy::too_many_arguments)]
+async fn tick(
+    state: &StateStore,
+    scheduler: &mut Scheduler,
+    definitions: &mut Definitions,
+    arrivals: &mut ArrivalWatch,
+    file_arrival: bool,
+    worker: &str,
+    lease: Duration,
+    running: &mut Option<(QueuedRun, JoinHandle<AttemptOutcome>)>,
+    root: &Path,
+) -> Result<(), ServeError> {
+    for id in state.requeue_expired().await? {
+        tracing::warn!(run = %id, "a run whose process stopped was queued again");
+    }
+    // Edits to the project apply without a restart; one that does not load keeps the last
+    // good schedule and sources.
+    if let Some(project) = definitions.current(root) {
+        scheduler.enqueue_due(state, &project.config.jobs).await?;
+        if file_arrival {
+            // Sources whose files arrived together run together, in one run, so a model
+            // that reads several of them is built once, after all of them.
+            let arrived = arrivals.poll(project, state).await?;
+            let selection: Vec<String> = arrived.iter().map(|s| format!("{s}+")).collect();
+            if !selection.is_empty() && !state.has_waiting(&selection).await? {
+                let id = state
+                    .enqueue(&NewRun {
+                        selection,
+                        trigger: format!("file:{}", arrived.join(",")),
+                        full_refresh: false,
+                        priority: 0,
+                        max_attempts: 3,
+                    })
+                    .await?;
+                tracing::info!(run = %id, sources = ?arrived, "new files: run queued");
+            }
+        }
+    }
+    if let Some((run, handle)) = running.take() {
+        if !handle.is_finished() {
+            *running = Some((run, handle));
+            return Ok(());
+        }
+        let outcome = handle
+            .await
+            .unwrap_or_else(|e| AttemptOutcome::Failed(format!("the run's task failed: {e}")));
+        tracing::info!(run = %run.id, outcome = ?outcome, "run ended");
+        state.finish_attempt(&run.id, worker, &outcome).await?;
+    }
+    if let Some(run) = state.claim_run(worker, lease).await? {
+        tracing::info!(run = %run.id, selection = ?run.selection, trigger = %run.trigger, attempt = run.attempt, "run started");
+        let (state, worker, root, claimed): (StateStore, String, PathBuf, QueuedRun) = (
+            state.clone(),
+            worker.to_string(),
+            root.to_path_buf(),
+            run.clone(),
+        );
+        let handle =
+            tokio::spawn(async move { execute(&root, &state, &worker, &claimed, lease).await });
+        *running = Some((run, handle));
+    }
+    Ok(())
+}
+
+/// The project as last loaded, read again only when a definition file changed: a poll costs
+/// a `stat` of each file, not a parse of every contract.
+#[derive(Default)]
+struct Definitions {
+    fingerprint: Option<u64>,
+    project: Option<Project>,
+}
+
+impl Definitions {
+    fn current(&mut self, root: &Path) -> Option<&Project> {
+        let fingerprint = definitions_fingerprint(root);
+        if self.fingerprint != Some(fingerprint) {
+            self.fingerprint = Some(fingerprint);
+            let (project, diagnostics) = weir_model::load_project(root);
+            match project.filter(|_| !diagnostics.has_errors()) {
+                Some(project) => self.project = Some(project),
+                None => tracing::warn!(
+                    "the project does not load; the last version that did goes on being served: {}",
+                    diagnostics
+                        .errors()
+                        .map(|d| d.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            }
+        }
+        self.project.as_ref()
+    }
+}
+
+/// The paths, sizes and modification times of weir.toml and every file under `contracts/`,
+/// `sources/` and `models/`.
+fn definitions_fingerprint(root: &Path) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let mut stack = vec![root.join("weir.toml")];
+    stack.extend(["contracts", "sources", "models"].map(|d| root.join(d)));
+    while let Some(path) = stack.pop() {
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            if let Ok(entries) = std::fs::read_dir(&path) {
+                let mut children: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+                children.sort();
+                stack.extend(children);
+            }
+            continue;
+        }
+        path.hash(&mut hasher);
+        meta.len().hash(&mut hasher);
+        meta.modified().ok().hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+/// Queues each job's due cron tick.
+struct Scheduler {
+    /// When each job was first seen: a new job runs from its next tick, not from the past.
+    first_seen: BTreeMap<String, DateTime<Utc>>,
+    started: DateTime<Utc>,
+}
+
+impl Scheduler {
+    fn new(started: DateTime<Utc>) -> Self {
+        Scheduler {
+            first_seen: BTreeMap::new(),
+            started,
+        }
+    }
+
+    async fn enqueue_due(
+        &mut self,
+        state: &StateStore,
+        jobs: &BTreeMap<String, JobConfig>,
+    ) -> Result<(), ServeError> {
+        let now = Utc::now();
+        for (name, job) in jobs {
+            let Ok(Some((cron, zone))) = job.schedule() else {
+                continue;
+            };
+            let since = *self
+                .first_seen
+                .entry(name.clone())
+                .or_insert(self.started.min(now));
+            let last = state.last_tick(name).await?;
+            let run = NewRun {
+                selection: job.select.clone(),
+                trigger: format!("schedule:{name}"),
+                full_refresh: false,
+                priority: job.priority,
+                max_attempts: job.max_attempts,
+            };
+            match weir_orchestrate::due(&cron, zone, last, since, now, job.catch_up) {
+                Due::Run(tick) => {
+                    if let Some(id) = state.enqueue_tick(name, tick, &run).await? {
+                        tracing::info!(run = %id, job = %name, tick = %tick, "schedule tick: run queued");
+                    }
+                }
+                Due::Skip(tick) => {
+                    state.skip_tick(name, tick).await?;
+                    tracing::info!(job = %name, tick = %tick, "missed ticks skipped (catch_up = \"skip\")");
+                }
+                Due::Wait(_) | Due::Never => {}
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,257 @@
+//! `weir serve` unattended: cron ticks and file arrivals run the project without anyone
+//! typing a command, the HTTP API lists and triggers runs behind its token, and SIGTERM stops
+//! the service cleanly.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::{count, demo_project, weir_bin};
+
+const TOKEN: &str = "test-token-1234";
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `weir serve` on a free loopback port and waits until it listens.
+fn start(dir: &Path) -> Server {
+    let mut child = Command::new(weir_bin())
+        .args(["serve", "--json", "--addr", "127.0.0.1:0", "--project"])
+        .arg(dir)
+        .env("WEIR_API_TOKEN", TOKEN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let stdout = child.stdout.take().expect("stdout");
+    // The first JSON document on stdout says where it listens.
+    let mut reader = BufReader::new(stdout);
+    let mut text = String::new();
+    let doc: Value = loop {
+        let read = reader.read_line(&mut text).expect("stdout");
+        assert!(read > 0, "weir serve exited before listening: {text}");
+        if let Ok(doc) = serde_json::from_str(&text) {
+            break doc;
+        }
+    };
+    let base = doc["listening"]
+        .as_str()
+        .expect("listening address")
+        .trim_start_matches("http://")
+        .to_string();
+    Server { child, base }
+}
+
+/// One HTTP/1.1 request; the status code and the JSON body.
+fn http(
+    base: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut stream = TcpStream::connect(base).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {base}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+fn queued_runs(base: &str) -> Vec<Value> {
+    let (status, doc) = http(base, "GET", "/runs?limit=1000", Some(TOKEN), None);
+    assert_eq!(status, 200, "{doc}");
+    doc["runs"].as_array().cloned().unwrap_or_default()
+}
+
+/// Waits until `pred` holds for the queued runs; panics with them after `secs`.
+fn wait_for(base: &str, secs: u64, what: &str, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let runs = queued_runs(base);
+        if pred(&runs) {
+            return runs;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not within {secs} s: {runs:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn succeeded_with(runs: &[Value], trigger: &str) -> usize {
+    runs.iter()
+        .filter(|r| r["trigger"] == trigger && r["status"] == "succeeded")
+        .count()
+}
+
+#[test]
+fn cron_and_file_arrival_run_the_project_unattended() {
+    let (_tmp, dir) = demo_project();
+    let mut config = std::fs::read_to_string(dir.join("weir.toml")).expect("weir.toml");
+    config.push_str(
+        "\n[jobs.payments_every_second]\nselect = [\"payments\"]\ncron = \"* * * * * *\"\n\n[serve]\npoll_ms = 50\n",
+    );
+    std::fs::write(dir.join("weir.toml"), config).expect("write weir.toml");
+    let server = start(&dir);
+    let base = server.base.clone();
+
+    let (status, doc) = http(&base, "GET", "/ready", None, None);
+    assert_eq!((status, &doc), (200, &json!({"ready": true})));
+    let (status, doc) = http(&base, "GET", "/openapi.json", None, None);
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+
+    // The files already in the source folders are ingested, and what is downstream built.
+    // The three sources' files are seen in one poll, so one run builds them and everything
+    // downstream, in order.
+    let first = "file:customers,orders,payments";
+    let runs = wait_for(&base, 120, "first ingestion", |runs| {
+        succeeded_with(runs, first) == 1
+    });
+    let orders_run = runs
+        .iter()
+        .find(|r| r["trigger"] == first)
+        .expect("first run");
+    let id = orders_run["id"].as_str().expect("id");
+    let (_, detail) = http(&base, "GET", &format!("/runs/{id}"), Some(TOKEN), None);
+    let assets: Vec<&str> = detail["asset_runs"]
+        .as_array()
+        .expect("asset runs")
+        .iter()
+        .filter(|r| r["status"] == "success")
+        .filter_map(|r| r["asset"].as_str())
+        .collect();
+    for asset in [
+        "customers",
+        "orders",
+        "payments",
+        "stg_orders",
+        "daily_revenue",
+        "order_details",
+    ] {
+        assert!(assets.contains(&asset), "{asset} not built: {detail:#}");
+    }
+    let events: Vec<&str> = detail["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["status"].as_str())
+        .collect();
+    assert_eq!(events, ["queued", "running", "succeeded"], "{detail:#}");
+
+    // The every-second schedule runs, on its own.
+    wait_for(&base, 30, "two scheduled runs", |runs| {
+        succeeded_with(runs, "schedule:payments_every_second") >= 2
+    });
+
+    // A new file lands: it is ingested and the downstream models rebuilt, unasked.
+    let orders_table = dir.join("lake/orders");
+    let before = count(&orders_table);
+    let lines: String = (0..200)
+        .map(|i| {
+            format!(
+                "{{\"amount\":10.5,\"currency\":\"EUR\",\"customer_id\":1,\"order_id\":{},\"order_ts\":\"2026-11-03T10:00:00Z\",\"status\":\"paid\"}}\n",
+                900_000 + i
+            )
+        })
+        .collect();
+    let landing = dir.join("data/orders/.2026-11-03.ndjson.part");
+    std::fs::write(&landing, lines).expect("write");
+    std::fs::rename(&landing, dir.join("data/orders/2026-11-03.ndjson")).expect("land");
+    wait_for(&base, 60, "the new file's run", |runs| {
+        succeeded_with(runs, "file:orders") == 1
+    });
+    assert_eq!(count(&orders_table), before + 200);
+
+    // The API: writes need the token; an unknown asset is the caller's error.
+    let (status, _) = http(
+        &base,
+        "POST",
+        "/runs",
+        None,
+        Some(json!({"select": ["payments"]})),
+    );
+    assert_eq!(status, 401);
+    let (status, doc) = http(&base, "GET", "/runs", Some("wrong"), None);
+    assert_eq!(status, 401, "{doc}");
+    let (status, doc) = http(
+        &base,
+        "POST",
+        "/runs",
+        Some(TOKEN),
+        Some(json!({"select": ["nope"]})),
+    );
+    assert_eq!(
+        (status, doc["error"]["kind"].as_str()),
+        (400, Some("unknown_asset")),
+        "{doc}"
+    );
+    let (status, doc) = http(
+        &base,
+        "POST",
+        "/runs",
+        Some(TOKEN),
+        Some(json!({"select": ["customers+"]})),
+    );
+    assert_eq!(status, 201, "{doc}");
+    let id = doc["run"]["id"].as_str().expect("id").to_string();
+    wait_for(&base, 60, "the triggered run", |runs| {
+        runs.iter()
+            .any(|r| r["id"] == id.as_str() && r["status"] == "succeeded")
+    });
+    let (status, _) = http(&base, "GET", "/runs/nope", Some(TOKEN), None);
+    assert_eq!(status, 404);
+
+    // SIGTERM: the service stops by itself, cleanly.
+    let pid = server.child.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let mut server = server;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = server.child.try_wait().expect("wait") {
+            assert!(status.success(), "weir serve exited with {status}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "weir serve did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
