@@ -255,3 +255,99 @@ fn cron_and_file_arrival_run_the_project_unattended() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Every row of each table, sorted: two tables hold the same rows when these are equal.
+fn rows(table: &Path) -> Vec<String> {
+    let mut lines = crate::support::query(table, "SELECT * FROM t");
+    lines.sort();
+    lines
+}
+
+/// SIGKILLs `weir serve` in the middle of a run, at each publishing step, and restarts it: the
+/// run is executed again once, and the lake ends as one uninterrupted `weir run` leaves it.
+#[test]
+fn a_killed_service_reruns_its_run_once_and_loses_or_doubles_nothing() {
+    let (_reference_tmp, reference) = demo_project();
+    let out = Command::new(weir_bin())
+        .args(["run", "--project"])
+        .arg(&reference)
+        .output()
+        .expect("weir run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for failpoint in [
+        "staged@orders",
+        "journaled@orders",
+        "between_commits@orders",
+        "published@orders",
+        "recorded@orders",
+        "journaled@daily_revenue",
+    ] {
+        let (_tmp, dir) = demo_project();
+        let mut config = std::fs::read_to_string(dir.join("weir.toml")).expect("weir.toml");
+        config.push_str("\n[serve]\npoll_ms = 50\nlease_secs = 1\n");
+        std::fs::write(dir.join("weir.toml"), config).expect("write weir.toml");
+
+        // The first service stops at the failpoint, and is killed there.
+        let mut child = Command::new(weir_bin())
+            .args(["serve", "--addr", "127.0.0.1:0", "--project"])
+            .arg(&dir)
+            .env("WEIR_API_TOKEN", TOKEN)
+            .env("WEIR_FAILPOINT", failpoint)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("serve starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let point = failpoint.split('@').next().unwrap_or(failpoint);
+        let reached = BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .any(|line| line.contains(&format!("weir-failpoint: {point}")));
+        child.kill().expect("SIGKILL");
+        child.wait().expect("wait");
+        assert!(reached, "{failpoint}: never reached");
+
+        // The second one finds the run's lease expired, and runs it again.
+        let server = start(&dir);
+        let runs = wait_for(&server.base, 120, failpoint, |runs| {
+            !runs.is_empty()
+                && runs
+                    .iter()
+                    .all(|r| r["status"] == "succeeded" || r["status"] == "failed")
+        });
+        let first = runs
+            .iter()
+            .find(|r| r["trigger"] == "file:customers,orders,payments")
+            .expect("the killed run");
+        assert_eq!(first["status"], "succeeded", "{failpoint}: {runs:#?}");
+        assert_eq!(
+            first["attempt"], 2,
+            "{failpoint}: run again once: {first:#}"
+        );
+        assert!(
+            runs.iter().all(|r| r["status"] == "succeeded"),
+            "{failpoint}: {runs:#?}"
+        );
+        drop(server);
+
+        crate::crash::assert_exactly_once(&dir);
+        for asset in [
+            "customers",
+            "orders",
+            "payments",
+            "stg_orders",
+            "daily_revenue",
+            "order_details",
+        ] {
+            assert_eq!(
+                rows(&dir.join("lake").join(asset)),
+                rows(&reference.join("lake").join(asset)),
+                "{failpoint}: {asset} differs from an uninterrupted run"
+            );
+        }
+    }
+}
