@@ -32,6 +32,9 @@ pub struct JobConfig {
     /// Attempts a failed run gets before it stays failed (1: no retry).
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
+    /// An attempt that runs longer is stopped (nothing it staged is published) and retried
+    /// while attempts remain.
+    pub timeout_secs: Option<u64>,
     pub description: Option<String>,
 }
 
@@ -171,6 +174,7 @@ mod tests {
             catch_up: CatchUp::Once,
             priority: 0,
             max_attempts: 3,
+            timeout_secs: None,
             description: None,
         }
     }

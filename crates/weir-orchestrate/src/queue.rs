@@ -33,6 +33,8 @@ pub struct NewRun {
     pub full_refresh: bool,
     pub priority: i64,
     pub max_attempts: u32,
+    /// An attempt running longer is stopped (nothing it staged is published) and retried.
+    pub timeout_secs: Option<u64>,
 }
 
 /// A run in the queue, as the API and `weir status` show it.
@@ -46,6 +48,7 @@ pub struct QueuedRun {
     pub status: String,
     pub attempt: i64,
     pub max_attempts: i64,
+    pub timeout_secs: Option<i64>,
     pub not_before: String,
     pub enqueued_at: String,
     pub claimed_by: Option<String>,
@@ -90,6 +93,7 @@ fn row_to_run(row: &sqlx::sqlite::SqliteRow) -> Result<QueuedRun> {
         status: row.try_get("status").map_err(state_err)?,
         attempt: row.try_get("attempt").map_err(state_err)?,
         max_attempts: row.try_get("max_attempts").map_err(state_err)?,
+        timeout_secs: row.try_get("timeout_secs").map_err(state_err)?,
         not_before: row.try_get("not_before").map_err(state_err)?,
         enqueued_at: row.try_get("enqueued_at").map_err(state_err)?,
         claimed_by: row.try_get("claimed_by").map_err(state_err)?,
@@ -469,8 +473,8 @@ async fn insert_queued(
     let selection = serde_json::to_string(&run.selection)
         .map_err(|e| OrchestrateError::State(e.to_string()))?;
     sqlx::query(
-        "INSERT INTO run_queue (id, selection, trigger, full_refresh, priority, status, max_attempts, not_before, enqueued_at)
-         VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $7)",
+        "INSERT INTO run_queue (id, selection, trigger, full_refresh, priority, status, max_attempts, timeout_secs, not_before, enqueued_at)
+         VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $8)",
     )
     .bind(&id)
     .bind(selection)
@@ -478,6 +482,7 @@ async fn insert_queued(
     .bind(i64::from(run.full_refresh))
     .bind(run.priority)
     .bind(i64::from(run.max_attempts.max(1)))
+    .bind(run.timeout_secs.map(|t| i64::try_from(t).unwrap_or(i64::MAX)))
     .bind(&at)
     .execute(&mut **tx)
     .await
@@ -524,6 +529,7 @@ mod tests {
             full_refresh: false,
             priority,
             max_attempts,
+            timeout_secs: None,
         }
     }
 

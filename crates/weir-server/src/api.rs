@@ -24,6 +24,8 @@ pub struct Api {
     pub token_env: String,
     pub open_reads: bool,
     pub ready: Arc<AtomicBool>,
+    /// Wakes the service loop, so a queued run starts without waiting for the next poll.
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 type Shared = Arc<Api>;
@@ -231,6 +233,7 @@ struct TriggerBody {
     #[serde(default)]
     priority: i64,
     max_attempts: Option<u32>,
+    timeout_secs: Option<u64>,
 }
 
 async fn trigger(
@@ -265,11 +268,13 @@ async fn trigger(
         full_refresh: body.full_refresh,
         priority: body.priority,
         max_attempts: body.max_attempts.unwrap_or(1).max(1),
+        timeout_secs: body.timeout_secs,
     };
     let id = match api.state.enqueue(&run).await {
         Ok(id) => id,
         Err(e) => return internal(e),
     };
+    api.wake.notify_one();
     match api.state.queued_run(&id).await {
         Ok(Some(run)) => (StatusCode::CREATED, Json(json!({ "run": run }))).into_response(),
         Ok(None) => internal("the queued run vanished"),

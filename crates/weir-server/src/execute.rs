@@ -20,9 +20,18 @@ pub async fn execute(
     run: &QueuedRun,
     lease: Duration,
 ) -> AttemptOutcome {
+    let limit = run
+        .timeout_secs
+        .and_then(|t| u64::try_from(t).ok())
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::MAX);
     tokio::select! {
         outcome = attempt(root, state, run) => outcome,
         why = lost(state, worker, run, lease) => AttemptOutcome::Cancelled(why),
+        _ = tokio::time::sleep(limit) => AttemptOutcome::Failed(format!(
+            "timed out after {} s (timeout_secs); it was stopped and nothing it staged was published",
+            limit.as_secs()
+        )),
     }
 }
 

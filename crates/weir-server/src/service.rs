@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use weir_model::{JobConfig, Project};
@@ -68,6 +69,8 @@ pub async fn serve(
         .ok()
         .filter(|t| !t.is_empty());
     let ready = Arc::new(AtomicBool::new(false));
+    // Wakes the loop before its next poll: a run queued through the API, a run that ended.
+    let wake = Arc::new(Notify::new());
     let api = Arc::new(Api {
         state: state.clone(),
         root: root.to_path_buf(),
@@ -75,6 +78,7 @@ pub async fn serve(
         token_env: config.token_env.clone(),
         open_reads: config.open_reads,
         ready: ready.clone(),
+        wake: wake.clone(),
     });
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http = tokio::spawn(async move {
@@ -115,6 +119,7 @@ pub async fn serve(
             lease,
             &mut running,
             root,
+            &wake,
         )
         .await
         {
@@ -123,6 +128,7 @@ pub async fn serve(
         tokio::select! {
             _ = &mut shutdown => break,
             _ = tokio::time::sleep(poll) => {}
+            _ = wake.notified() => {}
         }
     }
     ready.store(false, Ordering::SeqCst);
@@ -175,6 +181,7 @@ async fn tick(
     lease: Duration,
     running: &mut Option<(QueuedRun, JoinHandle<AttemptOutcome>)>,
     root: &Path,
+    wake: &Arc<Notify>,
 ) -> Result<(), ServeError> {
     for id in state.requeue_expired().await? {
         tracing::warn!(run = %id, "a run whose process stopped was queued again");
@@ -196,6 +203,7 @@ async fn tick(
                         full_refresh: false,
                         priority: 0,
                         max_attempts: 3,
+                        timeout_secs: None,
                     })
                     .await?;
                 tracing::info!(run = %id, sources = ?arrived, "new files: run queued");
@@ -221,8 +229,12 @@ async fn tick(
             root.to_path_buf(),
             run.clone(),
         );
-        let handle =
-            tokio::spawn(async move { execute(&root, &state, &worker, &claimed, lease).await });
+        let wake = wake.clone();
+        let handle = tokio::spawn(async move {
+            let outcome = execute(&root, &state, &worker, &claimed, lease).await;
+            wake.notify_one();
+            outcome
+        });
         *running = Some((run, handle));
     }
     Ok(())
@@ -320,6 +332,7 @@ impl Scheduler {
                 full_refresh: false,
                 priority: job.priority,
                 max_attempts: job.max_attempts,
+                timeout_secs: job.timeout_secs,
             };
             match weir_orchestrate::due(&cron, zone, last, since, now, job.catch_up) {
                 Due::Run(tick) => {

@@ -11,6 +11,7 @@ CREATE TABLE run_queue (
     status TEXT NOT NULL,
     attempt INTEGER NOT NULL DEFAULT 0,
     max_attempts INTEGER NOT NULL DEFAULT 1,
+    timeout_secs INTEGER,
     not_before TEXT NOT NULL,
     enqueued_at TEXT NOT NULL,
     claimed_by TEXT,

@@ -234,6 +234,44 @@ fn cron_and_file_arrival_run_the_project_unattended() {
     let (status, _) = http(&base, "GET", "/runs/nope", Some(TOKEN), None);
     assert_eq!(status, 404);
 
+    // A run past its timeout is stopped, publishes nothing, and is retried by its policy.
+    let orders_now = count(&orders_table);
+    let (status, doc) = http(
+        &base,
+        "POST",
+        "/runs",
+        Some(TOKEN),
+        Some(
+            json!({"select": ["orders"], "full_refresh": true, "timeout_secs": 0, "max_attempts": 2}),
+        ),
+    );
+    assert_eq!(status, 201, "{doc}");
+    let id = doc["run"]["id"].as_str().expect("id").to_string();
+    let runs = wait_for(&base, 60, "the timed-out run", |runs| {
+        runs.iter()
+            .any(|r| r["id"] == id.as_str() && r["status"] == "failed")
+    });
+    let run = runs.iter().find(|r| r["id"] == id.as_str()).expect("run");
+    assert!(
+        run["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("timed out")),
+        "{run:#}"
+    );
+    let (_, detail) = http(&base, "GET", &format!("/runs/{id}"), Some(TOKEN), None);
+    let events: Vec<&str> = detail["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["status"].as_str())
+        .collect();
+    assert_eq!(
+        events,
+        ["queued", "running", "retrying", "running", "failed"],
+        "{detail:#}"
+    );
+    assert_eq!(count(&orders_table), orders_now);
+
     // SIGTERM: the service stops by itself, cleanly.
     let pid = server.child.id().to_string();
     let killed = Command::new("kill")
