@@ -73,6 +73,14 @@ pub struct ServeConfig {
     /// How long a run may go without its heartbeat before another process takes it over.
     #[serde(default = "default_lease_secs")]
     pub lease_secs: u64,
+    /// Whether an asset runs when an asset upstream of it publishes a new version in a run
+    /// that did not include it.
+    #[serde(default = "default_true")]
+    pub dependency_automation: bool,
+    /// How long such a run waits before it starts, so that upstream publications close
+    /// together make one run.
+    #[serde(default = "default_debounce_ms")]
+    pub debounce_ms: u64,
 }
 
 impl Default for ServeConfig {
@@ -84,6 +92,8 @@ impl Default for ServeConfig {
             token_env: default_token_env(),
             open_reads: false,
             lease_secs: default_lease_secs(),
+            dependency_automation: true,
+            debounce_ms: default_debounce_ms(),
         }
     }
 }
@@ -108,6 +118,9 @@ fn default_token_env() -> String {
 }
 fn default_lease_secs() -> u64 {
     30
+}
+fn default_debounce_ms() -> u64 {
+    1000
 }
 
 impl JobConfig {

@@ -35,6 +35,9 @@ pub struct NewRun {
     pub max_attempts: u32,
     /// An attempt running longer is stopped (nothing it staged is published) and retried.
     pub timeout_secs: Option<u64>,
+    /// How long the run waits before it may start (a debounce: triggers arriving meanwhile
+    /// find it waiting and add no run).
+    pub delay: Duration,
 }
 
 /// A run in the queue, as the API and `weir status` show it.
@@ -470,11 +473,12 @@ async fn insert_queued(
 ) -> Result<String> {
     let id = uuid::Uuid::now_v7().to_string();
     let at = now();
+    let not_before = after(run.delay);
     let selection = serde_json::to_string(&run.selection)
         .map_err(|e| OrchestrateError::State(e.to_string()))?;
     sqlx::query(
         "INSERT INTO run_queue (id, selection, trigger, full_refresh, priority, status, max_attempts, timeout_secs, not_before, enqueued_at)
-         VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $8)",
+         VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9)",
     )
     .bind(&id)
     .bind(selection)
@@ -483,6 +487,7 @@ async fn insert_queued(
     .bind(run.priority)
     .bind(i64::from(run.max_attempts.max(1)))
     .bind(run.timeout_secs.map(|t| i64::try_from(t).unwrap_or(i64::MAX)))
+    .bind(&not_before)
     .bind(&at)
     .execute(&mut **tx)
     .await
@@ -530,6 +535,7 @@ mod tests {
             priority,
             max_attempts,
             timeout_secs: None,
+            delay: Duration::ZERO,
         }
     }
 

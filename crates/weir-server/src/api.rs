@@ -269,6 +269,7 @@ async fn trigger(
         priority: body.priority,
         max_attempts: body.max_attempts.unwrap_or(1).max(1),
         timeout_secs: body.timeout_secs,
+        delay: std::time::Duration::ZERO,
     };
     let id = match api.state.enqueue(&run).await {
         Ok(id) => id,

@@ -5,33 +5,44 @@ use std::path::Path;
 use std::time::Duration;
 
 use weir_orchestrate::{
-    AttemptOutcome, NoProgress, OrchestrateError, ProjectLock, QueuedRun, RunOptions, RunStatus,
-    StateStore,
+    AssetGraph, AttemptOutcome, NoProgress, OrchestrateError, ProjectLock, QueuedRun, RunOptions,
+    RunStatus, StateStore,
 };
 
 /// How often a busy project lock is tried again (a `weir run` from a terminal holds it).
 const LOCK_RETRY: Duration = Duration::from_millis(100);
 
-/// Runs `run` to its end, or until its lease is lost or a cancel is asked for.
+/// How an executed run ended, and the assets downstream of what it published that it did not
+/// run itself (stale now: dependency automation runs them).
+pub struct Executed {
+    pub outcome: AttemptOutcome,
+    pub stale_downstream: Vec<String>,
+}
+
+/// Runs `run` to its end, or until its lease is lost, a cancel is asked for or it times out.
 pub async fn execute(
     root: &Path,
     state: &StateStore,
     worker: &str,
     run: &QueuedRun,
     lease: Duration,
-) -> AttemptOutcome {
+) -> Executed {
     let limit = run
         .timeout_secs
         .and_then(|t| u64::try_from(t).ok())
         .map(Duration::from_secs)
         .unwrap_or(Duration::MAX);
+    let stopped = |outcome| Executed {
+        outcome,
+        stale_downstream: Vec::new(),
+    };
     tokio::select! {
-        outcome = attempt(root, state, run) => outcome,
-        why = lost(state, worker, run, lease) => AttemptOutcome::Cancelled(why),
-        _ = tokio::time::sleep(limit) => AttemptOutcome::Failed(format!(
+        executed = attempt(root, state, run) => executed,
+        why = lost(state, worker, run, lease) => stopped(AttemptOutcome::Cancelled(why)),
+        _ = tokio::time::sleep(limit) => stopped(AttemptOutcome::Failed(format!(
             "timed out after {} s (timeout_secs); it was stopped and nothing it staged was published",
             limit.as_secs()
-        )),
+        ))),
     }
 }
 
@@ -59,10 +70,13 @@ async fn lost(state: &StateStore, worker: &str, run: &QueuedRun, lease: Duration
     }
 }
 
-async fn attempt(root: &Path, state: &StateStore, run: &QueuedRun) -> AttemptOutcome {
+async fn attempt(root: &Path, state: &StateStore, run: &QueuedRun) -> Executed {
     match attempt_inner(root, state, run).await {
-        Ok(outcome) => outcome,
-        Err(e) => AttemptOutcome::Failed(e.to_string()),
+        Ok(executed) => executed,
+        Err(e) => Executed {
+            outcome: AttemptOutcome::Failed(e.to_string()),
+            stale_downstream: Vec::new(),
+        },
     }
 }
 
@@ -70,16 +84,16 @@ async fn attempt_inner(
     root: &Path,
     state: &StateStore,
     run: &QueuedRun,
-) -> Result<AttemptOutcome, OrchestrateError> {
+) -> Result<Executed, OrchestrateError> {
     // The project is read again for every run: an edit to a model or a contract is picked up
     // without restarting the service.
     let (project, diagnostics) = weir_model::load_project(root);
     let Some(project) = project.filter(|_| !diagnostics.has_errors()) else {
         let errors: Vec<String> = diagnostics.errors().map(|d| d.to_string()).collect();
-        return Ok(AttemptOutcome::Failed(format!(
+        return Ok(final_outcome(AttemptOutcome::Refused(format!(
             "the project does not load: {}",
             errors.join("; ")
-        )));
+        ))));
     };
     let _lock = loop {
         match ProjectLock::acquire(&project.state_dir()) {
@@ -95,7 +109,7 @@ async fn attempt_inner(
     let (graph, _) = weir_orchestrate::build_graph(&project);
     let selected = match weir_orchestrate::select(&project, &graph, &run.selection) {
         Ok(selected) => selected,
-        Err(why) => return Ok(AttemptOutcome::Failed(why)),
+        Err(why) => return Ok(final_outcome(AttemptOutcome::Refused(why))),
     };
     let options = RunOptions {
         full_refresh: run.full_refresh,
@@ -144,11 +158,46 @@ async fn attempt_inner(
         1 => summary.push_str("; 1 downstream asset skipped"),
         n => summary.push_str(&format!("; {n} downstream assets skipped")),
     }
-    Ok(if failures.is_empty() {
+    let outcome = if failures.is_empty() {
         AttemptOutcome::Succeeded
     } else if retryable {
         AttemptOutcome::Failed(summary)
     } else {
         AttemptOutcome::Refused(summary)
+    };
+    let published: Vec<&str> = reports
+        .iter()
+        .filter(|r| r.status == RunStatus::Success)
+        .map(|r| r.asset.as_str())
+        .collect();
+    Ok(Executed {
+        outcome,
+        stale_downstream: downstream_of(&graph, &published, &selected),
     })
+}
+
+fn final_outcome(outcome: AttemptOutcome) -> Executed {
+    Executed {
+        outcome,
+        stale_downstream: Vec::new(),
+    }
+}
+
+/// The assets downstream of `published`, directly or not, that are not in `ran`, in graph order.
+fn downstream_of(graph: &AssetGraph, published: &[&str], ran: &[String]) -> Vec<String> {
+    let mut stale = std::collections::BTreeSet::new();
+    let mut todo: Vec<&str> = published.to_vec();
+    while let Some(asset) = todo.pop() {
+        for next in graph.downstream.get(asset).into_iter().flatten() {
+            if stale.insert(next.clone()) {
+                todo.push(next);
+            }
+        }
+    }
+    graph
+        .order
+        .iter()
+        .filter(|a| stale.contains(*a) && !ran.contains(a))
+        .cloned()
+        .collect()
 }

@@ -18,7 +18,7 @@ use weir_orchestrate::{ArrivalWatch, AttemptOutcome, Due, NewRun, QueuedRun, Sta
 
 use crate::api::{self, Api};
 use crate::error::ServeError;
-use crate::execute::execute;
+use crate::execute::{Executed, execute};
 
 /// What the command line adds to `[serve]` in weir.toml.
 #[derive(Debug, Clone, Default)]
@@ -105,7 +105,7 @@ pub async fn serve(
     let mut definitions = Definitions::default();
     let lease = Duration::from_secs(config.lease_secs.max(1));
     let poll = Duration::from_millis(config.poll_ms.max(10));
-    let mut running: Option<(QueuedRun, JoinHandle<AttemptOutcome>)> = None;
+    let mut running: Option<(QueuedRun, JoinHandle<Executed>)> = None;
     ready.store(true, Ordering::SeqCst);
     tokio::pin!(shutdown);
     loop {
@@ -136,7 +136,7 @@ pub async fn serve(
     if let Some((run, handle)) = running.take() {
         let grace = options.grace.unwrap_or(DEFAULT_GRACE);
         let outcome = match tokio::time::timeout(grace, handle).await {
-            Ok(Ok(outcome)) => outcome,
+            Ok(Ok(executed)) => executed.outcome,
             Ok(Err(e)) => AttemptOutcome::Failed(format!("the run's task failed: {e}")),
             Err(_) => AttemptOutcome::Failed(format!(
                 "weir serve was stopped and the run did not finish within {} s; nothing it staged was published",
@@ -179,7 +179,7 @@ async fn tick(
     file_arrival: bool,
     worker: &str,
     lease: Duration,
-    running: &mut Option<(QueuedRun, JoinHandle<AttemptOutcome>)>,
+    running: &mut Option<(QueuedRun, JoinHandle<Executed>)>,
     root: &Path,
     wake: &Arc<Notify>,
 ) -> Result<(), ServeError> {
@@ -204,6 +204,7 @@ async fn tick(
                         priority: 0,
                         max_attempts: 3,
                         timeout_secs: None,
+                        delay: Duration::ZERO,
                     })
                     .await?;
                 tracing::info!(run = %id, sources = ?arrived, "new files: run queued");
@@ -215,11 +216,32 @@ async fn tick(
             *running = Some((run, handle));
             return Ok(());
         }
-        let outcome = handle
-            .await
-            .unwrap_or_else(|e| AttemptOutcome::Failed(format!("the run's task failed: {e}")));
-        tracing::info!(run = %run.id, outcome = ?outcome, "run ended");
-        state.finish_attempt(&run.id, worker, &outcome).await?;
+        let executed = handle.await.unwrap_or_else(|e| Executed {
+            outcome: AttemptOutcome::Failed(format!("the run's task failed: {e}")),
+            stale_downstream: Vec::new(),
+        });
+        tracing::info!(run = %run.id, outcome = ?executed.outcome, "run ended");
+        state
+            .finish_attempt(&run.id, worker, &executed.outcome)
+            .await?;
+        if let Some(serve) = definitions.project().map(|p| &p.config.serve)
+            && serve.dependency_automation
+            && !executed.stale_downstream.is_empty()
+            && !state.has_waiting(&executed.stale_downstream).await?
+        {
+            let id = state
+                .enqueue(&NewRun {
+                    selection: executed.stale_downstream.clone(),
+                    trigger: format!("upstream:{}", run.id),
+                    full_refresh: false,
+                    priority: 0,
+                    max_attempts: 3,
+                    timeout_secs: None,
+                    delay: Duration::from_millis(serve.debounce_ms),
+                })
+                .await?;
+            tracing::info!(run = %id, assets = ?executed.stale_downstream, "upstream published: downstream run queued");
+        }
     }
     if let Some(run) = state.claim_run(worker, lease).await? {
         tracing::info!(run = %run.id, selection = ?run.selection, trigger = %run.trigger, attempt = run.attempt, "run started");
@@ -249,6 +271,11 @@ struct Definitions {
 }
 
 impl Definitions {
+    /// The project as last loaded, without looking at the files again.
+    fn project(&self) -> Option<&Project> {
+        self.project.as_ref()
+    }
+
     fn current(&mut self, root: &Path) -> Option<&Project> {
         let fingerprint = definitions_fingerprint(root);
         if self.fingerprint != Some(fingerprint) {
@@ -333,6 +360,7 @@ impl Scheduler {
                 priority: job.priority,
                 max_attempts: job.max_attempts,
                 timeout_secs: job.timeout_secs,
+                delay: Duration::ZERO,
             };
             match weir_orchestrate::due(&cron, zone, last, since, now, job.catch_up) {
                 Due::Run(tick) => {

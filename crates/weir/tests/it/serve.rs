@@ -121,7 +121,7 @@ fn cron_and_file_arrival_run_the_project_unattended() {
     let (_tmp, dir) = demo_project();
     let mut config = std::fs::read_to_string(dir.join("weir.toml")).expect("weir.toml");
     config.push_str(
-        "\n[jobs.payments_every_second]\nselect = [\"payments\"]\ncron = \"* * * * * *\"\n\n[serve]\npoll_ms = 50\n",
+        "\n[jobs.payments_every_second]\nselect = [\"payments\"]\ncron = \"* * * * * *\"\n\n[serve]\npoll_ms = 50\ndebounce_ms = 100\n",
     );
     std::fs::write(dir.join("weir.toml"), config).expect("write weir.toml");
     let server = start(&dir);
@@ -233,6 +233,29 @@ fn cron_and_file_arrival_run_the_project_unattended() {
     });
     let (status, _) = http(&base, "GET", "/runs/nope", Some(TOKEN), None);
     assert_eq!(status, 404);
+
+    // Dependency automation: orders rebuilt on its own, what reads it runs after it.
+    let (status, doc) = http(
+        &base,
+        "POST",
+        "/runs",
+        Some(TOKEN),
+        Some(json!({"select": ["orders"], "full_refresh": true})),
+    );
+    assert_eq!(status, 201, "{doc}");
+    let upstream = format!("upstream:{}", doc["run"]["id"].as_str().expect("id"));
+    let runs = wait_for(&base, 60, "the downstream run", |runs| {
+        succeeded_with(runs, &upstream) == 1
+    });
+    let downstream = runs
+        .iter()
+        .find(|r| r["trigger"] == upstream.as_str())
+        .expect("downstream run");
+    assert_eq!(
+        downstream["selection"],
+        json!(["stg_orders", "daily_revenue", "order_details"]),
+        "{downstream:#}"
+    );
 
     // A run past its timeout is stopped, publishes nothing, and is retried by its policy.
     let orders_now = count(&orders_table);
