@@ -470,7 +470,41 @@ pub struct SlaProperty {
     pub custom_properties: Option<Vec<CustomProperty>>,
 }
 
+impl SlaProperty {
+    /// The value as a duration in seconds, when it is a number with a time unit (`w`, `d`,
+    /// `h`, `m`, `s`, `ms`, or the words, singular or plural; ODCS leaves the unit free-form).
+    pub fn seconds(&self) -> Option<f64> {
+        let value = match &self.value {
+            Value::Number(n) => n.as_f64()?,
+            Value::String(s) => s.trim().parse().ok()?,
+            _ => return None,
+        };
+        let unit = self.unit.as_deref()?.trim().to_ascii_lowercase();
+        let per = match unit.as_str() {
+            "w" | "week" | "weeks" => 604_800.0,
+            "d" | "day" | "days" => 86_400.0,
+            "h" | "hr" | "hrs" | "hour" | "hours" => 3_600.0,
+            "m" | "min" | "mins" | "minute" | "minutes" => 60.0,
+            "s" | "sec" | "secs" | "second" | "seconds" => 1.0,
+            "ms" | "millisecond" | "milliseconds" => 0.001,
+            _ => return None,
+        };
+        Some(value * per)
+    }
+}
+
 impl Contract {
+    /// The contract's `latency` (or `freshness`) SLA in seconds: how old the data may be.
+    pub fn latency_seconds(&self) -> Option<f64> {
+        self.sla_properties
+            .iter()
+            .filter(|p| {
+                let name = p.property.to_ascii_lowercase();
+                name == "latency" || name == "freshness"
+            })
+            .find_map(SlaProperty::seconds)
+    }
+
     /// The one schema object weir maps to an asset.
     pub fn table(&self) -> Option<&SchemaObject> {
         self.schema.first()

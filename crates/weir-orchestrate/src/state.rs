@@ -351,10 +351,22 @@ impl StateStore {
     }
 
     pub async fn runs(&self, asset: Option<&str>, limit: u32) -> Result<Vec<RunRecord>> {
+        self.runs_with_status(asset, None, limit).await
+    }
+
+    /// Runs, newest first, of one asset and one status when given.
+    pub async fn runs_with_status(
+        &self,
+        asset: Option<&str>,
+        status: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RunRecord>> {
         let rows = sqlx::query(
-            "SELECT * FROM runs WHERE ($1 IS NULL OR asset = $1) ORDER BY started_at DESC, id DESC LIMIT $2",
+            "SELECT * FROM runs WHERE ($1 IS NULL OR asset = $1) AND ($2 IS NULL OR status = $2)
+             ORDER BY started_at DESC, id DESC LIMIT $3",
         )
         .bind(asset)
+        .bind(status)
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await

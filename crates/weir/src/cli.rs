@@ -319,14 +319,25 @@ pub enum Command {
     },
     /// Run history, newest first.
     ///
-    /// Example: weir runs --asset orders --limit 5
+    /// Example: weir runs --asset orders --status failed --limit 5
     Runs {
         /// Only this asset's runs.
         #[arg(long)]
         asset: Option<String>,
+        /// Only runs with this status (success, failed, error, up_to_date, partial, ...).
+        #[arg(long)]
+        status: Option<String>,
         /// How many runs to list.
         #[arg(long, default_value_t = 20)]
         limit: u32,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Every asset at a glance: its last run, when it last published, its freshness against
+    /// the contract's latency SLA, and when a job of weir.toml next runs it.
+    ///
+    /// Example: weir status --json
+    Status {
         #[command(flatten)]
         common: Common,
     },

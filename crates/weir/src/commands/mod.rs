@@ -13,6 +13,7 @@ mod run;
 mod runs;
 mod serve;
 mod show;
+mod status;
 mod vacuum;
 
 use std::path::Path;
@@ -176,9 +177,20 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         }
         Command::Runs {
             asset,
+            status,
             limit,
             common,
-        } => runs::runs(&common.project, asset.as_deref(), limit, common.json).await,
+        } => {
+            runs::runs(
+                &common.project,
+                asset.as_deref(),
+                status.as_deref(),
+                limit,
+                common.json,
+            )
+            .await
+        }
+        Command::Status { common } => status::status(&common.project, common.json).await,
         Command::Quarantine {
             asset,
             run,

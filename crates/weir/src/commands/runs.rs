@@ -8,6 +8,7 @@ use crate::output::{run_record_json, runs_table};
 pub async fn runs(
     root: &Path,
     asset: Option<&str>,
+    status: Option<&str>,
     limit: u32,
     json: bool,
 ) -> anyhow::Result<Outcome> {
@@ -15,7 +16,7 @@ pub async fn runs(
         return Ok(Outcome::BadInput);
     };
     let state = StateStore::connect(&project.state_url()).await?;
-    let runs = state.runs(asset, limit).await?;
+    let runs = state.runs_with_status(asset, status, limit).await?;
     state.close().await;
     if json {
         let list: Vec<_> = runs.iter().map(run_record_json).collect();

@@ -30,7 +30,7 @@ fn schema_name(args: &[&str]) -> String {
 }
 
 /// Asserts `doc` validates against the schema documented for `args`.
-fn assert_documented(args: &[&str], doc: &Value) {
+pub(crate) fn assert_documented(args: &[&str], doc: &Value) {
     let validator = schema_of(&schema_name(args));
     let errors: Vec<String> = validator
         .iter_errors(doc)
@@ -75,6 +75,8 @@ fn every_command_prints_one_versioned_document() {
         vec!["check"],
         vec!["show", "orders"],
         vec!["runs"],
+        vec!["runs", "--status", "success"],
+        vec!["status"],
         vec!["lineage"],
         vec!["query", "SELECT COUNT(*) AS n FROM orders"],
         vec!["doctor", "--dry-run"],

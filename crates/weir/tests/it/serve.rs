@@ -47,6 +47,7 @@ fn start(dir: &Path) -> Server {
             break doc;
         }
     };
+    crate::json_output::assert_documented(&["serve"], &doc);
     let base = doc["listening"]
         .as_str()
         .expect("listening address")
