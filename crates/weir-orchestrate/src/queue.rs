@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use crate::error::{OrchestrateError, Result};
@@ -40,8 +40,8 @@ pub struct NewRun {
     pub delay: Duration,
 }
 
-/// A run in the queue, as the API and `weir status` show it.
-#[derive(Debug, Clone, Serialize)]
+/// A run in the queue, as the API and `weir trigger` show it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct QueuedRun {
     pub id: String,
     pub selection: Vec<String>,

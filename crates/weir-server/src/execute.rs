@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use weir_orchestrate::{
     AssetGraph, AttemptOutcome, NoProgress, OrchestrateError, ProjectLock, QueuedRun, RunOptions,
-    RunStatus, StateStore,
+    RunStatus, StateStore, VacuumOptions,
 };
 
 /// How often a busy project lock is tried again (a `weir run` from a terminal holds it).
@@ -32,22 +32,85 @@ pub async fn execute(
         .and_then(|t| u64::try_from(t).ok())
         .map(Duration::from_secs)
         .unwrap_or(Duration::MAX);
-    let stopped = |outcome| Executed {
+    let (outcome, clean) = tokio::select! {
+        executed = attempt(root, state, run) => return executed,
+        stop = lost(state, worker, run, lease) => match stop {
+            Stop::Cancelled => (
+                AttemptOutcome::Cancelled(
+                    "cancelled on request while running; what it staged was not published".into(),
+                ),
+                true,
+            ),
+            // Another process runs it now: what is on disk may be its.
+            Stop::TakenOver => (
+                AttemptOutcome::Cancelled("its lease was taken over by another process".into()),
+                false,
+            ),
+        },
+        _ = tokio::time::sleep(limit) => (
+            AttemptOutcome::Failed(format!(
+                "timed out after {} s (timeout_secs); it was stopped and nothing it staged was published",
+                limit.as_secs()
+            )),
+            true,
+        ),
+    };
+    if clean && let Err(e) = clean_up(root, state, run).await {
+        tracing::warn!(run = %run.id, "cleaning up after the stopped run: {e}");
+    }
+    Executed {
         outcome,
         stale_downstream: Vec::new(),
+    }
+}
+
+/// Why a run's heartbeat stopped.
+enum Stop {
+    Cancelled,
+    TakenOver,
+}
+
+/// After an attempt was stopped part-way (like a kill): settles what it left, as the next run
+/// would (a journalled publication is completed), and deletes the files it staged that no
+/// table version names.
+async fn clean_up(
+    root: &Path,
+    state: &StateStore,
+    run: &QueuedRun,
+) -> Result<(), OrchestrateError> {
+    let (project, diagnostics) = weir_model::load_project(root);
+    let Some(project) = project.filter(|_| !diagnostics.has_errors()) else {
+        return Ok(());
     };
-    tokio::select! {
-        executed = attempt(root, state, run) => executed,
-        why = lost(state, worker, run, lease) => stopped(AttemptOutcome::Cancelled(why)),
-        _ = tokio::time::sleep(limit) => stopped(AttemptOutcome::Failed(format!(
-            "timed out after {} s (timeout_secs); it was stopped and nothing it staged was published",
-            limit.as_secs()
-        ))),
+    let _lock = lock(&project).await?;
+    let recovery = weir_orchestrate::recover_pending(&project, state).await?;
+    let (graph, _) = weir_orchestrate::build_graph(&project);
+    let Ok(selected) = weir_orchestrate::select(&project, &graph, &run.selection) else {
+        return Ok(());
+    };
+    let options = VacuumOptions {
+        apply: true,
+        retain_hours: None,
+    };
+    for table in weir_orchestrate::vacuum(&project, &selected, &recovery.held, &options).await? {
+        tracing::info!(run = %run.id, table = ?table, "staged files of the stopped run deleted");
+    }
+    Ok(())
+}
+
+/// The project lock, waited for: a `weir run` from a terminal may hold it.
+async fn lock(project: &weir_model::Project) -> Result<ProjectLock, OrchestrateError> {
+    loop {
+        match ProjectLock::acquire(&project.state_dir()) {
+            Ok(lock) => return Ok(lock),
+            Err(OrchestrateError::Locked(_)) => tokio::time::sleep(LOCK_RETRY).await,
+            Err(e) => return Err(e),
+        }
     }
 }
 
 /// Heartbeats until the lease is refused; says why.
-async fn lost(state: &StateStore, worker: &str, run: &QueuedRun, lease: Duration) -> String {
+async fn lost(state: &StateStore, worker: &str, run: &QueuedRun, lease: Duration) -> Stop {
     loop {
         tokio::time::sleep(lease / 3).await;
         match state.heartbeat(&run.id, worker, lease).await {
@@ -60,9 +123,9 @@ async fn lost(state: &StateStore, worker: &str, run: &QueuedRun, lease: Duration
                     .flatten()
                     .is_some_and(|r| r.cancel_requested);
                 return if cancelled {
-                    "cancelled on request while running; what it staged was not published".into()
+                    Stop::Cancelled
                 } else {
-                    "its lease was taken over by another process".into()
+                    Stop::TakenOver
                 };
             }
             Err(e) => tracing::warn!(run = %run.id, "heartbeat failed, retrying: {e}"),
@@ -95,13 +158,7 @@ async fn attempt_inner(
             errors.join("; ")
         ))));
     };
-    let _lock = loop {
-        match ProjectLock::acquire(&project.state_dir()) {
-            Ok(lock) => break lock,
-            Err(OrchestrateError::Locked(_)) => tokio::time::sleep(LOCK_RETRY).await,
-            Err(e) => return Err(e),
-        }
-    };
+    let _lock = lock(&project).await?;
     let recovery = weir_orchestrate::recover_pending(&project, state).await?;
     for message in &recovery.messages {
         tracing::info!(run = %run.id, "recovery: {message}");

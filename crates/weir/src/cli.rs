@@ -333,6 +333,41 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Queue a run of the selected assets for `weir serve` (or a server's) to execute.
+    ///
+    /// Without --server the run goes into this project's state store, where the `weir serve`
+    /// of this project picks it up; with --server it is sent to that server's API, with the
+    /// token in WEIR_API_TOKEN.
+    ///
+    /// Example: weir trigger orders+ --server http://127.0.0.1:7420
+    Trigger {
+        /// Asset selectors, as `weir run` takes them.
+        #[arg(required = true)]
+        selectors: Vec<String>,
+        /// Rebuild the selected tables from scratch.
+        #[arg(long)]
+        full_refresh: bool,
+        /// Higher runs first when several runs wait.
+        #[arg(long, default_value_t = 0)]
+        priority: i64,
+        /// A `weir serve` API to send the run to, instead of the local state store.
+        #[arg(long)]
+        server: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Cancel a queued run: at once if it waits, at its next heartbeat if it runs.
+    ///
+    /// Example: weir cancel 01a2174b-895a-7707-b014-f78eb3e37fe1
+    Cancel {
+        /// The run's id, as `weir trigger` or GET /runs gives it.
+        id: String,
+        /// A `weir serve` API to send the request to, instead of the local state store.
+        #[arg(long)]
+        server: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Every asset at a glance: its last run, when it last published, its freshness against
     /// the contract's latency SLA, and when a job of weir.toml next runs it.
     ///

@@ -7,6 +7,7 @@ mod lineage;
 mod optimize;
 mod quarantine;
 mod query;
+mod queue;
 mod recover;
 mod replay;
 mod run;
@@ -189,6 +190,23 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
                 common.json,
             )
             .await
+        }
+        Command::Trigger {
+            selectors,
+            full_refresh,
+            priority,
+            server,
+            common,
+        } => {
+            let request = queue::TriggerRequest {
+                selectors,
+                full_refresh,
+                priority,
+            };
+            queue::trigger(&common.project, request, server.as_deref(), common.json).await
+        }
+        Command::Cancel { id, server, common } => {
+            queue::cancel(&common.project, &id, server.as_deref(), common.json).await
         }
         Command::Status { common } => status::status(&common.project, common.json).await,
         Command::Quarantine {

@@ -258,6 +258,53 @@ fn cron_and_file_arrival_run_the_project_unattended() {
         "{downstream:#}"
     );
 
+    // The CLI: `weir trigger` through the API and through the local state store.
+    let weir_json = |args: &[&str]| {
+        let out = Command::new(weir_bin())
+            .args(args)
+            .args(["--json", "--project"])
+            .arg(&dir)
+            .env("WEIR_API_TOKEN", TOKEN)
+            .output()
+            .expect("weir runs");
+        let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+        (out.status.code(), doc)
+    };
+    let server_url = format!("http://{base}");
+    let (code, doc) = weir_json(&["trigger", "payments", "--server", &server_url]);
+    assert_eq!(code, Some(0), "{doc}");
+    crate::json_output::assert_documented(&["trigger"], &doc);
+    let remote = doc["run"]["id"].as_str().expect("id").to_string();
+    let (code, doc) = weir_json(&["trigger", "customers"]);
+    assert_eq!(code, Some(0), "{doc}");
+    let local = doc["run"]["id"].as_str().expect("id").to_string();
+    assert_eq!(doc["run"]["trigger"], "cli");
+    wait_for(&base, 60, "the runs weir trigger queued", |runs| {
+        [&remote, &local].iter().all(|id| {
+            runs.iter()
+                .any(|r| r["id"] == id.as_str() && r["status"] == "succeeded")
+        })
+    });
+    let (code, doc) = weir_json(&["trigger", "nope", "--server", &server_url]);
+    assert_eq!(
+        (code, doc["error"]["kind"].as_str()),
+        (Some(2), Some("unknown_asset")),
+        "{doc}"
+    );
+    let (code, doc) = weir_json(&["cancel", "nope"]);
+    assert_eq!(
+        (code, doc["error"]["kind"].as_str()),
+        (Some(2), Some("unknown_run")),
+        "{doc}"
+    );
+    let (code, doc) = weir_json(&["cancel", &local, "--server", &server_url]);
+    assert_eq!(
+        (code, doc["status"].as_str()),
+        (Some(0), Some("succeeded")),
+        "{doc}"
+    );
+    crate::json_output::assert_documented(&["cancel"], &doc);
+
     // A run past its timeout is stopped, publishes nothing, and is retried by its policy.
     let orders_now = count(&orders_table);
     let (status, doc) = http(
