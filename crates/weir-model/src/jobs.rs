@@ -15,7 +15,7 @@ use crate::diagnostic::{Diagnostic, Diagnostics};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobConfig {
-    /// Selectors, as `weir run` takes them: `orders`, `orders+`, `+daily_revenue`, `*`.
+    /// Selectors, as `weir run` takes them: `orders`, `orders+`, `+daily_revenue`, `tag:nightly`.
     pub select: Vec<String>,
     /// A cron expression, five fields (minute precision) or six (seconds first), or an alias
     /// such as `@hourly`.

@@ -460,3 +460,62 @@ fn a_killed_service_reruns_its_run_once_and_loses_or_doubles_nothing() {
         }
     }
 }
+
+/// Two services on one project share the queue: each run is executed once, by one of them,
+/// and the tables hold every row once.
+#[test]
+fn two_services_on_one_project_share_the_runs_and_never_double_one() {
+    let (_tmp, dir) = demo_project();
+    let mut config = std::fs::read_to_string(dir.join("weir.toml")).expect("weir.toml");
+    config.push_str("\n[serve]\npoll_ms = 20\ndependency_automation = false\n");
+    std::fs::write(dir.join("weir.toml"), config).expect("write weir.toml");
+    let a = start(&dir);
+    let b = start(&dir);
+    let mut ids = Vec::new();
+    for (i, select) in [
+        "customers",
+        "orders",
+        "payments",
+        "stg_orders+",
+        "orders+",
+        "+order_details",
+    ]
+    .iter()
+    .cycle()
+    .take(12)
+    .enumerate()
+    {
+        let base = if i % 2 == 0 { &a.base } else { &b.base };
+        let (status, doc) = http(
+            base,
+            "POST",
+            "/runs",
+            Some(TOKEN),
+            Some(json!({"select": [select]})),
+        );
+        assert_eq!(status, 201, "{doc}");
+        ids.push(doc["run"]["id"].as_str().expect("id").to_string());
+    }
+    let runs = wait_for(&a.base, 120, "every run", |runs| {
+        ids.iter().all(|id| {
+            runs.iter().any(|r| {
+                r["id"] == id.as_str() && (r["status"] == "succeeded" || r["status"] == "failed")
+            })
+        })
+    });
+    for id in &ids {
+        let run = runs.iter().find(|r| r["id"] == id.as_str()).expect("run");
+        assert_eq!(run["status"], "succeeded", "{run:#}");
+        assert_eq!(run["attempt"], 1, "executed once: {run:#}");
+        let (_, detail) = http(&a.base, "GET", &format!("/runs/{id}"), Some(TOKEN), None);
+        let starts: Vec<&Value> = detail["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .filter(|e| e["status"] == "running")
+            .collect();
+        assert_eq!(starts.len(), 1, "{detail:#}");
+    }
+    drop((a, b));
+    crate::crash::assert_exactly_once(&dir);
+}
