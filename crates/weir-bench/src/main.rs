@@ -12,6 +12,10 @@
 //!                                    CSV reader into the Python `deltalake` writer; DuckDB splitting
 //!                                    good and bad rows to two Parquet files), for the ratios
 //!   weir-bench all DIR [ROWS]        all of them, each in a child process
+//!   weir-bench queue DIR [RUNS]      the durable run queue alone: RUNS no-op runs (default
+//!                                    10,000) enqueued, claimed, heartbeated, completed
+//!   weir-bench serve DIR             40 sequential runs through `weir serve`, and file landing
+//!                                    to run start over 200 files
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -30,6 +34,8 @@ use rand::{Rng, SeedableRng};
 use weir_ingest::{discover_files, open_unit};
 use weir_orchestrate::{NoProgress, RunOptions, StateStore, run_assets};
 use weir_quality::{AuditScope, ParseOptions, Validator, audit};
+
+mod serve;
 
 const CONTRACT: &str = r#"apiVersion: v3.1.0
 kind: DataContract
@@ -109,7 +115,7 @@ fn main() -> anyhow::Result<()> {
             .init();
     }
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: weir-bench generate|ingest|validate|validate-csv|models|increment|peers|all DIR [ROWS]";
+    let usage = "usage: weir-bench generate|ingest|validate|validate-csv|models|increment|peers|all|queue|serve DIR [ROWS]";
     let command = args.get(1).context(usage)?;
     let dir = PathBuf::from(args.get(2).context(usage)?);
     let rows: u64 = args
@@ -125,6 +131,24 @@ fn main() -> anyhow::Result<()> {
         "models" => models(&dir, rows / 100),
         "increment" => increment(&dir, rows / 100),
         "peers" => peers(&dir),
+        "queue" | "serve" => {
+            std::fs::create_dir_all(&dir)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                if command == "queue" {
+                    let runs = args
+                        .get(3)
+                        .map(|r| r.parse())
+                        .transpose()?
+                        .unwrap_or(10_000);
+                    serve::queue(&dir, runs).await
+                } else {
+                    serve::serve(&dir).await
+                }
+            })
+        }
         "all" => {
             let me = std::env::current_exe()?;
             for phase in [

@@ -134,7 +134,7 @@ pub fn backoff(attempt: i64) -> Duration {
 impl StateStore {
     /// Queues a run; returns its id.
     pub async fn enqueue(&self, run: &NewRun) -> Result<String> {
-        let mut tx = self.pool.begin().await.map_err(state_err)?;
+        let mut tx = self.begin_write().await?;
         let id = insert_queued(&mut tx, run).await?;
         tx.commit().await.map_err(state_err)?;
         Ok(id)
@@ -149,7 +149,7 @@ impl StateStore {
         tick: DateTime<Utc>,
         run: &NewRun,
     ) -> Result<Option<String>> {
-        let mut tx = self.pool.begin().await.map_err(state_err)?;
+        let mut tx = self.begin_write().await?;
         let seen = sqlx::query("SELECT 1 FROM schedule_ticks WHERE job = $1 AND tick = $2")
             .bind(job)
             .bind(timestamp(tick))
@@ -219,7 +219,7 @@ impl StateStore {
     /// Claims the most urgent run that may start now, for `worker`, with a lease of `lease`.
     pub async fn claim_run(&self, worker: &str, lease: Duration) -> Result<Option<QueuedRun>> {
         let at = now();
-        let mut tx = self.pool.begin().await.map_err(state_err)?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "UPDATE run_queue SET status = 'running', attempt = attempt + 1, claimed_by = $1,
                 lease_until = $2, started_at = $3, ended_at = NULL
@@ -275,7 +275,7 @@ impl StateStore {
         outcome: &AttemptOutcome,
     ) -> Result<()> {
         let at = now();
-        let mut tx = self.pool.begin().await.map_err(state_err)?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "SELECT attempt, max_attempts FROM run_queue WHERE id = $1 AND claimed_by = $2 AND status = 'running'",
         )
@@ -329,7 +329,7 @@ impl StateStore {
     /// Queues again the runs whose process stopped heartbeating; returns their ids.
     pub async fn requeue_expired(&self) -> Result<Vec<String>> {
         let at = now();
-        let mut tx = self.pool.begin().await.map_err(state_err)?;
+        let mut tx = self.begin_write().await?;
         let rows = sqlx::query(
             "SELECT id, attempt, max_attempts, claimed_by FROM run_queue WHERE status = 'running' AND lease_until < $1",
         )
@@ -380,7 +380,7 @@ impl StateStore {
     /// process next heartbeats. Returns the run's status after the request, None if unknown.
     pub async fn cancel_run(&self, id: &str) -> Result<Option<String>> {
         let at = now();
-        let mut tx = self.pool.begin().await.map_err(state_err)?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query("SELECT status FROM run_queue WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -698,6 +698,50 @@ mod tests {
         );
         assert!(state.claim_run("w", lease).await.expect("claim").is_none());
         assert_eq!(state.cancel_run("nope").await.expect("cancel"), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 3)]
+    async fn concurrent_workers_drain_the_queue_each_run_once() {
+        let (dir, state) = store().await;
+        for _ in 0..300 {
+            state.enqueue(&run("api", 0, 1)).await.expect("enqueue");
+        }
+        // Three workers, each with its own connection pool, as separate processes would be.
+        let url = format!("sqlite://{}", dir.path().join("state.db").display());
+        let mut tasks = Vec::new();
+        for w in 0..3 {
+            let url = url.clone();
+            tasks.push(tokio::spawn(async move {
+                let state = StateStore::connect(&url).await.expect("connect");
+                let worker = format!("w{w}");
+                let lease = Duration::from_secs(30);
+                let mut done = Vec::new();
+                while let Some(r) = state.claim_run(&worker, lease).await.expect("claim") {
+                    assert!(
+                        state
+                            .heartbeat(&r.id, &worker, lease)
+                            .await
+                            .expect("heartbeat")
+                    );
+                    state
+                        .finish_attempt(&r.id, &worker, &AttemptOutcome::Succeeded)
+                        .await
+                        .expect("finish");
+                    done.push(r.id);
+                }
+                done
+            }));
+        }
+        let mut all = Vec::new();
+        for task in tasks {
+            all.extend(task.await.expect("worker"));
+        }
+        let unique: std::collections::BTreeSet<&String> = all.iter().collect();
+        assert_eq!((all.len(), unique.len()), (300, 300));
+        for id in &all {
+            let r = state.queued_run(id).await.expect("get").expect("run");
+            assert_eq!((r.status.as_str(), r.attempt), ("succeeded", 1));
+        }
     }
 
     #[test]

@@ -198,6 +198,17 @@ impl StateStore {
         Ok(pool)
     }
 
+    /// A write transaction that takes SQLite's write lock at once (`BEGIN IMMEDIATE`), waiting
+    /// for it up to the busy timeout. A deferred transaction that reads first and writes next
+    /// cannot wait: when another process writes in between, its upgrade fails at once with
+    /// "database is locked". Several processes write here (services, workers, `weir run`).
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(state_err)
+    }
+
     /// What opening the store had to repair, for the user.
     pub fn notices(&self) -> &[String] {
         &self.notices
@@ -236,7 +247,7 @@ impl StateStore {
         replace: bool,
         files: &[LedgerEntry],
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(state_err)?;
+        let mut tx = self.begin_write().await?;
         if replace {
             sqlx::query("DELETE FROM file_ledger WHERE asset = $1 AND txn_version < $2")
                 .bind(asset)
@@ -425,7 +436,7 @@ impl StateStore {
     /// Replaces the ledger of `asset` with `entries` (each with the run and `txn` version that
     /// published it), in one transaction: how the ledger is rebuilt from the lake.
     pub async fn replace_ledger(&self, asset: &str, entries: &[LakeLedgerEntry]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(state_err)?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM file_ledger WHERE asset = $1")
             .bind(asset)
             .execute(&mut *tx)
@@ -463,7 +474,7 @@ impl StateStore {
 
     /// Caches the hashes of `units` that carry a settled stat (see `weir_ingest::FileStat`).
     pub async fn record_file_hashes(&self, units: &[FileUnit]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(state_err)?;
+        let mut tx = self.begin_write().await?;
         for unit in units {
             let Some(stat) = unit.stat else { continue };
             sqlx::query(

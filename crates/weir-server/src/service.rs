@@ -133,15 +133,19 @@ pub async fn serve(
     }
     ready.store(false, Ordering::SeqCst);
     tracing::info!("stopping: no new run is claimed");
-    if let Some((run, handle)) = running.take() {
+    if let Some((run, mut handle)) = running.take() {
         let grace = options.grace.unwrap_or(DEFAULT_GRACE);
-        let outcome = match tokio::time::timeout(grace, handle).await {
+        let outcome = match tokio::time::timeout(grace, &mut handle).await {
             Ok(Ok(executed)) => executed.outcome,
             Ok(Err(e)) => AttemptOutcome::Failed(format!("the run's task failed: {e}")),
-            Err(_) => AttemptOutcome::Failed(format!(
-                "weir serve was stopped and the run did not finish within {} s; nothing it staged was published",
-                grace.as_secs()
-            )),
+            Err(_) => {
+                // Stopped where it stands, as a kill would: recovery settles it.
+                handle.abort();
+                AttemptOutcome::Failed(format!(
+                    "weir serve was stopped and the run did not finish within {} s; the next run completes a publication it had journalled and publishes nothing else it staged",
+                    grace.as_secs()
+                ))
+            }
         };
         state.finish_attempt(&run.id, &worker, &outcome).await?;
     }

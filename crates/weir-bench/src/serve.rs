@@ -1,0 +1,237 @@
+//! The orchestration figures: the durable queue alone, sequential runs through `weir serve`,
+//! and the time from a file landing in a source folder to its run starting.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use weir_orchestrate::{AttemptOutcome, NewRun, StateStore};
+
+fn new_run(selection: &str, full_refresh: bool) -> NewRun {
+    NewRun {
+        selection: vec![selection.to_string()],
+        trigger: "bench".into(),
+        full_refresh,
+        priority: 0,
+        max_attempts: 1,
+        timeout_secs: None,
+        delay: Duration::ZERO,
+    }
+}
+
+/// `runs` no-op runs enqueued, then claimed, heartbeated and completed by `workers` tasks.
+pub async fn queue(dir: &Path, runs: usize) -> anyhow::Result<()> {
+    for workers in [1usize, 3] {
+        let path = dir.join(format!("queue-{workers}.db"));
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        let state = StateStore::connect(&format!("sqlite://{}", path.display())).await?;
+        let started = Instant::now();
+        for _ in 0..runs {
+            state.enqueue(&new_run("noop", false)).await?;
+        }
+        let enqueued = started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for w in 0..workers {
+            let state = state.clone();
+            tasks.push(tokio::spawn(async move {
+                let worker = format!("bench-{w}");
+                let lease = Duration::from_secs(30);
+                let mut done = 0usize;
+                while let Some(run) = state.claim_run(&worker, lease).await? {
+                    anyhow::ensure!(
+                        state.heartbeat(&run.id, &worker, lease).await?,
+                        "lost lease"
+                    );
+                    state
+                        .finish_attempt(&run.id, &worker, &AttemptOutcome::Succeeded)
+                        .await?;
+                    done += 1;
+                }
+                anyhow::Ok(done)
+            }));
+        }
+        let mut done = 0;
+        for task in tasks {
+            done += task.await??;
+        }
+        let drained = started.elapsed().as_secs_f64();
+        anyhow::ensure!(done == runs, "{done} of {runs} runs completed");
+        let succeeded = state.queued_runs(Some("succeeded"), u32::MAX).await?.len();
+        anyhow::ensure!(succeeded == runs, "{succeeded} succeeded");
+        state.close().await;
+        println!(
+            "queue (SQLite, {workers} worker task(s)): {runs} runs enqueued in {enqueued:.2}s ({:.0}/s); claimed, heartbeated and completed in {drained:.2}s ({:.0} runs/s)",
+            runs as f64 / enqueued,
+            runs as f64 / drained
+        );
+    }
+    Ok(())
+}
+
+const PROJECT: &str = r#"[project]
+name = "serve_bench"
+
+[serve]
+poll_ms = 250
+dependency_automation = false
+"#;
+
+const MODEL: &str = "-- weir: materialized = table\nSELECT 1 AS x\n";
+
+const CONTRACT: &str = r#"apiVersion: v3.1.0
+kind: DataContract
+id: one
+version: 1.0.0
+status: active
+team:
+  name: bench
+  members:
+    - username: bench@example.com
+      role: owner
+schema:
+  - name: one
+    physicalType: table
+    properties:
+      - name: x
+        logicalType: integer
+        physicalType: bigint
+"#;
+
+const SOURCE: &str = "path = \"data/landing/*.csv\"\nformat = \"csv\"\n";
+
+const SOURCE_CONTRACT: &str = r#"apiVersion: v3.1.0
+kind: DataContract
+id: landing
+version: 1.0.0
+status: active
+team:
+  name: bench
+  members:
+    - username: bench@example.com
+      role: owner
+schema:
+  - name: landing
+    physicalType: table
+    properties:
+      - name: id
+        logicalType: integer
+        physicalType: bigint
+        primaryKey: true
+"#;
+
+fn write_project(dir: &Path) -> anyhow::Result<()> {
+    let _ = std::fs::remove_dir_all(dir);
+    for folder in ["models", "contracts", "sources", "data/landing"] {
+        std::fs::create_dir_all(dir.join(folder))?;
+    }
+    std::fs::write(dir.join("weir.toml"), PROJECT)?;
+    std::fs::write(dir.join("models/one.sql"), MODEL)?;
+    std::fs::write(dir.join("contracts/one.odcs.yaml"), CONTRACT)?;
+    std::fs::write(dir.join("sources/landing.toml"), SOURCE)?;
+    std::fs::write(dir.join("contracts/landing.odcs.yaml"), SOURCE_CONTRACT)?;
+    Ok(())
+}
+
+fn time(text: Option<&String>) -> Option<DateTime<Utc>> {
+    text.and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// 40 sequential runs of a one-row `table` model through `weir serve`, then 200 files landed
+/// one at a time: the time from each landing to its run's start.
+pub async fn serve(dir: &Path) -> anyhow::Result<()> {
+    let project = dir.join("serve-bench");
+    write_project(&project)?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let root = project.clone();
+    let service = tokio::spawn(async move {
+        weir_server::serve(
+            &root,
+            weir_server::ServeOptions {
+                addr: Some("127.0.0.1:0".into()),
+                grace: None,
+            },
+            |_| {},
+            async {
+                let _ = stopped.await;
+            },
+        )
+        .await
+    });
+    let state = StateStore::connect(&format!(
+        "sqlite://{}",
+        project.join(".weir/state.db").display()
+    ))
+    .await?;
+    // The first build, outside the figure.
+    let first = state.enqueue(&new_run("one", true)).await?;
+    wait_done(&state, &first).await?;
+
+    let started = Instant::now();
+    let mut ids = Vec::new();
+    for _ in 0..40 {
+        ids.push(state.enqueue(&new_run("one", true)).await?);
+    }
+    for id in &ids {
+        wait_done(&state, id).await?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "40 sequential runs of a one-row table model through weir serve (each a full Delta commit): {elapsed:.2}s ({:.0} ms per run)",
+        elapsed * 1000.0 / 40.0
+    );
+
+    let mut latencies = Vec::new();
+    for i in 0..200 {
+        let part = project.join(format!("data/landing/.f{i}.part"));
+        std::fs::write(&part, format!("id\n{i}\n"))?;
+        let landed = Utc::now();
+        std::fs::rename(&part, project.join(format!("data/landing/f{i:03}.csv")))?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let run = loop {
+            let runs = state.queued_runs(None, 5).await?;
+            if let Some(run) = runs
+                .into_iter()
+                .find(|r| r.trigger == "file:landing" && time(Some(&r.enqueued_at)) >= Some(landed))
+                && run.started_at.is_some()
+            {
+                break run;
+            }
+            anyhow::ensure!(Instant::now() < deadline, "file {i} never triggered a run");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let start = time(run.started_at.as_ref()).context("started_at")?;
+        latencies.push((start - landed).num_milliseconds());
+        wait_done(&state, &run.id).await?;
+    }
+    latencies.sort_unstable();
+    let pick = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "file landing -> run start over 200 files (poll_ms = 250): p50 {} ms, p99 {} ms, max {} ms",
+        pick(0.5),
+        pick(0.99),
+        latencies.last().copied().unwrap_or_default()
+    );
+    let _ = stop.send(());
+    service.await??;
+    state.close().await;
+    Ok(())
+}
+
+async fn wait_done(state: &StateStore, id: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let run = state.queued_run(id).await?.context("run")?;
+        match run.status.as_str() {
+            "succeeded" => return Ok(()),
+            "failed" | "cancelled" => anyhow::bail!("run {id}: {} {:?}", run.status, run.error),
+            _ => {}
+        }
+        anyhow::ensure!(Instant::now() < deadline, "run {id} did not end");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
