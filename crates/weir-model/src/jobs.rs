@@ -126,18 +126,28 @@ fn default_debounce_ms() -> u64 {
 impl JobConfig {
     /// The parsed schedule, or why it does not parse.
     pub fn schedule(&self) -> Result<Option<(croner::Cron, chrono_tz::Tz)>, String> {
+        let zone = self.zone()?;
+        Ok(self.cron()?.map(|cron| (cron, zone)))
+    }
+
+    /// The parsed cron expression, if the job has one, or why it does not parse.
+    pub fn cron(&self) -> Result<Option<croner::Cron>, String> {
         let Some(cron) = &self.cron else {
             return Ok(None);
         };
-        let parsed = croner::Cron::from_str(cron)
-            .map_err(|e| format!("`cron = \"{cron}\"` is not a cron expression: {e}"))?;
-        let zone = chrono_tz::Tz::from_str(&self.timezone).map_err(|_| {
+        croner::Cron::from_str(cron)
+            .map(Some)
+            .map_err(|e| format!("`cron = \"{cron}\"` is not a cron expression: {e}"))
+    }
+
+    /// The job's time zone, or why it is not one.
+    pub fn zone(&self) -> Result<chrono_tz::Tz, String> {
+        chrono_tz::Tz::from_str(&self.timezone).map_err(|_| {
             format!(
                 "`timezone = \"{}\"` is not an IANA time zone (such as `UTC` or `Europe/Paris`)",
                 self.timezone
             )
-        })?;
-        Ok(Some((parsed, zone)))
+        })
     }
 }
 
@@ -148,7 +158,14 @@ pub(crate) fn check_jobs(
     diagnostics: &mut Diagnostics,
 ) {
     for (name, job) in jobs {
-        if let Err(why) = job.schedule() {
+        // The zone and the expression are two mistakes when both are wrong: both are said.
+        if let Err(why) = job.zone() {
+            diagnostics.push(
+                Diagnostic::error(config_path, format!("job `{name}`: {why}"))
+                    .field(format!("jobs.{name}.timezone")),
+            );
+        }
+        if let Err(why) = job.cron() {
             diagnostics.push(
                 Diagnostic::error(config_path, format!("job `{name}`: {why}"))
                     .field(format!("jobs.{name}.cron")),
