@@ -202,10 +202,16 @@ impl StateStore {
     /// for it up to the busy timeout. A deferred transaction that reads first and writes next
     /// cannot wait: when another process writes in between, its upgrade fails at once with
     /// "database is locked". Several processes write here (services, workers, `weir run`).
+    ///
+    /// The begin runs on its own task: a caller dropped while it waits (a run stopped by its
+    /// timeout or a cancel) must not leave the connection inside a transaction that no guard
+    /// will roll back, holding the write lock for good. The task finishes the begin, and the
+    /// guard it returns rolls the transaction back when nobody takes it.
     pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        self.pool
-            .begin_with("BEGIN IMMEDIATE")
+        let pool = self.pool.clone();
+        tokio::spawn(async move { pool.begin_with("BEGIN IMMEDIATE").await })
             .await
+            .map_err(|e| OrchestrateError::State(format!("beginning a transaction: {e}")))?
             .map_err(state_err)
     }
 
