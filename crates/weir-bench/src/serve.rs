@@ -82,46 +82,18 @@ dependency_automation = false
 
 const MODEL: &str = "-- weir: materialized = table\nSELECT 1 AS x\n";
 
-const CONTRACT: &str = r#"apiVersion: v3.1.0
-kind: DataContract
-id: one
-version: 1.0.0
-status: active
-team:
-  name: bench
-  members:
-    - username: bench@example.com
-      role: owner
-schema:
-  - name: one
-    physicalType: table
-    properties:
-      - name: x
-        logicalType: integer
-        physicalType: bigint
-"#;
-
 const SOURCE: &str = "path = \"data/landing/*.csv\"\nformat = \"csv\"\n";
 
-const SOURCE_CONTRACT: &str = r#"apiVersion: v3.1.0
-kind: DataContract
-id: landing
-version: 1.0.0
-status: active
-team:
-  name: bench
-  members:
-    - username: bench@example.com
-      role: owner
-schema:
-  - name: landing
-    physicalType: table
-    properties:
-      - name: id
-        logicalType: integer
-        physicalType: bigint
-        primaryKey: true
-"#;
+/// A one-column contract for asset `name`.
+fn contract(name: &str, column: &str, primary_key: bool) -> String {
+    format!(
+        "apiVersion: v3.1.0\nkind: DataContract\nid: {name}\nversion: 1.0.0\nstatus: active\n\
+         team:\n  name: bench\n  members:\n    - username: bench@example.com\n      role: owner\n\
+         schema:\n  - name: {name}\n    physicalType: table\n    properties:\n\
+         \x20     - name: {column}\n        logicalType: integer\n        physicalType: bigint\n\
+         \x20       primaryKey: {primary_key}\n"
+    )
+}
 
 fn write_project(dir: &Path) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(dir);
@@ -130,9 +102,15 @@ fn write_project(dir: &Path) -> anyhow::Result<()> {
     }
     std::fs::write(dir.join("weir.toml"), PROJECT)?;
     std::fs::write(dir.join("models/one.sql"), MODEL)?;
-    std::fs::write(dir.join("contracts/one.odcs.yaml"), CONTRACT)?;
+    std::fs::write(
+        dir.join("contracts/one.odcs.yaml"),
+        contract("one", "x", false),
+    )?;
     std::fs::write(dir.join("sources/landing.toml"), SOURCE)?;
-    std::fs::write(dir.join("contracts/landing.odcs.yaml"), SOURCE_CONTRACT)?;
+    std::fs::write(
+        dir.join("contracts/landing.odcs.yaml"),
+        contract("landing", "id", true),
+    )?;
     Ok(())
 }
 

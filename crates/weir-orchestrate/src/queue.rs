@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use crate::error::{OrchestrateError, Result};
-use crate::state::{StateStore, now, state_err};
+use crate::state::{StateStore, now, state_err, timestamp};
 
 /// Times a run whose process died is queued again beyond its own attempts: a crash is not the
 /// run's fault, but a run that kills its process every time must stop somewhere.
@@ -109,10 +109,6 @@ fn row_to_run(row: &sqlx::sqlite::SqliteRow) -> Result<QueuedRun> {
             .map_err(state_err)?
             != 0,
     })
-}
-
-fn timestamp(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 fn after(duration: Duration) -> String {

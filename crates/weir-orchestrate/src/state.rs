@@ -533,7 +533,13 @@ fn run_record(r: &sqlx::sqlite::SqliteRow) -> RunRecord {
 }
 
 pub(crate) fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    timestamp(chrono::Utc::now())
+}
+
+/// How the state store writes an instant: RFC 3339 UTC with microseconds, so that instants
+/// compare as text.
+pub(crate) fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 /// One file into the ledger; a file already there (same path and content) stays as it is.
