@@ -90,6 +90,8 @@ schemas = {
         "status": {"enum": ["queued", "running", "retrying", "succeeded", "failed", "cancelled"]}})),
     "serve": ("weir serve --json (the first document, once it listens)", obj({"schema_version": SV,
         "listening": STR, "jobs": INT, "file_arrival": BOOL, "token_set": BOOL})),
+    "worker": ("weir worker --json (the first document, once it works)", obj({"schema_version": SV,
+        "worker": STR, "state": STR})),
     "show": ("weir show ASSET --json",
              obj({"schema_version": SV, "asset": STR, "description": null(STR), "team": null(STR),
                   "owners": arr(STR), "channels": arr(STR),

@@ -8,6 +8,9 @@
 #     contract corpus test and the written-contracts test compare weir's verdicts with);
 #   - the Python `jsonschema` and `pyyaml` packages (a second implementation of the official
 #     ODCS JSON schemas, which settles where weir and datacontract-cli disagree).
+#   - a PostgreSQL server (Debian's `postgresql` package), started on loopback for the run of
+#     the tests and stopped after: the state store and its workers are tested on it as well
+#     as on SQLite (scripts/pg_loopback.sh).
 # Usage: ./scripts/test.sh [extra args for cargo nextest / cargo test]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +33,13 @@ if ! "$PYTHON" -c "import yaml, jsonschema; jsonschema.Draft201909Validator" >/d
   "$PYTHON" -m pip install --quiet "jsonschema>=4.18" pyyaml
 fi
 export WEIR_TEST_PYTHON="$PYTHON"
+
+PG_DIR="$(mktemp -d)"
+trap 'scripts/pg_loopback.sh stop "$PG_DIR"; rm -rf "$PG_DIR"' EXIT
+WEIR_TEST_POSTGRES="$(scripts/pg_loopback.sh start "$PG_DIR")"
+export WEIR_TEST_POSTGRES
+# Tests that restart the server (workers must reconnect) find it here.
+export WEIR_TEST_POSTGRES_DIR="$PG_DIR"
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"

@@ -20,14 +20,36 @@ fn new_run(selection: &str, full_refresh: bool) -> NewRun {
     }
 }
 
-/// `runs` no-op runs enqueued, then claimed, heartbeated and completed by `workers` tasks.
+/// `runs` no-op runs enqueued, then claimed, heartbeated and completed by 1 and 3 workers, on
+/// SQLite and, when `WEIR_TEST_POSTGRES` names a server (`scripts/pg_loopback.sh start DIR`
+/// prints one), on a new database there. Each PostgreSQL worker has its own connections, as a
+/// worker process would.
 pub async fn queue(dir: &Path, runs: usize) -> anyhow::Result<()> {
-    for workers in [1usize, 3] {
-        let path = dir.join(format!("queue-{workers}.db"));
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
-        let state = StateStore::connect(&format!("sqlite://{}", path.display())).await?;
+    let postgres = std::env::var(weir_orchestrate::testing::POSTGRES_ENV).is_ok();
+    if !postgres {
+        println!(
+            "queue: {} is not set, so PostgreSQL is not measured",
+            weir_orchestrate::testing::POSTGRES_ENV
+        );
+    }
+    for (backend, workers) in [
+        ("SQLite", 1usize),
+        ("SQLite", 3),
+        ("PostgreSQL", 1),
+        ("PostgreSQL", 3),
+    ] {
+        let url = if backend == "SQLite" {
+            let path = dir.join(format!("queue-{workers}.db"));
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+            format!("sqlite://{}", path.display())
+        } else if postgres {
+            weir_orchestrate::testing::fresh_postgres_database().await?
+        } else {
+            continue;
+        };
+        let state = StateStore::connect(&url).await?;
         let started = Instant::now();
         for _ in 0..runs {
             state.enqueue(&new_run("noop", false)).await?;
@@ -36,7 +58,11 @@ pub async fn queue(dir: &Path, runs: usize) -> anyhow::Result<()> {
         let started = Instant::now();
         let mut tasks = Vec::new();
         for w in 0..workers {
-            let state = state.clone();
+            let state = if backend == "SQLite" {
+                state.clone()
+            } else {
+                StateStore::connect(&url).await?
+            };
             tasks.push(tokio::spawn(async move {
                 let worker = format!("bench-{w}");
                 let lease = Duration::from_secs(30);
@@ -64,7 +90,7 @@ pub async fn queue(dir: &Path, runs: usize) -> anyhow::Result<()> {
         anyhow::ensure!(succeeded == runs, "{succeeded} succeeded");
         state.close().await;
         println!(
-            "queue (SQLite, {workers} worker task(s)): {runs} runs enqueued in {enqueued:.2}s ({:.0}/s); claimed, heartbeated and completed in {drained:.2}s ({:.0} runs/s)",
+            "queue ({backend}, {workers} worker task(s)): {runs} runs enqueued in {enqueued:.2}s ({:.0}/s); claimed, heartbeated and completed in {drained:.2}s ({:.0} runs/s)",
             runs as f64 / enqueued,
             runs as f64 / drained
         );

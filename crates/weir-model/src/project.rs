@@ -29,7 +29,9 @@ pub struct ProjectSection {
     /// Where Delta tables live, relative to the project root.
     #[serde(default = "default_lake")]
     pub lake: String,
-    /// The state store URL; SQLite under `.weir/` by default.
+    /// The state store URL: `sqlite:PATH` (default `.weir/state.db`) or
+    /// `postgres://USER@HOST/DATABASE` (many workers on many machines); `WEIR_STATE` in the
+    /// environment overrides it.
     #[serde(default = "default_state")]
     pub state: String,
     /// What `weir run` does with an incremental model whose definition (SQL, settings or
@@ -74,6 +76,9 @@ pub struct TeamConfig {
 fn default_lake() -> String {
     "lake".into()
 }
+/// The environment variable that overrides `[project] state`.
+pub const STATE_ENV: &str = "WEIR_STATE";
+
 fn default_state() -> String {
     "sqlite:.weir/state.db".into()
 }
@@ -122,8 +127,13 @@ impl Project {
     }
 
     /// The state store URL with a relative SQLite path resolved against the project root.
+    /// `WEIR_STATE` in the environment, when set, replaces `state` in weir.toml: a PostgreSQL
+    /// URL with a password, or one that differs by machine, stays out of the project's files.
     pub fn state_url(&self) -> String {
-        let state = &self.config.project.state;
+        let from_env = std::env::var(STATE_ENV)
+            .ok()
+            .filter(|s| !s.trim().is_empty());
+        let state = from_env.as_ref().unwrap_or(&self.config.project.state);
         match state.strip_prefix("sqlite:") {
             Some(rest) => {
                 let rest = rest.trim_start_matches("//");

@@ -23,6 +23,8 @@ mod runner;
 mod schedule;
 mod staging;
 mod state;
+#[doc(hidden)]
+pub mod testing;
 mod upkeep;
 
 pub use arrivals::ArrivalWatch;
@@ -37,5 +39,5 @@ pub use replay::{ReplayOptions, ReplayReport, replay};
 pub use report::{AssetRunReport, RejectedFile, ReplacedFile, RunStatus};
 pub use runner::{RunOptions, run_assets, table_paths};
 pub use schedule::{Due, ON_TIME, due};
-pub use state::{LakeLedgerEntry, LedgerEntry, RunRecord, StateStore};
+pub use state::{Backend, LakeLedgerEntry, LedgerEntry, RunRecord, StateStore, redact};
 pub use upkeep::{TableCompaction, TableVacuum, VacuumOptions, optimize, vacuum};

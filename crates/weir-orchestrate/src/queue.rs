@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use crate::error::{OrchestrateError, Result};
-use crate::state::{StateStore, now, state_err, timestamp};
+use crate::state::{StateStore, WriteTx, now, state_err, timestamp};
 
 /// Times a run whose process died is queued again beyond its own attempts: a crash is not the
 /// run's fault, but a run that kills its process every time must stop somewhere.
@@ -83,7 +83,7 @@ pub enum AttemptOutcome {
     Cancelled(String),
 }
 
-fn row_to_run(row: &sqlx::sqlite::SqliteRow) -> Result<QueuedRun> {
+fn row_to_run(row: &sqlx::any::AnyRow) -> Result<QueuedRun> {
     let selection: String = row.try_get("selection").map_err(state_err)?;
     let selection = serde_json::from_str(&selection)
         .map_err(|e| OrchestrateError::State(format!("run_queue.selection: {e}")))?;
@@ -131,7 +131,8 @@ impl StateStore {
     /// Queues a run; returns its id.
     pub async fn enqueue(&self, run: &NewRun) -> Result<String> {
         let mut tx = self.begin_write().await?;
-        let id = insert_queued(&mut tx, run).await?;
+        let id = new_id();
+        insert_queued(&mut tx, &id, run).await?;
         tx.commit().await.map_err(state_err)?;
         Ok(id)
     }
@@ -146,23 +147,22 @@ impl StateStore {
         run: &NewRun,
     ) -> Result<Option<String>> {
         let mut tx = self.begin_write().await?;
-        let seen = sqlx::query("SELECT 1 FROM schedule_ticks WHERE job = $1 AND tick = $2")
-            .bind(job)
-            .bind(timestamp(tick))
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(state_err)?;
-        if seen.is_some() {
+        let id = new_id();
+        // The tick's row first: of two processes queuing one tick, the second waits for the
+        // first's commit and then finds the row (the transaction it drops queues nothing).
+        let inserted = sqlx::query(
+            "INSERT INTO schedule_ticks (job, tick, queue_id) VALUES ($1, $2, $3) ON CONFLICT (job, tick) DO NOTHING",
+        )
+        .bind(job)
+        .bind(timestamp(tick))
+        .bind(&id)
+        .execute(&mut *tx)
+        .await
+        .map_err(state_err)?;
+        if inserted.rows_affected() == 0 {
             return Ok(None);
         }
-        let id = insert_queued(&mut tx, run).await?;
-        sqlx::query("INSERT INTO schedule_ticks (job, tick, queue_id) VALUES ($1, $2, $3)")
-            .bind(job)
-            .bind(timestamp(tick))
-            .bind(&id)
-            .execute(&mut *tx)
-            .await
-            .map_err(state_err)?;
+        insert_queued(&mut tx, &id, run).await?;
         tx.commit().await.map_err(state_err)?;
         Ok(Some(id))
     }
@@ -216,20 +216,23 @@ impl StateStore {
     pub async fn claim_run(&self, worker: &str, lease: Duration) -> Result<Option<QueuedRun>> {
         let at = now();
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(
+        // On PostgreSQL, workers claiming together each skip the row another is taking.
+        let claim = format!(
             "UPDATE run_queue SET status = 'running', attempt = attempt + 1, claimed_by = $1,
                 lease_until = $2, started_at = $3, ended_at = NULL
              WHERE id = (SELECT id FROM run_queue
                          WHERE status IN ('queued', 'retrying') AND not_before <= $3 AND cancel_requested = 0
-                         ORDER BY priority DESC, not_before, enqueued_at, id LIMIT 1)
+                         ORDER BY priority DESC, not_before, enqueued_at, id LIMIT 1{})
              RETURNING *",
-        )
-        .bind(worker)
-        .bind(after(lease))
-        .bind(&at)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(state_err)?;
+            self.skip_locked()
+        );
+        let row = sqlx::query(&claim)
+            .bind(worker)
+            .bind(after(lease))
+            .bind(&at)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(state_err)?;
         let Some(row) = row else {
             return Ok(None);
         };
@@ -272,9 +275,10 @@ impl StateStore {
     ) -> Result<()> {
         let at = now();
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(
-            "SELECT attempt, max_attempts FROM run_queue WHERE id = $1 AND claimed_by = $2 AND status = 'running'",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT attempt, max_attempts FROM run_queue WHERE id = $1 AND claimed_by = $2 AND status = 'running'{}",
+            self.for_update()
+        ))
         .bind(id)
         .bind(worker)
         .fetch_optional(&mut *tx)
@@ -326,9 +330,11 @@ impl StateStore {
     pub async fn requeue_expired(&self) -> Result<Vec<String>> {
         let at = now();
         let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(
-            "SELECT id, attempt, max_attempts, claimed_by FROM run_queue WHERE status = 'running' AND lease_until < $1",
-        )
+        // Rows another process holds are being finished or requeued by it: skipped.
+        let rows = sqlx::query(&format!(
+            "SELECT id, attempt, max_attempts, claimed_by FROM run_queue WHERE status = 'running' AND lease_until < $1 ORDER BY id{}",
+            self.skip_locked()
+        ))
         .bind(&at)
         .fetch_all(&mut *tx)
         .await
@@ -377,11 +383,14 @@ impl StateStore {
     pub async fn cancel_run(&self, id: &str) -> Result<Option<String>> {
         let at = now();
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query("SELECT status FROM run_queue WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(state_err)?;
+        let row = sqlx::query(&format!(
+            "SELECT status FROM run_queue WHERE id = $1{}",
+            self.for_update()
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(state_err)?;
         let Some(row) = row else {
             return Ok(None);
         };
@@ -463,11 +472,11 @@ impl StateStore {
     }
 }
 
-async fn insert_queued(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    run: &NewRun,
-) -> Result<String> {
-    let id = uuid::Uuid::now_v7().to_string();
+fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+async fn insert_queued(tx: &mut WriteTx, id: &str, run: &NewRun) -> Result<()> {
     let at = now();
     let not_before = after(run.delay);
     let selection = serde_json::to_string(&run.selection)
@@ -476,7 +485,7 @@ async fn insert_queued(
         "INSERT INTO run_queue (id, selection, trigger, full_refresh, priority, status, max_attempts, timeout_secs, not_before, enqueued_at)
          VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9)",
     )
-    .bind(&id)
+    .bind(id)
     .bind(selection)
     .bind(&run.trigger)
     .bind(i64::from(run.full_refresh))
@@ -488,12 +497,12 @@ async fn insert_queued(
     .execute(&mut **tx)
     .await
     .map_err(state_err)?;
-    record_event(tx, &id, "queued", &at, Some(&run.trigger)).await?;
-    Ok(id)
+    record_event(tx, id, "queued", &at, Some(&run.trigger)).await?;
+    Ok(())
 }
 
 async fn record_event(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut WriteTx,
     id: &str,
     status: &str,
     at: &str,
@@ -516,11 +525,22 @@ async fn record_event(
 mod tests {
     use super::*;
 
-    async fn store() -> (tempfile::TempDir, StateStore) {
+    /// A fresh store on each backend: SQLite in a temporary folder, and a new database on the
+    /// test PostgreSQL server. Each comes with its URL, for tests that open more connections.
+    async fn backends() -> Vec<(String, StateStore, tempfile::TempDir)> {
         let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("sqlite://{}", dir.path().join("state.db").display());
-        let state = StateStore::connect(&url).await.expect("connect");
-        (dir, state)
+        let sqlite = format!("sqlite://{}", dir.path().join("state.db").display());
+        let postgres = crate::testing::fresh_postgres_database()
+            .await
+            .expect("a PostgreSQL database for the test");
+        let mut stores = Vec::new();
+        for url in [sqlite, postgres] {
+            let state = StateStore::connect(&url).await.expect("connect");
+            stores.push((url, state, tempfile::tempdir().expect("tempdir")));
+        }
+        // The SQLite file's folder lives as long as the first store.
+        stores[0].2 = dir;
+        stores
     }
 
     fn run(trigger: &str, priority: i64, max_attempts: u32) -> NewRun {
@@ -537,7 +557,16 @@ mod tests {
 
     #[tokio::test]
     async fn runs_are_claimed_once_by_priority_and_every_transition_is_recorded() {
-        let (_dir, state) = store().await;
+        for (url, state, _dir) in backends().await {
+            runs_are_claimed_once_by_priority_and_every_transition_is_recorded_on(&url, state)
+                .await;
+        }
+    }
+
+    async fn runs_are_claimed_once_by_priority_and_every_transition_is_recorded_on(
+        _url: &str,
+        state: StateStore,
+    ) {
         let low = state.enqueue(&run("api", 0, 1)).await.expect("enqueue");
         let high = state.enqueue(&run("api", 5, 1)).await.expect("enqueue");
         let lease = Duration::from_secs(30);
@@ -571,7 +600,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_failure_retries_after_a_backoff_until_attempts_run_out() {
-        let (_dir, state) = store().await;
+        for (url, state, _dir) in backends().await {
+            a_failure_retries_after_a_backoff_until_attempts_run_out_on(&url, state).await;
+        }
+    }
+
+    async fn a_failure_retries_after_a_backoff_until_attempts_run_out_on(
+        _url: &str,
+        state: StateStore,
+    ) {
         let id = state.enqueue(&run("api", 0, 2)).await.expect("enqueue");
         let lease = Duration::from_secs(30);
         state.claim_run("w", lease).await.expect("claim");
@@ -607,7 +644,18 @@ mod tests {
 
     #[tokio::test]
     async fn an_expired_lease_queues_the_run_again_and_the_old_holder_cannot_finish_it() {
-        let (_dir, state) = store().await;
+        for (url, state, _dir) in backends().await {
+            an_expired_lease_queues_the_run_again_and_the_old_holder_cannot_finish_it_on(
+                &url, state,
+            )
+            .await;
+        }
+    }
+
+    async fn an_expired_lease_queues_the_run_again_and_the_old_holder_cannot_finish_it_on(
+        _url: &str,
+        state: StateStore,
+    ) {
         let id = state.enqueue(&run("api", 0, 1)).await.expect("enqueue");
         state
             .claim_run("dead", Duration::from_millis(1))
@@ -647,7 +695,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_tick_is_queued_once() {
-        let (_dir, state) = store().await;
+        for (url, state, _dir) in backends().await {
+            a_tick_is_queued_once_on(&url, state).await;
+        }
+    }
+
+    async fn a_tick_is_queued_once_on(_url: &str, state: StateStore) {
         let tick = Utc::now();
         assert!(
             state
@@ -673,7 +726,16 @@ mod tests {
 
     #[tokio::test]
     async fn cancelling_a_waiting_run_ends_it_and_a_running_one_stops_its_heartbeat() {
-        let (_dir, state) = store().await;
+        for (url, state, _dir) in backends().await {
+            cancelling_a_waiting_run_ends_it_and_a_running_one_stops_its_heartbeat_on(&url, state)
+                .await;
+        }
+    }
+
+    async fn cancelling_a_waiting_run_ends_it_and_a_running_one_stops_its_heartbeat_on(
+        _url: &str,
+        state: StateStore,
+    ) {
         let waiting = state.enqueue(&run("api", 0, 1)).await.expect("enqueue");
         let running = state.enqueue(&run("api", 9, 1)).await.expect("enqueue");
         let lease = Duration::from_secs(30);
@@ -698,15 +760,19 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 3)]
     async fn concurrent_workers_drain_the_queue_each_run_once() {
-        let (dir, state) = store().await;
+        for (url, state, _dir) in backends().await {
+            concurrent_workers_drain_the_queue_each_run_once_on(&url, state).await;
+        }
+    }
+
+    async fn concurrent_workers_drain_the_queue_each_run_once_on(url: &str, state: StateStore) {
         for _ in 0..300 {
             state.enqueue(&run("api", 0, 1)).await.expect("enqueue");
         }
         // Three workers, each with its own connection pool, as separate processes would be.
-        let url = format!("sqlite://{}", dir.path().join("state.db").display());
         let mut tasks = Vec::new();
         for w in 0..3 {
-            let url = url.clone();
+            let url = url.to_string();
             tasks.push(tokio::spawn(async move {
                 let state = StateStore::connect(&url).await.expect("connect");
                 let worker = format!("w{w}");

@@ -1,15 +1,16 @@
-//! The state store: runs and the file ledger, in SQLite through sqlx (the queries are plain
-//! SQL with `$n` placeholders so a PostgreSQL backend can share them).
+//! The state store: runs, the file ledger and the run queue, in SQLite (the default, a file
+//! under `.weir/`) or PostgreSQL (many workers on many machines). Both go through sqlx's `Any`
+//! driver with the same queries: plain SQL with `$n` placeholders, which both understand. The
+//! few places the two differ (migrations, how a write transaction begins, row locks) are
+//! decided by [`Backend`].
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::AnyPool;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Connection, Executor, Row};
 
 use weir_ingest::{FileStat, FileUnit};
 
@@ -17,9 +18,25 @@ use crate::error::{OrchestrateError, Result};
 
 #[derive(Clone)]
 pub struct StateStore {
-    pub(crate) pool: SqlitePool,
+    pub(crate) pool: AnyPool,
+    backend: Backend,
     notices: Vec<String>,
 }
+
+/// Set on every SQLite connection: WAL lets readers work beside the one writer, FULL makes
+/// each commit durable before it returns, and writers wait for each other up to 10 s.
+const SQLITE_PRAGMAS: &str =
+    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;";
+
+/// Which database holds the state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The type of a write transaction on the state store.
+pub(crate) type WriteTx = sqlx::Transaction<'static, sqlx::Any>;
 
 /// A file recorded as ingested.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -121,16 +138,32 @@ impl RunRecord {
 }
 
 impl StateStore {
-    /// Opens (creating if needed) the store at `url` and brings its schema up to date.
+    /// Opens (creating if needed) the store at `url` (`sqlite://PATH` or
+    /// `postgres://USER@HOST/DB`) and brings its schema up to date.
     ///
     /// A SQLite file that is not a database or is corrupt is moved aside (kept for inspection)
     /// and a new one is created: the lake is the record, so the file ledger is rebuilt from the
     /// Delta logs before any file is read, and only the run history is lost. What was done is
     /// in [`StateStore::notices`].
     pub async fn connect(url: &str) -> Result<StateStore> {
+        sqlx::any::install_default_drivers();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = Self::open_postgres(url).await.map_err(|e| {
+                OrchestrateError::State(format!(
+                    "cannot open the state store at {}: {e}; check that the PostgreSQL server is up and the user may create tables in that database",
+                    redact(url)
+                ))
+            })?;
+            return Ok(StateStore {
+                pool,
+                backend: Backend::Postgres,
+                notices: Vec::new(),
+            });
+        }
         let Some(path) = url.strip_prefix("sqlite://") else {
             return Err(OrchestrateError::Config(format!(
-                "state store `{url}` is not supported yet; use sqlite:<path> (PostgreSQL comes with the workers)"
+                "state store `{}` is not supported; use sqlite:PATH or postgres://USER@HOST/DATABASE",
+                redact(url)
             )));
         };
         let path = Path::new(path);
@@ -140,11 +173,13 @@ impl StateStore {
                 source: e,
             })?;
         }
+        let store = |pool, notices| StateStore {
+            pool,
+            backend: Backend::Sqlite,
+            notices,
+        };
         match Self::open_sqlite(url).await {
-            Ok(pool) => Ok(StateStore {
-                pool,
-                notices: Vec::new(),
-            }),
+            Ok(pool) => Ok(store(pool, Vec::new())),
             Err(e) if is_corrupt(&e) && path.exists() => {
                 let aside = path.with_extension(format!(
                     "db.corrupt-{}",
@@ -161,28 +196,35 @@ impl StateStore {
                 let pool = Self::open_sqlite(url)
                     .await
                     .map_err(|e| state_file_error(path, &e))?;
-                Ok(StateStore {
+                Ok(store(
                     pool,
-                    notices: vec![format!(
+                    vec![format!(
                         "the state store {} was not a readable SQLite database ({e}); it was moved to {} and a new one was created; file ledgers are rebuilt from the Delta logs, run history before now is in the old file",
                         path.display(),
                         aside.display()
                     )],
-                })
+                ))
             }
             Err(e) => Err(state_file_error(path, &e)),
         }
     }
 
-    async fn open_sqlite(url: &str) -> std::result::Result<SqlitePool, sqlx::Error> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(std::time::Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
+    async fn open_sqlite(url: &str) -> std::result::Result<AnyPool, sqlx::Error> {
+        let url = format!("{url}?mode=rwc");
+        // One connection first: a file that is not a database fails here with SQLite's own
+        // error (which `connect` recognises), where a pool would retry until its timeout.
+        let mut probe = sqlx::AnyConnection::connect(&url).await?;
+        probe.execute(SQLITE_PRAGMAS).await?;
+        probe.close().await?;
+        let pool = AnyPoolOptions::new()
             .max_connections(4)
-            .connect_with(options)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(SQLITE_PRAGMAS).await?;
+                    Ok(())
+                })
+            })
+            .connect(&url)
             .await?;
         sqlx::migrate!("./migrations/sqlite")
             .run(&pool)
@@ -198,21 +240,67 @@ impl StateStore {
         Ok(pool)
     }
 
-    /// A write transaction that takes SQLite's write lock at once (`BEGIN IMMEDIATE`), waiting
-    /// for it up to the busy timeout. A deferred transaction that reads first and writes next
-    /// cannot wait: when another process writes in between, its upgrade fails at once with
-    /// "database is locked". Several processes write here (services, workers, `weir run`).
+    async fn open_postgres(url: &str) -> std::result::Result<AnyPool, sqlx::Error> {
+        let pool = AnyPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        // The migrator takes an advisory lock, so processes starting together migrate once.
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
+        Ok(pool)
+    }
+
+    /// Which database this store is on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A write transaction that serialises with every other writer of the rows it reads.
+    ///
+    /// On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), waiting for it up to the
+    /// busy timeout: a deferred transaction that reads first and writes next cannot wait, and
+    /// fails at once with "database is locked" when another process writes in between. On
+    /// PostgreSQL the rows a write transaction reads are locked with [`Self::for_update`].
     ///
     /// The begin runs on its own task: a caller dropped while it waits (a run stopped by its
     /// timeout or a cancel) must not leave the connection inside a transaction that no guard
     /// will roll back, holding the write lock for good. The task finishes the begin, and the
     /// guard it returns rolls the transaction back when nobody takes it.
-    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx> {
         let pool = self.pool.clone();
-        tokio::spawn(async move { pool.begin_with("BEGIN IMMEDIATE").await })
-            .await
-            .map_err(|e| OrchestrateError::State(format!("beginning a transaction: {e}")))?
-            .map_err(state_err)
+        let backend = self.backend;
+        tokio::spawn(async move {
+            match backend {
+                Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+                Backend::Postgres => pool.begin().await,
+            }
+        })
+        .await
+        .map_err(|e| OrchestrateError::State(format!("beginning a transaction: {e}")))?
+        .map_err(state_err)
+    }
+
+    /// What a `SELECT` inside a write transaction appends to lock the rows it reads until the
+    /// transaction ends: nothing on SQLite (the transaction holds the database's write lock),
+    /// `FOR UPDATE` on PostgreSQL.
+    pub(crate) fn for_update(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        }
+    }
+
+    /// [`Self::for_update`], passing over rows another transaction holds: for a worker that
+    /// takes any one of many rows, so that workers do not queue behind each other.
+    pub(crate) fn skip_locked(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        }
     }
 
     /// What opening the store had to repair, for the user.
@@ -509,7 +597,7 @@ impl StateStore {
     }
 }
 
-fn run_record(r: &sqlx::sqlite::SqliteRow) -> RunRecord {
+fn run_record(r: &AnyRow) -> RunRecord {
     RunRecord {
         id: r.get("id"),
         asset: r.get("asset"),
@@ -544,7 +632,7 @@ pub(crate) fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
 
 /// One file into the ledger; a file already there (same path and content) stays as it is.
 async fn insert_ledger_entry(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut WriteTx,
     asset: &str,
     f: &LedgerEntry,
     run_id: &str,
@@ -583,6 +671,17 @@ fn is_corrupt(e: &sqlx::Error) -> bool {
     }
 }
 
+/// `url` without its password, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
 fn state_file_error(path: &Path, e: &sqlx::Error) -> OrchestrateError {
     OrchestrateError::State(format!(
         "cannot open the state store {}: {e}; check that the file is readable and writable, or move it away: weir rebuilds the file ledger from the Delta logs",
@@ -592,4 +691,32 @@ fn state_file_error(path: &Path, e: &sqlx::Error) -> OrchestrateError {
 
 pub(crate) fn state_err(e: sqlx::Error) -> OrchestrateError {
     OrchestrateError::State(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_never_reaches_a_message() {
+        assert_eq!(
+            redact("postgres://weir:s3cret@db.internal:5432/weir"),
+            "postgres://weir:***@db.internal:5432/weir"
+        );
+        assert_eq!(
+            redact("postgres://weir@db.internal/weir"),
+            "postgres://weir@db.internal/weir"
+        );
+        assert_eq!(redact("sqlite:///tmp/state.db"), "sqlite:///tmp/state.db");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_scheme_says_which_are_supported() {
+        let Err(e) = StateStore::connect("mysql://root:pw@localhost/weir").await else {
+            panic!("mysql accepted");
+        };
+        let message = e.to_string();
+        assert!(message.contains("postgres://"), "{message}");
+        assert!(!message.contains("pw"), "{message}");
+    }
 }

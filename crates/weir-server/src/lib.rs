@@ -12,7 +12,7 @@ mod execute;
 mod service;
 
 pub use error::ServeError;
-pub use service::{Listening, ServeOptions, serve};
+pub use service::{Listening, ServeOptions, Working, serve, work};
 
 /// The OpenAPI document of the HTTP API, as `GET /openapi.json` serves it.
 pub const OPENAPI: &str = include_str!("../openapi.json");

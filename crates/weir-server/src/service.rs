@@ -1,5 +1,7 @@
 //! `weir serve`: one process that schedules runs (cron ticks, file arrivals), executes them
-//! from the durable queue, and answers the HTTP API, until it is told to stop.
+//! from the durable queue, and answers the HTTP API, until it is told to stop. `weir worker`:
+//! a process that only executes runs from the queue, beside a `weir serve` that schedules them
+//! (on PostgreSQL, on any machine that sees the project and its lake).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -48,12 +50,8 @@ pub async fn serve(
     on_listening: impl FnOnce(&Listening),
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
-    let project = load(root)?;
+    let (project, state, _) = open(root).await?;
     let config = project.config.serve.clone();
-    let state = StateStore::connect(&project.state_url()).await?;
-    for notice in state.notices() {
-        tracing::warn!("{notice}");
-    }
     let addr = options.addr.clone().unwrap_or(config.addr.clone());
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
@@ -95,11 +93,98 @@ pub async fn serve(
         token_set: token.is_some(),
     });
 
-    let worker = format!(
-        "serve:{}:{}",
+    let role = Role::Serve {
+        file_arrival: config.file_arrival,
+    };
+    let worker = executor_name("serve");
+    let looped = run_loop(
+        &state, root, &config, role, &worker, &options, &ready, &wake, shutdown,
+    )
+    .await;
+    let _ = stop_http.send(());
+    match http.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!("http server: {e}"),
+        Err(e) => tracing::warn!("http server task: {e}"),
+    }
+    state.close().await;
+    looped
+}
+
+/// What a worker tells its caller once it works.
+#[derive(Debug, Clone)]
+pub struct Working {
+    pub name: String,
+    pub state: String,
+}
+
+/// Executes runs from the queue of the project in `root` until `shutdown` completes: no
+/// schedules, no file watching, no API (a `weir serve` does those). Any number of workers, on
+/// any machines that see the project, share the queue through leases.
+pub async fn work(
+    root: &Path,
+    options: ServeOptions,
+    on_working: impl FnOnce(&Working),
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let (project, state, url) = open(root).await?;
+    let config = project.config.serve.clone();
+    let ready = Arc::new(AtomicBool::new(false));
+    let wake = Arc::new(Notify::new());
+    let worker = executor_name("worker");
+    on_working(&Working {
+        name: worker.clone(),
+        state: weir_orchestrate::redact(&url),
+    });
+    let looped = run_loop(
+        &state,
+        root,
+        &config,
+        Role::Worker,
+        &worker,
+        &options,
+        &ready,
+        &wake,
+        shutdown,
+    )
+    .await;
+    state.close().await;
+    looped
+}
+
+/// What a process running the loop does besides executing runs.
+#[derive(Debug, Clone, Copy)]
+enum Role {
+    /// Schedules cron ticks, and file arrivals when `file_arrival`.
+    Serve { file_arrival: bool },
+    /// Executes only.
+    Worker,
+}
+
+/// A name for this process in the queue's leases: its role, its process id and a random part
+/// (process ids repeat across machines and restarts).
+fn executor_name(role: &str) -> String {
+    format!(
+        "{role}:{}:{}",
         std::process::id(),
-        &uuid::Uuid::now_v7().simple().to_string()[..8]
-    );
+        &uuid::Uuid::now_v7().simple().to_string()[24..]
+    )
+}
+
+/// The loop of `serve` and `work`: one turn per poll (or sooner, when woken), until
+/// `shutdown`; then the run in progress gets `options.grace` to finish.
+#[allow(clippy::too_many_arguments)]
+async fn run_loop(
+    state: &StateStore,
+    root: &Path,
+    config: &weir_model::ServeConfig,
+    role: Role,
+    worker: &str,
+    options: &ServeOptions,
+    ready: &AtomicBool,
+    wake: &Arc<Notify>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
     let mut scheduler = Scheduler::new(Utc::now());
     let mut arrivals = ArrivalWatch::default();
     let mut definitions = Definitions::default();
@@ -109,21 +194,26 @@ pub async fn serve(
     ready.store(true, Ordering::SeqCst);
     tokio::pin!(shutdown);
     loop {
-        if let Err(e) = tick(
-            &state,
-            &mut scheduler,
-            &mut definitions,
-            &mut arrivals,
-            config.file_arrival,
-            &worker,
+        let turn = Turn {
+            state,
+            worker,
             lease,
-            &mut running,
             root,
-            &wake,
-        )
-        .await
+            wake,
+            role,
+        };
+        // A failed turn (the state store restarting, say) is logged and tried again at the
+        // next poll: the run in progress goes on, and its lease keeps it.
+        if let Err(e) = turn
+            .tick(
+                &mut scheduler,
+                &mut definitions,
+                &mut arrivals,
+                &mut running,
+            )
+            .await
         {
-            tracing::warn!("serve loop: {e}");
+            tracing::warn!("{worker}: {e}");
         }
         tokio::select! {
             _ = &mut shutdown => break,
@@ -142,21 +232,26 @@ pub async fn serve(
                 // Stopped where it stands, as a kill would: recovery settles it.
                 handle.abort();
                 AttemptOutcome::Failed(format!(
-                    "weir serve was stopped and the run did not finish within {} s; the next run completes a publication it had journalled and publishes nothing else it staged",
+                    "{worker} was stopped and the run did not finish within {} s; the next run completes a publication it had journalled and publishes nothing else it staged",
                     grace.as_secs()
                 ))
             }
         };
-        state.finish_attempt(&run.id, &worker, &outcome).await?;
+        state.finish_attempt(&run.id, worker, &outcome).await?;
     }
-    let _ = stop_http.send(());
-    match http.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!("http server: {e}"),
-        Err(e) => tracing::warn!("http server task: {e}"),
-    }
-    state.close().await;
     Ok(())
+}
+
+/// The project in `root`, its state store (what opening it repaired is logged) and the
+/// store's URL.
+async fn open(root: &Path) -> Result<(Project, StateStore, String), ServeError> {
+    let project = load(root)?;
+    let url = project.state_url();
+    let state = StateStore::connect(&url).await?;
+    for notice in state.notices() {
+        tracing::warn!("{notice}");
+    }
+    Ok((project, state, url))
 }
 
 fn load(root: &Path) -> Result<Project, ServeError> {
@@ -173,97 +268,119 @@ fn load(root: &Path) -> Result<Project, ServeError> {
     }
 }
 
-/// One turn of the service loop: leases, schedules, arrivals, then the executor.
-#[allow(clippy::too_many_arguments)]
-async fn tick(
-    state: &StateStore,
-    scheduler: &mut Scheduler,
-    definitions: &mut Definitions,
-    arrivals: &mut ArrivalWatch,
-    file_arrival: bool,
-    worker: &str,
+/// What one turn of the loop works with.
+struct Turn<'a> {
+    state: &'a StateStore,
+    worker: &'a str,
     lease: Duration,
-    running: &mut Option<(QueuedRun, JoinHandle<Executed>)>,
-    root: &Path,
-    wake: &Arc<Notify>,
-) -> Result<(), ServeError> {
-    for id in state.requeue_expired().await? {
-        tracing::warn!(run = %id, "a run whose process stopped was queued again");
-    }
-    // Edits to the project apply without a restart; one that does not load keeps the last
-    // good schedule and sources.
-    if let Some(project) = definitions.current(root) {
-        scheduler.enqueue_due(state, &project.config.jobs).await?;
-        if file_arrival {
-            // Sources whose files arrived together run together, in one run, so a model
-            // that reads several of them is built once, after all of them.
-            let arrived = arrivals.poll(project, state).await?;
-            let selection: Vec<String> = arrived.iter().map(|s| format!("{s}+")).collect();
-            if !selection.is_empty() && !state.has_waiting(&selection).await? {
+    root: &'a Path,
+    wake: &'a Arc<Notify>,
+    role: Role,
+}
+
+impl Turn<'_> {
+    /// One turn of the loop: leases, schedules and arrivals (`weir serve`), then the executor.
+    async fn tick(
+        &self,
+        scheduler: &mut Scheduler,
+        definitions: &mut Definitions,
+        arrivals: &mut ArrivalWatch,
+        running: &mut Option<(QueuedRun, JoinHandle<Executed>)>,
+    ) -> Result<(), ServeError> {
+        let Turn {
+            state,
+            worker,
+            lease,
+            root,
+            wake,
+            role,
+        } = *self;
+        for id in state.requeue_expired().await? {
+            tracing::warn!(run = %id, "a run whose process stopped was queued again");
+        }
+        // Edits to the project apply without a restart; one that does not load keeps the last
+        // good schedule and sources.
+        let project = definitions.current(root);
+        if let (Some(project), Role::Serve { file_arrival }) = (project, role) {
+            scheduler.enqueue_due(state, &project.config.jobs).await?;
+            if file_arrival {
+                // Sources whose files arrived together run together, in one run, so a model
+                // that reads several of them is built once, after all of them.
+                let arrived = arrivals.poll(project, state).await?;
+                let selection: Vec<String> = arrived.iter().map(|s| format!("{s}+")).collect();
+                if !selection.is_empty() && !state.has_waiting(&selection).await? {
+                    let id = state
+                        .enqueue(&NewRun {
+                            selection,
+                            trigger: format!("file:{}", arrived.join(",")),
+                            full_refresh: false,
+                            priority: 0,
+                            max_attempts: 3,
+                            timeout_secs: None,
+                            delay: Duration::ZERO,
+                        })
+                        .await?;
+                    tracing::info!(run = %id, sources = ?arrived, "new files: run queued");
+                }
+            }
+        }
+        if let Some((run, handle)) = running.take() {
+            if !handle.is_finished() {
+                *running = Some((run, handle));
+                return Ok(());
+            }
+            let executed = handle.await.unwrap_or_else(|e| Executed {
+                outcome: AttemptOutcome::Failed(format!("the run's task failed: {e}")),
+                stale_downstream: Vec::new(),
+            });
+            tracing::info!(run = %run.id, outcome = ?executed.outcome, "run ended");
+            if let Err(e) = state
+                .finish_attempt(&run.id, worker, &executed.outcome)
+                .await
+            {
+                // The state store is away (restarting, say): the outcome is kept, as a task
+                // that has finished, and recorded at a next turn. Dropping it would leave the
+                // run to be executed again when its lease expires.
+                *running = Some((run, tokio::spawn(std::future::ready(executed))));
+                return Err(e.into());
+            }
+            if let Some(serve) = definitions.project().map(|p| &p.config.serve)
+                && serve.dependency_automation
+                && !executed.stale_downstream.is_empty()
+                && !state.has_waiting(&executed.stale_downstream).await?
+            {
                 let id = state
                     .enqueue(&NewRun {
-                        selection,
-                        trigger: format!("file:{}", arrived.join(",")),
+                        selection: executed.stale_downstream.clone(),
+                        trigger: format!("upstream:{}", run.id),
                         full_refresh: false,
                         priority: 0,
                         max_attempts: 3,
                         timeout_secs: None,
-                        delay: Duration::ZERO,
+                        delay: Duration::from_millis(serve.debounce_ms),
                     })
                     .await?;
-                tracing::info!(run = %id, sources = ?arrived, "new files: run queued");
+                tracing::info!(run = %id, assets = ?executed.stale_downstream, "upstream published: downstream run queued");
             }
         }
-    }
-    if let Some((run, handle)) = running.take() {
-        if !handle.is_finished() {
+        if let Some(run) = state.claim_run(worker, lease).await? {
+            tracing::info!(run = %run.id, selection = ?run.selection, trigger = %run.trigger, attempt = run.attempt, "run started");
+            let (state, worker, root, claimed): (StateStore, String, PathBuf, QueuedRun) = (
+                state.clone(),
+                worker.to_string(),
+                root.to_path_buf(),
+                run.clone(),
+            );
+            let wake = wake.clone();
+            let handle = tokio::spawn(async move {
+                let outcome = execute(&root, &state, &worker, &claimed, lease).await;
+                wake.notify_one();
+                outcome
+            });
             *running = Some((run, handle));
-            return Ok(());
         }
-        let executed = handle.await.unwrap_or_else(|e| Executed {
-            outcome: AttemptOutcome::Failed(format!("the run's task failed: {e}")),
-            stale_downstream: Vec::new(),
-        });
-        tracing::info!(run = %run.id, outcome = ?executed.outcome, "run ended");
-        state
-            .finish_attempt(&run.id, worker, &executed.outcome)
-            .await?;
-        if let Some(serve) = definitions.project().map(|p| &p.config.serve)
-            && serve.dependency_automation
-            && !executed.stale_downstream.is_empty()
-            && !state.has_waiting(&executed.stale_downstream).await?
-        {
-            let id = state
-                .enqueue(&NewRun {
-                    selection: executed.stale_downstream.clone(),
-                    trigger: format!("upstream:{}", run.id),
-                    full_refresh: false,
-                    priority: 0,
-                    max_attempts: 3,
-                    timeout_secs: None,
-                    delay: Duration::from_millis(serve.debounce_ms),
-                })
-                .await?;
-            tracing::info!(run = %id, assets = ?executed.stale_downstream, "upstream published: downstream run queued");
-        }
+        Ok(())
     }
-    if let Some(run) = state.claim_run(worker, lease).await? {
-        tracing::info!(run = %run.id, selection = ?run.selection, trigger = %run.trigger, attempt = run.attempt, "run started");
-        let (state, worker, root, claimed): (StateStore, String, PathBuf, QueuedRun) = (
-            state.clone(),
-            worker.to_string(),
-            root.to_path_buf(),
-            run.clone(),
-        );
-        let wake = wake.clone();
-        let handle = tokio::spawn(async move {
-            let outcome = execute(&root, &state, &worker, &claimed, lease).await;
-            wake.notify_one();
-            outcome
-        });
-        *running = Some((run, handle));
-    }
-    Ok(())
 }
 
 /// The project as last loaded, read again only when a definition file changed: a poll costs

@@ -274,6 +274,23 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Execute runs from the queue, beside a `weir serve` that schedules them: no schedules,
+    /// no file watching, no API.
+    ///
+    /// Any number of workers share the queue through leases: each run is claimed by one of
+    /// them, and a run whose worker died is claimed again once its lease expires. With the
+    /// state on PostgreSQL (`state = "postgres://..."` in weir.toml, or WEIR_STATE), workers
+    /// may run on any machine that sees the project folder and its lake. SIGTERM or Ctrl-C
+    /// stops claiming and lets the run in progress finish (up to --grace-secs).
+    ///
+    /// Example: weir worker   (with WEIR_STATE=postgres://weir@db.internal/weir in the environment)
+    Worker {
+        /// Seconds a run in progress may take to finish once a stop is asked for.
+        #[arg(long)]
+        grace_secs: Option<u64>,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Compact each table's small files into larger ones (Delta OPTIMIZE), one commit per
     /// table, without changing a row.
     ///

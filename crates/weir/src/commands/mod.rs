@@ -156,6 +156,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             grace_secs,
             common,
         } => serve::run(&common.project, addr, grace_secs, common.json).await,
+        Command::Worker { grace_secs, common } => {
+            serve::work(&common.project, grace_secs, common.json).await
+        }
         Command::Optimize {
             selectors,
             target_mb,

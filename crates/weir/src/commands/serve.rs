@@ -1,7 +1,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use weir_server::{Listening, ServeOptions};
+use weir_server::{Listening, ServeOptions, Working};
 
 use crate::Outcome;
 
@@ -40,6 +40,31 @@ pub async fn run(
     weir_server::serve(root, options, announce, stop_signal()).await?;
     if !json {
         eprintln!("weir serve: stopped");
+    }
+    Ok(Outcome::Ok)
+}
+
+pub async fn work(root: &Path, grace_secs: Option<u64>, json: bool) -> anyhow::Result<Outcome> {
+    let options = ServeOptions {
+        addr: None,
+        grace: grace_secs.map(Duration::from_secs),
+    };
+    let announce = |w: &Working| {
+        if json {
+            crate::output::print_json(serde_json::json!({
+                "worker": w.name,
+                "state": w.state,
+            }));
+        } else {
+            eprintln!(
+                "weir worker: {} executes runs from the queue in {}; Ctrl-C stops",
+                w.name, w.state
+            );
+        }
+    };
+    weir_server::work(root, options, announce, stop_signal()).await?;
+    if !json {
+        eprintln!("weir worker: stopped");
     }
     Ok(Outcome::Ok)
 }

@@ -22,3 +22,4 @@ mod readme_walkthrough;
 mod serve;
 mod support;
 mod vacuum;
+mod workers;

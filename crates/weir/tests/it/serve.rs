@@ -372,11 +372,21 @@ fn rows(table: &Path) -> Vec<String> {
     lines
 }
 
-/// SIGKILLs `weir serve` in the middle of a run, at each publishing step, and restarts it: the
-/// run is executed again once, and the lake ends as one uninterrupted `weir run` leaves it.
-#[test]
-fn a_killed_service_reruns_its_run_once_and_loses_or_doubles_nothing() {
-    let (_reference_tmp, reference) = demo_project();
+/// Where a run of the demo project is killed in the tests of serve and workers: each step of
+/// publishing a source, and a model's.
+pub(crate) const RUN_FAILPOINTS: [&str; 6] = [
+    "staged@orders",
+    "journaled@orders",
+    "between_commits@orders",
+    "published@orders",
+    "recorded@orders",
+    "journaled@daily_revenue",
+];
+
+/// The demo project after one uninterrupted `weir run`: what a killed and resumed run must
+/// leave.
+pub(crate) fn reference_project() -> (tempfile::TempDir, std::path::PathBuf) {
+    let (tmp, reference) = demo_project();
     let out = Command::new(weir_bin())
         .args(["run", "--project"])
         .arg(&reference)
@@ -387,14 +397,33 @@ fn a_killed_service_reruns_its_run_once_and_loses_or_doubles_nothing() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for failpoint in [
-        "staged@orders",
-        "journaled@orders",
-        "between_commits@orders",
-        "published@orders",
-        "recorded@orders",
-        "journaled@daily_revenue",
+    (tmp, reference)
+}
+
+/// Every table of the demo project in `dir` holds the rows it holds in `reference`.
+pub(crate) fn assert_same_lake(dir: &Path, reference: &Path, label: &str) {
+    for asset in [
+        "customers",
+        "orders",
+        "payments",
+        "stg_orders",
+        "daily_revenue",
+        "order_details",
     ] {
+        assert_eq!(
+            rows(&dir.join("lake").join(asset)),
+            rows(&reference.join("lake").join(asset)),
+            "{label}: {asset} differs from an uninterrupted run"
+        );
+    }
+}
+
+/// SIGKILLs `weir serve` in the middle of a run, at each publishing step, and restarts it: the
+/// run is executed again once, and the lake ends as one uninterrupted `weir run` leaves it.
+#[test]
+fn a_killed_service_reruns_its_run_once_and_loses_or_doubles_nothing() {
+    let (_reference_tmp, reference) = reference_project();
+    for failpoint in RUN_FAILPOINTS {
         let (_tmp, dir) = demo_project();
         let mut config = std::fs::read_to_string(dir.join("weir.toml")).expect("weir.toml");
         config.push_str("\n[serve]\npoll_ms = 50\nlease_secs = 1\n");
@@ -444,20 +473,7 @@ fn a_killed_service_reruns_its_run_once_and_loses_or_doubles_nothing() {
         drop(server);
 
         crate::crash::assert_exactly_once(&dir);
-        for asset in [
-            "customers",
-            "orders",
-            "payments",
-            "stg_orders",
-            "daily_revenue",
-            "order_details",
-        ] {
-            assert_eq!(
-                rows(&dir.join("lake").join(asset)),
-                rows(&reference.join("lake").join(asset)),
-                "{failpoint}: {asset} differs from an uninterrupted run"
-            );
-        }
+        assert_same_lake(&dir, &reference, failpoint);
     }
 }
 

@@ -1,0 +1,31 @@
+//! For the tests of this crate and of the crates above it: a fresh, empty PostgreSQL database
+//! per test on the server `scripts/test.sh` starts on loopback.
+
+use sqlx::{Connection, Executor};
+
+use crate::error::{OrchestrateError, Result};
+
+/// The URL of the test PostgreSQL server (a database the test user may create databases from).
+pub const POSTGRES_ENV: &str = "WEIR_TEST_POSTGRES";
+
+/// Creates a new database on the test server and returns its URL. Fails, naming the variable,
+/// when no server is given: the PostgreSQL half of a test is never skipped quietly.
+pub async fn fresh_postgres_database() -> Result<String> {
+    let admin = std::env::var(POSTGRES_ENV).map_err(|_| {
+        OrchestrateError::Config(format!(
+            "{POSTGRES_ENV} is not set: run the tests through ./scripts/test.sh, which starts a PostgreSQL server on loopback and sets it"
+        ))
+    })?;
+    let name = format!("weir_{}", uuid::Uuid::now_v7().simple());
+    let mut conn = sqlx::postgres::PgConnection::connect(&admin)
+        .await
+        .map_err(|e| OrchestrateError::State(format!("connecting to {admin}: {e}")))?;
+    conn.execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .map_err(|e| OrchestrateError::State(format!("creating database {name}: {e}")))?;
+    let _ = conn.close().await;
+    let mut url = url::Url::parse(&admin)
+        .map_err(|e| OrchestrateError::Config(format!("{POSTGRES_ENV}: {e}")))?;
+    url.set_path(&name);
+    Ok(url.to_string())
+}
