@@ -81,7 +81,16 @@ pub struct ServeConfig {
     /// together make one run.
     #[serde(default = "default_debounce_ms")]
     pub debounce_ms: u64,
+    /// Whether an asset whose contract has a `latency` (or `freshness`) SLA runs, with what is
+    /// upstream of it, once [`FRESHNESS_LEAD`] of that SLA has passed since its last run, so
+    /// that new data reaches it before the SLA is breached.
+    #[serde(default = "default_true")]
+    pub freshness_automation: bool,
 }
+
+/// The share of an asset's latency SLA after its last run at which freshness automation runs
+/// it again: early enough for the run to finish within the SLA.
+pub const FRESHNESS_LEAD: f64 = 0.8;
 
 impl Default for ServeConfig {
     fn default() -> Self {
@@ -94,6 +103,7 @@ impl Default for ServeConfig {
             lease_secs: default_lease_secs(),
             dependency_automation: true,
             debounce_ms: default_debounce_ms(),
+            freshness_automation: true,
         }
     }
 }

@@ -27,7 +27,7 @@ pub use contract_draft::{
 };
 pub use counts::TableCounts;
 pub use diagnostic::{Diagnostic, Diagnostics};
-pub use jobs::{CatchUp, JobConfig, ServeConfig};
+pub use jobs::{CatchUp, FRESHNESS_LEAD, JobConfig, ServeConfig};
 pub use model_def::{Materialization, ModelDef};
 pub use odcs_schema::SUPPORTED_API_VERSIONS;
 pub use project::{

@@ -212,6 +212,19 @@ impl StateStore {
         Ok(false)
     }
 
+    /// Whether a run with `trigger` is waiting or running: a trigger that fires again meanwhile
+    /// adds no run.
+    pub async fn has_open_run(&self, trigger: &str) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT 1 FROM run_queue WHERE trigger = $1 AND status IN ('queued', 'retrying', 'running') LIMIT 1",
+        )
+        .bind(trigger)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(state_err)?;
+        Ok(row.is_some())
+    }
+
     /// Claims the most urgent run that may start now, for `worker`, with a lease of `lease`.
     pub async fn claim_run(&self, worker: &str, lease: Duration) -> Result<Option<QueuedRun>> {
         let at = now();

@@ -9,6 +9,7 @@
 mod api;
 mod error;
 mod execute;
+mod freshness;
 mod service;
 
 pub use error::ServeError;

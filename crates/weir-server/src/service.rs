@@ -21,6 +21,7 @@ use weir_orchestrate::{ArrivalWatch, AttemptOutcome, Due, NewRun, QueuedRun, Sta
 use crate::api::{self, Api};
 use crate::error::ServeError;
 use crate::execute::{Executed, execute};
+use crate::freshness::FreshnessWatch;
 
 /// What the command line adds to `[serve]` in weir.toml.
 #[derive(Debug, Clone, Default)]
@@ -185,8 +186,11 @@ async fn run_loop(
     wake: &Arc<Notify>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
-    let mut scheduler = Scheduler::new(Utc::now());
-    let mut arrivals = ArrivalWatch::default();
+    let mut triggers = Triggers {
+        scheduler: Scheduler::new(Utc::now()),
+        arrivals: ArrivalWatch::default(),
+        freshness: FreshnessWatch::default(),
+    };
     let mut definitions = Definitions::default();
     let lease = Duration::from_secs(config.lease_secs.max(1));
     let poll = Duration::from_millis(config.poll_ms.max(10));
@@ -205,12 +209,7 @@ async fn run_loop(
         // A failed turn (the state store restarting, say) is logged and tried again at the
         // next poll: the run in progress goes on, and its lease keeps it.
         if let Err(e) = turn
-            .tick(
-                &mut scheduler,
-                &mut definitions,
-                &mut arrivals,
-                &mut running,
-            )
+            .tick(&mut triggers, &mut definitions, &mut running)
             .await
         {
             tracing::warn!("{worker}: {e}");
@@ -268,6 +267,13 @@ fn load(root: &Path) -> Result<Project, ServeError> {
     }
 }
 
+/// What queues runs in `weir serve`, each with what it remembers between turns.
+struct Triggers {
+    scheduler: Scheduler,
+    arrivals: ArrivalWatch,
+    freshness: FreshnessWatch,
+}
+
 /// What one turn of the loop works with.
 struct Turn<'a> {
     state: &'a StateStore,
@@ -279,12 +285,12 @@ struct Turn<'a> {
 }
 
 impl Turn<'_> {
-    /// One turn of the loop: leases, schedules and arrivals (`weir serve`), then the executor.
+    /// One turn of the loop: leases, schedules, arrivals and freshness (`weir serve`), then
+    /// the executor.
     async fn tick(
         &self,
-        scheduler: &mut Scheduler,
+        triggers: &mut Triggers,
         definitions: &mut Definitions,
-        arrivals: &mut ArrivalWatch,
         running: &mut Option<(QueuedRun, JoinHandle<Executed>)>,
     ) -> Result<(), ServeError> {
         let Turn {
@@ -302,11 +308,17 @@ impl Turn<'_> {
         // good schedule and sources.
         let project = definitions.current(root);
         if let (Some(project), Role::Serve { file_arrival }) = (project, role) {
-            scheduler.enqueue_due(state, &project.config.jobs).await?;
+            triggers
+                .scheduler
+                .enqueue_due(state, &project.config.jobs)
+                .await?;
+            if project.config.serve.freshness_automation {
+                triggers.freshness.enqueue_due(project, state).await?;
+            }
             if file_arrival {
                 // Sources whose files arrived together run together, in one run, so a model
                 // that reads several of them is built once, after all of them.
-                let arrived = arrivals.poll(project, state).await?;
+                let arrived = triggers.arrivals.poll(project, state).await?;
                 let selection: Vec<String> = arrived.iter().map(|s| format!("{s}+")).collect();
                 if !selection.is_empty() && !state.has_waiting(&selection).await? {
                     let id = state

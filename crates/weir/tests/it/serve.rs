@@ -535,3 +535,50 @@ fn two_services_on_one_project_share_the_runs_and_never_double_one() {
     drop((a, b));
     crate::crash::assert_exactly_once(&dir);
 }
+
+/// Freshness automation: an asset whose contract promises a 3 s latency is run again, with
+/// its upstream, every 80% of that (2.4 s) after its last run; assets with a day's latency are
+/// left alone, and runs do not pile up.
+#[test]
+fn an_asset_runs_again_before_its_latency_sla_is_breached() {
+    let (_tmp, dir) = demo_project();
+    let path = dir.join("contracts/orders.odcs.yaml");
+    let contract = std::fs::read_to_string(&path).expect("contract");
+    let tight = contract.replace("value: 2\n    unit: h", "value: 3\n    unit: s");
+    assert_ne!(tight, contract, "the orders contract's latency SLA moved");
+    std::fs::write(&path, tight).expect("write contract");
+    let mut config = std::fs::read_to_string(dir.join("weir.toml")).expect("weir.toml");
+    config.push_str("\n[serve]\npoll_ms = 50\ndependency_automation = false\n");
+    std::fs::write(dir.join("weir.toml"), config).expect("write weir.toml");
+    let out = Command::new(weir_bin())
+        .args(["run", "--project"])
+        .arg(&dir)
+        .output()
+        .expect("weir run");
+    assert!(out.status.success());
+    let started = Instant::now();
+    let server = start(&dir);
+    let runs = wait_for(&server.base, 60, "two freshness runs", |runs| {
+        succeeded_with(runs, "freshness:orders") >= 2
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+    let freshness: Vec<&Value> = runs
+        .iter()
+        .filter(|r| r["trigger"].as_str().is_some_and(|t| t.starts_with("freshness:")))
+        .collect();
+    assert!(
+        freshness.iter().all(|r| r["trigger"] == "freshness:orders"),
+        "only orders has a latency shorter than the test: {freshness:#?}"
+    );
+    assert!(
+        freshness.iter().all(|r| r["selection"] == json!(["+orders"])),
+        "{freshness:#?}"
+    );
+    // One run per 2.4 s at most, plus the one waiting or running now.
+    let most = (elapsed / 2.4).ceil() as usize + 1;
+    assert!(
+        freshness.len() <= most,
+        "{} freshness runs in {elapsed:.1} s: {freshness:#?}",
+        freshness.len()
+    );
+}
