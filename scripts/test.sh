@@ -8,6 +8,8 @@
 #     contract corpus test and the written-contracts test compare weir's verdicts with);
 #   - the Python `jsonschema` and `pyyaml` packages (a second implementation of the official
 #     ODCS JSON schemas, which settles where weir and datacontract-cli disagree).
+#   - `promtool` (Debian's `prometheus` package), the reference linter of the Prometheus
+#     exposition `weir serve` serves at /metrics;
 #   - a PostgreSQL server (Debian's `postgresql` package), started on loopback for the run of
 #     the tests and stopped after: the state store and its workers are tested on it as well
 #     as on SQLite (scripts/pg_loopback.sh).
@@ -33,6 +35,14 @@ if ! "$PYTHON" -c "import yaml, jsonschema; jsonschema.Draft201909Validator" >/d
   "$PYTHON" -m pip install --quiet "jsonschema>=4.18" pyyaml
 fi
 export WEIR_TEST_PYTHON="$PYTHON"
+
+if ! command -v promtool >/dev/null 2>&1; then
+  echo "installing Debian's prometheus package (promtool lints weir serve's /metrics)"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
 
 PG_DIR="$(mktemp -d)"
 trap 'scripts/pg_loopback.sh stop "$PG_DIR"; rm -rf "$PG_DIR"' EXIT

@@ -16,6 +16,8 @@
 //!                                    10,000) enqueued, claimed, heartbeated, completed
 //!   weir-bench serve DIR             40 sequential runs through `weir serve`, and file landing
 //!                                    to run start over 200 files
+//!   weir-bench dag DIR [MODELS]      MODELS (default 1,000) trivial table models in a
+//!                                    chain-and-fan DAG: first run and no-op run, per model
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -35,6 +37,7 @@ use weir_ingest::{discover_files, open_unit};
 use weir_orchestrate::{NoProgress, RunOptions, StateStore, run_assets};
 use weir_quality::{AuditScope, ParseOptions, Validator, audit};
 
+mod dag;
 mod serve;
 
 const CONTRACT: &str = r#"apiVersion: v3.1.0
@@ -115,7 +118,7 @@ fn main() -> anyhow::Result<()> {
             .init();
     }
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: weir-bench generate|ingest|validate|validate-csv|models|increment|peers|all|queue|serve DIR [ROWS]";
+    let usage = "usage: weir-bench generate|ingest|validate|validate-csv|models|increment|peers|all|queue|serve|dag DIR [ROWS]";
     let command = args.get(1).context(usage)?;
     let dir = PathBuf::from(args.get(2).context(usage)?);
     let rows: u64 = args
@@ -131,13 +134,16 @@ fn main() -> anyhow::Result<()> {
         "models" => models(&dir, rows / 100),
         "increment" => increment(&dir, rows / 100),
         "peers" => peers(&dir),
-        "queue" | "serve" => {
+        "queue" | "serve" | "dag" => {
             std::fs::create_dir_all(&dir)?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
             runtime.block_on(async {
-                if command == "queue" {
+                if command == "dag" {
+                    let models = args.get(3).map(|r| r.parse()).transpose()?.unwrap_or(1_000);
+                    dag::dag(&dir, models).await
+                } else if command == "queue" {
                     let runs = args
                         .get(3)
                         .map(|r| r.parse())

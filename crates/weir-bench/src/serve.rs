@@ -111,7 +111,7 @@ const MODEL: &str = "-- weir: materialized = table\nSELECT 1 AS x\n";
 const SOURCE: &str = "path = \"data/landing/*.csv\"\nformat = \"csv\"\n";
 
 /// A one-column contract for asset `name`.
-fn contract(name: &str, column: &str, primary_key: bool) -> String {
+pub(crate) fn contract(name: &str, column: &str, primary_key: bool) -> String {
     format!(
         "apiVersion: v3.1.0\nkind: DataContract\nid: {name}\nversion: 1.0.0\nstatus: active\n\
          team:\n  name: bench\n  members:\n    - username: bench@example.com\n      role: owner\n\

@@ -23,6 +23,7 @@ mod runner;
 mod schedule;
 mod staging;
 mod state;
+mod stats;
 #[doc(hidden)]
 pub mod testing;
 mod upkeep;
@@ -40,4 +41,5 @@ pub use report::{AssetRunReport, RejectedFile, ReplacedFile, RunStatus};
 pub use runner::{RunOptions, run_assets, table_paths};
 pub use schedule::{Due, ON_TIME, due};
 pub use state::{Backend, LakeLedgerEntry, LedgerEntry, RunRecord, StateStore, redact};
+pub use stats::{EndedRun, RunTotals};
 pub use upkeep::{TableCompaction, TableVacuum, VacuumOptions, optimize, vacuum};

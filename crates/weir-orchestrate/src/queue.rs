@@ -40,6 +40,22 @@ pub struct NewRun {
     pub delay: Duration,
 }
 
+impl NewRun {
+    /// A run an automation asks for (a file arrival, an upstream publication, freshness): no
+    /// full refresh, ordinary priority, three attempts, no timeout, no delay.
+    pub fn automatic(selection: Vec<String>, trigger: String) -> NewRun {
+        NewRun {
+            selection,
+            trigger,
+            full_refresh: false,
+            priority: 0,
+            max_attempts: 3,
+            timeout_secs: None,
+            delay: Duration::ZERO,
+        }
+    }
+}
+
 /// A run in the queue, as the API and `weir trigger` show it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct QueuedRun {

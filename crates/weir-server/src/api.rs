@@ -36,6 +36,7 @@ pub fn router(api: Shared) -> Router {
         .route("/ready", get(ready))
         .route("/openapi.json", get(openapi))
         .route("/assets", get(assets))
+        .route("/metrics", get(metrics))
         .route("/runs", get(list_runs).post(trigger))
         .route("/runs/{id}", get(get_run))
         .route("/runs/{id}/cancel", post(cancel))
@@ -114,18 +115,41 @@ async fn not_found() -> Response {
     )
 }
 
+/// The project as it is on disk now, or the error response saying why it does not load.
+fn project(api: &Api) -> Result<weir_model::Project, Box<Response>> {
+    let (project, diagnostics) = weir_model::load_project(&api.root);
+    project.ok_or_else(|| {
+        let errors: Vec<String> = diagnostics.errors().map(|d| d.to_string()).collect();
+        Box::new(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "project",
+            errors.join("; "),
+        ))
+    })
+}
+
+/// `GET /metrics`: the Prometheus exposition (a read: behind the token unless `open_reads`).
+async fn metrics(State(api): State<Shared>, headers: HeaderMap) -> Response {
+    if let Some(r) = denied(&api, &headers, false) {
+        return r;
+    }
+    let project = match project(&api) {
+        Ok(project) => project,
+        Err(r) => return *r,
+    };
+    match crate::metrics::render(&project, &api.state).await {
+        Ok(text) => ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
 async fn assets(State(api): State<Shared>, headers: HeaderMap) -> Response {
     if let Some(r) = denied(&api, &headers, false) {
         return r;
     }
-    let (project, diagnostics) = weir_model::load_project(&api.root);
-    let Some(project) = project else {
-        let errors: Vec<String> = diagnostics.errors().map(|d| d.to_string()).collect();
-        return error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "project",
-            errors.join("; "),
-        );
+    let project = match project(&api) {
+        Ok(project) => project,
+        Err(r) => return *r,
     };
     let mut list = Vec::new();
     for asset in &project.assets {

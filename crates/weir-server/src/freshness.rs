@@ -55,15 +55,10 @@ impl FreshnessWatch {
                 continue;
             }
             let id = state
-                .enqueue(&NewRun {
-                    selection: vec![format!("+{}", asset.name)],
+                .enqueue(&NewRun::automatic(
+                    vec![format!("+{}", asset.name)],
                     trigger,
-                    full_refresh: false,
-                    priority: 0,
-                    max_attempts: 3,
-                    timeout_secs: None,
-                    delay: Duration::ZERO,
-                })
+                ))
                 .await?;
             tracing::info!(run = %id, asset = %asset.name, latency_secs = latency, "freshness: run queued before the latency SLA is breached");
             queued.push(asset.name.clone());

@@ -10,6 +10,7 @@ mod api;
 mod error;
 mod execute;
 mod freshness;
+mod metrics;
 mod service;
 
 pub use error::ServeError;

@@ -43,6 +43,11 @@ pub struct Listening {
 
 const DEFAULT_GRACE: Duration = Duration::from_secs(30);
 
+/// How often a process records that it is alive; one not seen for [`ALIVE_WITHIN`] is not
+/// counted as a live worker.
+const ALIVE_EVERY: Duration = Duration::from_secs(5);
+pub(crate) const ALIVE_WITHIN: Duration = Duration::from_secs(30);
+
 /// Serves the project in `root` until `shutdown` completes; `on_listening` is called once
 /// the API accepts connections.
 pub async fn serve(
@@ -197,7 +202,19 @@ async fn run_loop(
     let mut running: Option<(QueuedRun, JoinHandle<Executed>)> = None;
     ready.store(true, Ordering::SeqCst);
     tokio::pin!(shutdown);
+    let role_name = match role {
+        Role::Serve { .. } => "serve",
+        Role::Worker => "worker",
+    };
+    let mut seen: Option<std::time::Instant> = None;
     loop {
+        // Alive, for monitoring (`weir_workers`): every few seconds, not every poll.
+        if seen.is_none_or(|t| t.elapsed() >= ALIVE_EVERY) {
+            match state.worker_seen(worker, role_name).await {
+                Ok(()) => seen = Some(std::time::Instant::now()),
+                Err(e) => tracing::warn!("{worker}: {e}"),
+            }
+        }
         let turn = Turn {
             state,
             worker,
@@ -237,6 +254,9 @@ async fn run_loop(
             }
         };
         state.finish_attempt(&run.id, worker, &outcome).await?;
+    }
+    if let Err(e) = state.worker_gone(worker).await {
+        tracing::warn!("{worker}: {e}");
     }
     Ok(())
 }
@@ -322,15 +342,10 @@ impl Turn<'_> {
                 let selection: Vec<String> = arrived.iter().map(|s| format!("{s}+")).collect();
                 if !selection.is_empty() && !state.has_waiting(&selection).await? {
                     let id = state
-                        .enqueue(&NewRun {
+                        .enqueue(&NewRun::automatic(
                             selection,
-                            trigger: format!("file:{}", arrived.join(",")),
-                            full_refresh: false,
-                            priority: 0,
-                            max_attempts: 3,
-                            timeout_secs: None,
-                            delay: Duration::ZERO,
-                        })
+                            format!("file:{}", arrived.join(",")),
+                        ))
                         .await?;
                     tracing::info!(run = %id, sources = ?arrived, "new files: run queued");
                 }
@@ -363,13 +378,11 @@ impl Turn<'_> {
             {
                 let id = state
                     .enqueue(&NewRun {
-                        selection: executed.stale_downstream.clone(),
-                        trigger: format!("upstream:{}", run.id),
-                        full_refresh: false,
-                        priority: 0,
-                        max_attempts: 3,
-                        timeout_secs: None,
                         delay: Duration::from_millis(serve.debounce_ms),
+                        ..NewRun::automatic(
+                            executed.stale_downstream.clone(),
+                            format!("upstream:{}", run.id),
+                        )
                     })
                     .await?;
                 tracing::info!(run = %id, assets = ?executed.stale_downstream, "upstream published: downstream run queued");

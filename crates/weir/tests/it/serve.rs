@@ -564,14 +564,20 @@ fn an_asset_runs_again_before_its_latency_sla_is_breached() {
     let elapsed = started.elapsed().as_secs_f64();
     let freshness: Vec<&Value> = runs
         .iter()
-        .filter(|r| r["trigger"].as_str().is_some_and(|t| t.starts_with("freshness:")))
+        .filter(|r| {
+            r["trigger"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("freshness:"))
+        })
         .collect();
     assert!(
         freshness.iter().all(|r| r["trigger"] == "freshness:orders"),
         "only orders has a latency shorter than the test: {freshness:#?}"
     );
     assert!(
-        freshness.iter().all(|r| r["selection"] == json!(["+orders"])),
+        freshness
+            .iter()
+            .all(|r| r["selection"] == json!(["+orders"])),
         "{freshness:#?}"
     );
     // One run per 2.4 s at most, plus the one waiting or running now.
@@ -581,4 +587,98 @@ fn an_asset_runs_again_before_its_latency_sla_is_breached() {
         "{} freshness runs in {elapsed:.1} s: {freshness:#?}",
         freshness.len()
     );
+}
+
+/// `GET /metrics` is a valid Prometheus exposition (`promtool check metrics`, the
+/// reference linter, which `scripts/test.sh` installs) and its figures agree with the lake.
+#[test]
+fn metrics_pass_promtool_and_agree_with_the_lake() {
+    let (_tmp, dir) = reference_project();
+    let server = start(&dir);
+    let (status, _) = http(&server.base, "GET", "/metrics", None, None);
+    assert_eq!(status, 401, "metrics are a read behind the token");
+    let text = http_text(&server.base, "/metrics", TOKEN);
+
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (scripts/test.sh installs Debian's prometheus package)");
+    promtool
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    let checked = promtool.wait_with_output().expect("promtool");
+    assert!(
+        checked.status.success(),
+        "promtool: {}{}\n{text}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    };
+    let stored = crate::support::scalar(&dir.join("lake/orders"), "SELECT COUNT(*) FROM t");
+    let quarantined = crate::support::scalar(
+        &dir.join("lake/_quarantine/orders"),
+        "SELECT COUNT(*) FROM t",
+    );
+    assert_eq!(
+        value("weir_asset_rows_stored_total{asset=\"orders\"}"),
+        stored as f64
+    );
+    assert_eq!(
+        value("weir_asset_rows_quarantined_total{asset=\"orders\"}"),
+        quarantined as f64
+    );
+    assert_eq!(
+        value("weir_asset_rows_in_total{asset=\"orders\"}"),
+        (stored + quarantined) as f64
+    );
+    assert_eq!(
+        value("weir_asset_runs_total{asset=\"orders\",status=\"success\"}"),
+        1.0
+    );
+    assert_eq!(
+        value("weir_asset_run_duration_seconds_count{asset=\"orders\"}"),
+        1.0
+    );
+    assert_eq!(
+        value("weir_asset_latency_sla_seconds{asset=\"orders\"}"),
+        7200.0
+    );
+    let lag = value("weir_asset_freshness_lag_seconds{asset=\"orders\"}");
+    assert!((0.0..600.0).contains(&lag), "lag {lag}");
+    assert_eq!(value("weir_workers{role=\"serve\"}"), 1.0);
+    assert_eq!(value("weir_queue_runs{status=\"queued\"}"), 0.0);
+}
+
+/// `GET path` with the token; the body as text.
+fn http_text(base: &str, path: &str, token: &str) -> String {
+    let mut stream = TcpStream::connect(base).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {base}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response
+            .to_ascii_lowercase()
+            .contains("content-type: text/plain; version=0.0.4"),
+        "{response}"
+    );
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default()
 }

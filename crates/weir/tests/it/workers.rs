@@ -35,11 +35,12 @@ fn fresh_state() -> String {
         .expect("a PostgreSQL database (run the tests through ./scripts/test.sh)")
 }
 
-/// The demo project, its state in `state`, built once by `weir run`, with a quick poll.
+/// The demo project, its state in `state`, built once by `weir run`, with a quick poll. The
+/// lease is long enough that a worker starved of CPU by the tests beside it still renews it.
 fn built_project(state: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let (tmp, dir) = demo_project();
     let mut config = std::fs::read_to_string(dir.join("weir.toml")).expect("weir.toml");
-    config.push_str("\n[serve]\npoll_ms = 20\nlease_secs = 2\n");
+    config.push_str("\n[serve]\npoll_ms = 20\nlease_secs = 10\n");
     std::fs::write(dir.join("weir.toml"), config).expect("write weir.toml");
     let out = Command::new(weir_bin())
         .args(["run", "--project"])
@@ -221,7 +222,9 @@ fn a_killed_worker_on_postgres_has_its_run_executed_again_once() {
         let state = fresh_state();
         let (_tmp, dir) = demo_project();
         let mut config = std::fs::read_to_string(dir.join("weir.toml")).expect("weir.toml");
-        config.push_str("\n[serve]\npoll_ms = 20\nlease_secs = 1\n");
+        // Short, so the killed worker's lease expires soon; not so short that the next
+        // worker, starved of CPU by the tests beside it, misses renewing its own.
+        config.push_str("\n[serve]\npoll_ms = 20\nlease_secs = 3\n");
         std::fs::write(dir.join("weir.toml"), config).expect("write weir.toml");
         let ids = enqueue(&state, &[&["customers+", "orders+", "payments+"]], 1);
         let mut child = Command::new(weir_bin())

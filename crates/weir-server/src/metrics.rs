@@ -1,0 +1,247 @@
+//! `GET /metrics`: the Prometheus text exposition (format 0.0.4) of the project's runs, checks,
+//! freshness, queue and workers, computed from the state store at each scrape: the figures
+//! survive restarts and agree whichever process is scraped. Names follow Prometheus's
+//! conventions (`weir_` prefix, base units, `_total` counters); `promtool check metrics`
+//! passes on them (tested).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use chrono::{DateTime, Utc};
+use weir_model::Project;
+use weir_orchestrate::{OrchestrateError, StateStore};
+
+/// The upper bounds of the run duration histogram, in seconds.
+const DURATION_BUCKETS: [f64; 10] = [0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0];
+
+/// The content type of the exposition.
+pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// A label value with `\`, `"` and newlines escaped.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn parse(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// One metric family: its help and type lines, then its samples.
+struct Family<'a> {
+    out: &'a mut String,
+}
+
+impl<'a> Family<'a> {
+    fn new(out: &'a mut String, name: &str, kind: &str, help: &str) -> Self {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        Family { out }
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        let labels: Vec<String> = labels
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{}\"", label(v)))
+            .collect();
+        let labels = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{}}}", labels.join(","))
+        };
+        let _ = writeln!(self.out, "{name}{labels} {value}");
+    }
+}
+
+/// The exposition for `project` (its assets and their contracts' latency SLAs) and `state`.
+pub(crate) async fn render(
+    project: &Project,
+    state: &StateStore,
+) -> Result<String, OrchestrateError> {
+    let now = Utc::now();
+    let mut out = String::new();
+
+    let totals = state.run_totals().await?;
+    let mut f = Family::new(
+        &mut out,
+        "weir_asset_runs_total",
+        "counter",
+        "Asset runs that ended, by status.",
+    );
+    for t in &totals {
+        f.sample(
+            "weir_asset_runs_total",
+            &[("asset", &t.asset), ("status", &t.status)],
+            t.runs as f64,
+        );
+    }
+    let mut per_asset: BTreeMap<&str, [u64; 4]> = BTreeMap::new();
+    for t in &totals {
+        let sums = per_asset.entry(&t.asset).or_default();
+        sums[0] += t.rows_in;
+        sums[1] += t.rows_stored;
+        sums[2] += t.rows_quarantined;
+        sums[3] += t.bytes_in;
+    }
+    for (i, (name, help)) in [
+        ("weir_asset_rows_in_total", "Rows read by the asset's runs."),
+        (
+            "weir_asset_rows_stored_total",
+            "Rows the asset's runs stored in its table.",
+        ),
+        (
+            "weir_asset_rows_quarantined_total",
+            "Rows the asset's runs quarantined.",
+        ),
+        (
+            "weir_asset_read_bytes_total",
+            "Bytes of input the asset's runs read.",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut f = Family::new(&mut out, name, "counter", help);
+        for (asset, sums) in &per_asset {
+            f.sample(name, &[("asset", asset)], sums[i] as f64);
+        }
+    }
+
+    // Durations and failed checks, from every ended run.
+    let mut durations: BTreeMap<String, (Vec<u64>, f64, u64)> = BTreeMap::new();
+    let mut failures: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for run in state.ended_runs().await? {
+        if let (Some(start), Some(end)) = (parse(&run.started_at), parse(&run.ended_at)) {
+            let secs = (end - start).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6;
+            let (buckets, sum, count) = durations
+                .entry(run.asset.clone())
+                .or_insert_with(|| (vec![0; DURATION_BUCKETS.len()], 0.0, 0));
+            for (bucket, bound) in buckets.iter_mut().zip(DURATION_BUCKETS) {
+                if secs <= bound {
+                    *bucket += 1;
+                }
+            }
+            *sum += secs;
+            *count += 1;
+        }
+        let checks: Vec<serde_json::Value> = serde_json::from_str(&run.checks).unwrap_or_default();
+        for check in checks.iter().filter(|c| c["passed"] == false) {
+            let id = check["id"].as_str().unwrap_or("unknown").to_string();
+            *failures.entry((run.asset.clone(), id)).or_default() += 1;
+        }
+    }
+    let name = "weir_asset_run_duration_seconds";
+    let mut f = Family::new(
+        &mut out,
+        name,
+        "histogram",
+        "How long the asset's runs took, start to end.",
+    );
+    for (asset, (buckets, sum, count)) in &durations {
+        for (bucket, bound) in buckets.iter().zip(DURATION_BUCKETS) {
+            f.sample(
+                &format!("{name}_bucket"),
+                &[("asset", asset), ("le", &bound.to_string())],
+                *bucket as f64,
+            );
+        }
+        f.sample(
+            &format!("{name}_bucket"),
+            &[("asset", asset), ("le", "+Inf")],
+            *count as f64,
+        );
+        f.sample(&format!("{name}_sum"), &[("asset", asset)], *sum);
+        f.sample(&format!("{name}_count"), &[("asset", asset)], *count as f64);
+    }
+    let mut f = Family::new(
+        &mut out,
+        "weir_check_failures_total",
+        "counter",
+        "Runs in which a contract check failed, by asset and check.",
+    );
+    for ((asset, check), n) in &failures {
+        f.sample(
+            "weir_check_failures_total",
+            &[("asset", asset), ("check", check)],
+            *n as f64,
+        );
+    }
+
+    // Freshness: the lag since each asset last published, beside its latency SLA.
+    let published: BTreeMap<String, String> = state.last_published().await?.into_iter().collect();
+    let mut f = Family::new(
+        &mut out,
+        "weir_asset_freshness_lag_seconds",
+        "gauge",
+        "Seconds since the asset last published new data.",
+    );
+    for asset in &project.assets {
+        if let Some(at) = published.get(&asset.name).and_then(|t| parse(t)) {
+            let lag = (now - at).num_milliseconds().max(0) as f64 / 1000.0;
+            f.sample(
+                "weir_asset_freshness_lag_seconds",
+                &[("asset", &asset.name)],
+                lag,
+            );
+        }
+    }
+    let mut f = Family::new(
+        &mut out,
+        "weir_asset_latency_sla_seconds",
+        "gauge",
+        "The latency (freshness) SLA of the asset's contract.",
+    );
+    for asset in &project.assets {
+        if let Some(sla) = asset.contract.latency_seconds() {
+            f.sample(
+                "weir_asset_latency_sla_seconds",
+                &[("asset", &asset.name)],
+                sla,
+            );
+        }
+    }
+
+    // The queue and the processes working it.
+    let depth: BTreeMap<String, u64> = state.queue_depth().await?.into_iter().collect();
+    let mut f = Family::new(
+        &mut out,
+        "weir_queue_runs",
+        "gauge",
+        "Runs in the queue, by status.",
+    );
+    for status in [
+        "queued",
+        "retrying",
+        "running",
+        "succeeded",
+        "failed",
+        "cancelled",
+    ] {
+        let n = depth.get(status).copied().unwrap_or(0);
+        f.sample("weir_queue_runs", &[("status", status)], n as f64);
+    }
+    let since = now - chrono::Duration::from_std(crate::service::ALIVE_WITHIN).unwrap_or_default();
+    let live: BTreeMap<String, u64> = state
+        .live_workers(&since.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+        .await?
+        .into_iter()
+        .collect();
+    let mut f = Family::new(
+        &mut out,
+        "weir_workers",
+        "gauge",
+        "Processes executing runs (weir serve, weir worker) seen alive in the last 30 seconds.",
+    );
+    for role in ["serve", "worker"] {
+        f.sample(
+            "weir_workers",
+            &[("role", role)],
+            live.get(role).copied().unwrap_or(0) as f64,
+        );
+    }
+    Ok(out)
+}
