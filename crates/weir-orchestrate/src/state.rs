@@ -23,10 +23,10 @@ pub struct StateStore {
     notices: Vec<String>,
 }
 
-/// Set on every SQLite connection: WAL lets readers work beside the one writer, FULL makes
-/// each commit durable before it returns, and writers wait for each other up to 10 s.
-const SQLITE_PRAGMAS: &str =
-    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;";
+/// Set on every SQLite connection: writers wait for each other up to 10 s, and FULL makes each
+/// commit durable before it returns. The file itself is put in WAL mode once, when it is
+/// opened (readers then work beside the one writer).
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL;";
 
 /// Which database holds the state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,11 +210,20 @@ impl StateStore {
     }
 
     async fn open_sqlite(url: &str) -> std::result::Result<AnyPool, sqlx::Error> {
+        let path = Path::new(url.strip_prefix("sqlite://").unwrap_or(url));
         let url = format!("{url}?mode=rwc");
+        // Processes starting together on a new file (a service and its workers) would each
+        // switch it to WAL (which needs the file to themselves: SQLite answers "database is
+        // locked" at once rather than wait) and find the schema missing and create it;
+        // SQLite's migrator takes no lock of its own (PostgreSQL's takes an advisory lock).
+        // A lock file beside the database makes them take turns.
+        let _setting_up = migration_lock(path).await?;
         // One connection first: a file that is not a database fails here with SQLite's own
         // error (which `connect` recognises), where a pool would retry until its timeout.
         let mut probe = sqlx::AnyConnection::connect(&url).await?;
-        probe.execute(SQLITE_PRAGMAS).await?;
+        probe
+            .execute(format!("{SQLITE_PRAGMAS} PRAGMA journal_mode = WAL;").as_str())
+            .await?;
         probe.close().await?;
         let pool = AnyPoolOptions::new()
             .max_connections(4)
@@ -671,6 +680,24 @@ fn is_corrupt(e: &sqlx::Error) -> bool {
     }
 }
 
+/// An exclusive lock on `<database>.migrate-lock`, waited for: held while the file is set up
+/// (WAL mode, schema), released when dropped.
+async fn migration_lock(database: &Path) -> std::result::Result<std::fs::File, sqlx::Error> {
+    let path = std::path::PathBuf::from(format!("{}.migrate-lock", database.display()));
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        file.lock()?;
+        Ok(file)
+    })
+    .await
+    .map_err(|e| sqlx::Error::Io(std::io::Error::other(e)))?
+    .map_err(sqlx::Error::Io)
+}
+
 /// `url` without its password, for messages and logs.
 pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {
@@ -708,6 +735,23 @@ mod tests {
             "postgres://weir@db.internal/weir"
         );
         assert_eq!(redact("sqlite:///tmp/state.db"), "sqlite:///tmp/state.db");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn processes_opening_a_new_store_together_create_it_once() {
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let url = format!("sqlite://{}", dir.path().join("state.db").display());
+            let opens: Vec<_> = (0..4)
+                .map(|_| {
+                    let url = url.clone();
+                    tokio::spawn(async move { StateStore::connect(&url).await.map(|_| ()) })
+                })
+                .collect();
+            for open in opens {
+                open.await.expect("task").expect("every open succeeds");
+            }
+        }
     }
 
     #[tokio::test]
