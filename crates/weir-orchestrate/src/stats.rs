@@ -99,9 +99,16 @@ impl StateStore {
             .collect()
     }
 
-    /// Records that the executor `name` (a `weir serve` or `weir worker`) is alive now.
+    /// Records that the executor `name` (a `weir serve` or `weir worker`) is alive now, and
+    /// forgets executors not seen for a day (killed ones never remove their row).
     pub async fn worker_seen(&self, name: &str, role: &str) -> Result<()> {
         let at = crate::state::now();
+        let day_ago = crate::state::timestamp(chrono::Utc::now() - chrono::Duration::days(1));
+        sqlx::query("DELETE FROM workers WHERE seen_at < $1")
+            .bind(&day_ago)
+            .execute(&self.pool)
+            .await
+            .map_err(state_err)?;
         sqlx::query(
             "INSERT INTO workers (name, role, started_at, seen_at) VALUES ($1, $2, $3, $3)
              ON CONFLICT (name) DO UPDATE SET seen_at = excluded.seen_at",
@@ -233,6 +240,10 @@ mod tests {
                     "2026-11-26T10:00:02.500000Z".to_string()
                 )]
             );
+            sqlx::query("INSERT INTO workers (name, role, started_at, seen_at) VALUES ('dead', 'worker', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z')")
+                .execute(&state.pool)
+                .await
+                .expect("a process killed long ago");
             state.worker_seen("w1", "worker").await.expect("seen");
             state.worker_seen("w1", "worker").await.expect("seen again");
             let live = state

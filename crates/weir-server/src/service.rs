@@ -102,7 +102,7 @@ pub async fn serve(
     let role = Role::Serve {
         file_arrival: config.file_arrival,
     };
-    let worker = executor_name("serve");
+    let worker = executor_name(role);
     let looped = run_loop(
         &state, root, &config, role, &worker, &options, &ready, &wake, shutdown,
     )
@@ -137,7 +137,7 @@ pub async fn work(
     let config = project.config.serve.clone();
     let ready = Arc::new(AtomicBool::new(false));
     let wake = Arc::new(Notify::new());
-    let worker = executor_name("worker");
+    let worker = executor_name(Role::Worker);
     on_working(&Working {
         name: worker.clone(),
         state: weir_orchestrate::redact(&url),
@@ -167,11 +167,21 @@ enum Role {
     Worker,
 }
 
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Role::Serve { .. } => "serve",
+            Role::Worker => "worker",
+        }
+    }
+}
+
 /// A name for this process in the queue's leases: its role, its process id and a random part
 /// (process ids repeat across machines and restarts).
-fn executor_name(role: &str) -> String {
+fn executor_name(role: Role) -> String {
     format!(
-        "{role}:{}:{}",
+        "{}:{}:{}",
+        role.name(),
         std::process::id(),
         &uuid::Uuid::now_v7().simple().to_string()[24..]
     )
@@ -202,15 +212,11 @@ async fn run_loop(
     let mut running: Option<(QueuedRun, JoinHandle<Executed>)> = None;
     ready.store(true, Ordering::SeqCst);
     tokio::pin!(shutdown);
-    let role_name = match role {
-        Role::Serve { .. } => "serve",
-        Role::Worker => "worker",
-    };
     let mut seen: Option<std::time::Instant> = None;
     loop {
         // Alive, for monitoring (`weir_workers`): every few seconds, not every poll.
         if seen.is_none_or(|t| t.elapsed() >= ALIVE_EVERY) {
-            match state.worker_seen(worker, role_name).await {
+            match state.worker_seen(worker, role.name()).await {
                 Ok(()) => seen = Some(std::time::Instant::now()),
                 Err(e) => tracing::warn!("{worker}: {e}"),
             }
