@@ -83,9 +83,23 @@ impl StateStore {
 
     /// When each asset last published (the end of its last `success` or `partial` run).
     pub async fn last_published(&self) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query(
-            "SELECT asset, MAX(ended_at) AS at FROM runs WHERE status IN ('success', 'partial') AND ended_at IS NOT NULL GROUP BY asset",
+        self.latest_by_asset(
+            "ended_at",
+            "status IN ('success', 'partial') AND ended_at IS NOT NULL",
         )
+        .await
+    }
+
+    /// When each asset's last run started.
+    pub async fn last_run_starts(&self) -> Result<Vec<(String, String)>> {
+        self.latest_by_asset("started_at", "1 = 1").await
+    }
+
+    /// The latest `column` (a timestamp) of each asset's runs matching `filter`.
+    async fn latest_by_asset(&self, column: &str, filter: &str) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(&format!(
+            "SELECT asset, MAX({column}) AS at FROM runs WHERE {filter} GROUP BY asset"
+        ))
         .fetch_all(&self.pool)
         .await
         .map_err(state_err)?;
@@ -244,6 +258,15 @@ mod tests {
                 .execute(&state.pool)
                 .await
                 .expect("a process killed long ago");
+            // Every run counts as the last one, whatever its status; all four started together.
+            let starts = state.last_run_starts().await.expect("starts");
+            assert_eq!(
+                starts,
+                vec![(
+                    "orders".to_string(),
+                    "2026-11-26T10:00:00.000000Z".to_string()
+                )]
+            );
             state.worker_seen("w1", "worker").await.expect("seen");
             state.worker_seen("w1", "worker").await.expect("seen again");
             let live = state

@@ -33,15 +33,18 @@ impl FreshnessWatch {
         }
         self.last_check = Some(Instant::now());
         let now = Utc::now();
+        // One query for every asset's last run, not one per asset each second.
+        let last_runs: std::collections::HashMap<String, String> =
+            state.last_run_starts().await?.into_iter().collect();
         let mut queued = Vec::new();
         for asset in &project.assets {
             let Some(latency) = asset.contract.latency_seconds() else {
                 continue;
             };
-            let Some(last) = state.runs(Some(&asset.name), 1).await?.into_iter().next() else {
+            let Some(last) = last_runs.get(&asset.name) else {
                 continue;
             };
-            let Some(started) = DateTime::parse_from_rfc3339(&last.started_at)
+            let Some(started) = DateTime::parse_from_rfc3339(last)
                 .ok()
                 .map(|t| t.with_timezone(&Utc))
             else {

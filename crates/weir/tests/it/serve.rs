@@ -387,17 +387,39 @@ pub(crate) const RUN_FAILPOINTS: [&str; 6] = [
 /// leave.
 pub(crate) fn reference_project() -> (tempfile::TempDir, std::path::PathBuf) {
     let (tmp, reference) = demo_project();
-    let out = Command::new(weir_bin())
-        .args(["run", "--project"])
-        .arg(&reference)
-        .output()
-        .expect("weir run");
+    weir_run(&reference, None);
+    (tmp, reference)
+}
+
+/// `weir run` of the project in `dir`, with its state in `state` when given; it must succeed.
+pub(crate) fn weir_run(dir: &Path, state: Option<&str>) {
+    let mut command = Command::new(weir_bin());
+    command.args(["run", "--project"]).arg(dir);
+    if let Some(state) = state {
+        command.env("WEIR_STATE", state);
+    }
+    let out = command.output().expect("weir run");
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    (tmp, reference)
+}
+
+/// Whether `child` (started with `WEIR_FAILPOINT`, its stderr piped) stops at `failpoint`
+/// within `limit`: false rather than a test that hangs when it never does.
+pub(crate) fn reaches_failpoint(child: &mut Child, failpoint: &str, limit: Duration) -> bool {
+    let stderr = child.stderr.take().expect("stderr");
+    let point = failpoint.split('@').next().unwrap_or(failpoint).to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let reached = BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .any(|line| line.contains(&format!("weir-failpoint: {point}")));
+        let _ = tx.send(reached);
+    });
+    rx.recv_timeout(limit).unwrap_or(false)
 }
 
 /// Every table of the demo project in `dir` holds the rows it holds in `reference`.
@@ -439,12 +461,7 @@ fn a_killed_service_reruns_its_run_once_and_loses_or_doubles_nothing() {
             .stderr(Stdio::piped())
             .spawn()
             .expect("serve starts");
-        let stderr = child.stderr.take().expect("stderr");
-        let point = failpoint.split('@').next().unwrap_or(failpoint);
-        let reached = BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-            .any(|line| line.contains(&format!("weir-failpoint: {point}")));
+        let reached = reaches_failpoint(&mut child, failpoint, Duration::from_secs(120));
         child.kill().expect("SIGKILL");
         child.wait().expect("wait");
         assert!(reached, "{failpoint}: never reached");
@@ -550,12 +567,7 @@ fn an_asset_runs_again_before_its_latency_sla_is_breached() {
     let mut config = std::fs::read_to_string(dir.join("weir.toml")).expect("weir.toml");
     config.push_str("\n[serve]\npoll_ms = 50\ndependency_automation = false\n");
     std::fs::write(dir.join("weir.toml"), config).expect("write weir.toml");
-    let out = Command::new(weir_bin())
-        .args(["run", "--project"])
-        .arg(&dir)
-        .output()
-        .expect("weir run");
-    assert!(out.status.success());
+    weir_run(&dir, None);
     let started = Instant::now();
     let server = start(&dir);
     let runs = wait_for(&server.base, 60, "two freshness runs", |runs| {

@@ -42,17 +42,7 @@ fn built_project(state: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let mut config = std::fs::read_to_string(dir.join("weir.toml")).expect("weir.toml");
     config.push_str("\n[serve]\npoll_ms = 20\nlease_secs = 10\n");
     std::fs::write(dir.join("weir.toml"), config).expect("write weir.toml");
-    let out = Command::new(weir_bin())
-        .args(["run", "--project"])
-        .arg(&dir)
-        .env("WEIR_STATE", state)
-        .output()
-        .expect("weir run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::serve::weir_run(&dir, Some(state));
     (tmp, dir)
 }
 
@@ -170,22 +160,6 @@ fn executors(state: &str, ids: &[String]) -> std::collections::BTreeSet<String> 
     })
 }
 
-/// Whether `child` (started with `WEIR_FAILPOINT`, its stderr piped) stops at `failpoint`
-/// within `limit`: false rather than a test that hangs when it never does.
-fn reaches_failpoint(child: &mut Child, failpoint: &str, limit: Duration) -> bool {
-    let stderr = child.stderr.take().expect("stderr");
-    let point = failpoint.split('@').next().unwrap_or(failpoint).to_string();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let reached = BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-            .any(|line| line.contains(&format!("weir-failpoint: {point}")));
-        let _ = tx.send(reached);
-    });
-    rx.recv_timeout(limit).unwrap_or(false)
-}
-
 const SELECTIONS: [&[&str]; 6] = [
     &["customers"],
     &["orders"],
@@ -236,7 +210,8 @@ fn a_killed_worker_on_postgres_has_its_run_executed_again_once() {
             .stderr(Stdio::piped())
             .spawn()
             .expect("worker starts");
-        let reached = reaches_failpoint(&mut child, failpoint, Duration::from_secs(120));
+        let reached =
+            crate::serve::reaches_failpoint(&mut child, failpoint, Duration::from_secs(120));
         child.kill().expect("SIGKILL");
         child.wait().expect("wait");
         assert!(reached, "{failpoint}: never reached");
