@@ -62,6 +62,7 @@ pub async fn dag(dir: &Path, models: usize) -> anyhow::Result<()> {
             full_refresh: false,
             trigger: "bench".into(),
             threads,
+            partition: None,
         };
         let started = Instant::now();
         let reports = run_assets(

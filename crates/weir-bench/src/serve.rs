@@ -17,6 +17,7 @@ fn new_run(selection: &str, full_refresh: bool) -> NewRun {
         max_attempts: 1,
         timeout_secs: None,
         delay: Duration::ZERO,
+        partition: None,
     }
 }
 

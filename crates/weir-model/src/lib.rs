@@ -13,6 +13,7 @@ mod diagnostic;
 mod jobs;
 mod model_def;
 mod odcs_schema;
+mod partition;
 mod project;
 mod source;
 mod telemetry;
@@ -30,6 +31,7 @@ pub use diagnostic::{Diagnostic, Diagnostics};
 pub use jobs::{CatchUp, FRESHNESS_LEAD, JobConfig, ServeConfig};
 pub use model_def::{Materialization, ModelDef};
 pub use odcs_schema::SUPPORTED_API_VERSIONS;
+pub use partition::{Grain, MAX_PARTITIONS, PartitionKey, Partitioning, partition_range};
 pub use project::{
     Asset, OnDefinitionChange, Project, ProjectConfig, ProjectSection, TeamConfig, did_you_mean,
     is_valid_asset_name, load_project, slash_path,

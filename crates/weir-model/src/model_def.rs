@@ -1,6 +1,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::Diagnostic;
+use crate::partition::{Grain, Partitioning};
 
 /// A SQL model: `models/<asset>.sql`, one `SELECT`, with optional settings in `-- weir:` header
 /// lines, e.g. `-- weir: materialized = incremental, strategy = append, watermark = order_day`.
@@ -18,6 +19,9 @@ pub struct ModelDef {
     pub watermark: Option<String>,
     pub unique_key: Vec<String>,
     pub tags: Vec<String>,
+    /// `partition_by` (with `partition_grain`): the table is kept in time partitions that a
+    /// partition run (`weir run --partition`, `weir backfill`) replaces one at a time.
+    pub partition: Option<Partitioning>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +53,8 @@ impl ModelDef {
         let mut watermark = None;
         let mut unique_key = Vec::new();
         let mut tags = Vec::new();
+        let mut partition_by: Option<String> = None;
+        let mut grain = Grain::Day;
         for (idx, line) in text.lines().enumerate() {
             let trimmed = line.trim();
             let Some(settings) = trimmed.strip_prefix("-- weir:") else {
@@ -71,9 +77,18 @@ impl ModelDef {
                         unique_key = value.split('+').map(|s| s.trim().to_string()).collect()
                     }
                     "tags" => tags = value.split('+').map(|s| s.trim().to_string()).collect(),
+                    "partition_by" => partition_by = Some(value),
+                    "partition_grain" => {
+                        grain = Grain::parse(&value).ok_or_else(|| {
+                            at(format!(
+                                "unknown partition_grain `{value}`; expected day or hour"
+                            ))
+                            .field("partition_grain")
+                        })?
+                    }
                     other => {
                         return Err(at(format!(
-                            "unknown model setting `{other}`; expected materialized, strategy, watermark, unique_key or tags"
+                            "unknown model setting `{other}`; expected materialized, strategy, watermark, unique_key, tags, partition_by or partition_grain"
                         ))
                         .field(other.to_string()));
                     }
@@ -106,7 +121,15 @@ impl ModelDef {
             )
             .field("unique_key"));
         }
+        if partition_by.is_some() && materialization != Materialization::Table {
+            return Err(Diagnostic::error(
+                path,
+                "`partition_by` needs `materialized = table`: a partition run replaces its partition's rows, which an incremental model's own strategy would contradict",
+            )
+            .field("partition_by"));
+        }
         Ok(ModelDef {
+            partition: partition_by.map(|column| Partitioning { column, grain }),
             path: path.to_path_buf(),
             sql: text.to_string(),
             materialization,
@@ -130,6 +153,34 @@ mod tests {
         .expect("parses");
         assert_eq!(m.materialization, Materialization::IncrementalAppend);
         assert_eq!(m.watermark.as_deref(), Some("day"));
+    }
+
+    #[test]
+    fn partition_settings_parse_and_need_a_table() {
+        let m = ModelDef::parse(
+            Path::new("m.sql"),
+            "-- weir: partition_by = day, partition_grain = hour\nSELECT 1",
+        )
+        .expect("parses");
+        assert_eq!(
+            m.partition,
+            Some(Partitioning {
+                column: "day".into(),
+                grain: Grain::Hour
+            })
+        );
+        let e = ModelDef::parse(
+            Path::new("m.sql"),
+            "-- weir: materialized = incremental, partition_by = day\nSELECT 1",
+        )
+        .expect_err("rejected");
+        assert_eq!(e.field.as_deref(), Some("partition_by"));
+        let e = ModelDef::parse(
+            Path::new("m.sql"),
+            "-- weir: partition_grain = week\nSELECT 1",
+        )
+        .expect_err("rejected");
+        assert_eq!(e.line, Some(1));
     }
 
     #[test]

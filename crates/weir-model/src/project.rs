@@ -340,6 +340,9 @@ pub fn load_project(root: &Path) -> (Option<Project>, Diagnostics) {
                 (None, None)
             }
         };
+        if let Some(partition) = model.as_ref().and_then(|m| m.partition.as_ref()) {
+            check_partition_column(&contract, &contract_path, partition, &mut diagnostics);
+        }
         if !is_valid_asset_name(&name) {
             diagnostics.push(
                 Diagnostic::error(&contract_path, format!("asset name `{name}` must be lowercase letters, digits and `_`, starting with a letter"))
@@ -489,6 +492,52 @@ fn edit_distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
+}
+
+/// A partitioned model's `partition_by` must name a `date` or `timestamp` column of its
+/// contract (`hour` partitions: a `timestamp`), so that every stored row has a partition.
+fn check_partition_column(
+    contract: &Contract,
+    contract_path: &Path,
+    partition: &crate::partition::Partitioning,
+    diagnostics: &mut Diagnostics,
+) {
+    let property = contract
+        .schema
+        .iter()
+        .flat_map(|o| o.properties.iter())
+        .find(|p| p.name == partition.column);
+    let wanted = match partition.grain {
+        crate::partition::Grain::Day => "a `date` or `timestamp`",
+        crate::partition::Grain::Hour => "a `timestamp`",
+    };
+    let fits = match property.and_then(|p| p.logical_type) {
+        Some(crate::contract::LogicalType::Timestamp) => true,
+        Some(crate::contract::LogicalType::Date) => partition.grain == crate::partition::Grain::Day,
+        _ => false,
+    };
+    if !fits {
+        let found = match property {
+            None => "is not a column of the contract".to_string(),
+            Some(p) => format!(
+                "has logicalType {}",
+                p.logical_type
+                    .map(|t| format!("{t:?}").to_lowercase())
+                    .unwrap_or_else(|| "(none)".into())
+            ),
+        };
+        diagnostics.push(
+            Diagnostic::error(
+                contract_path,
+                format!(
+                    "partition_by = {} (partition_grain = {}): the column {found}; it must be {wanted} column",
+                    partition.column,
+                    partition.grain.as_str()
+                ),
+            )
+            .field(partition.column.clone()),
+        );
+    }
 }
 
 #[cfg(test)]

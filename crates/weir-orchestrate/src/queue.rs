@@ -38,6 +38,8 @@ pub struct NewRun {
     /// How long the run waits before it may start (a debounce: triggers arriving meanwhile
     /// find it waiting and add no run).
     pub delay: Duration,
+    /// Recompute only this partition of the selected (partitioned) models.
+    pub partition: Option<String>,
 }
 
 impl NewRun {
@@ -52,6 +54,7 @@ impl NewRun {
             max_attempts: 3,
             timeout_secs: None,
             delay: Duration::ZERO,
+            partition: None,
         }
     }
 }
@@ -76,6 +79,8 @@ pub struct QueuedRun {
     pub ended_at: Option<String>,
     pub error: Option<String>,
     pub cancel_requested: bool,
+    /// The partition it recomputes, if it is a partition run.
+    pub partition: Option<String>,
 }
 
 /// One transition of a queued run.
@@ -124,6 +129,7 @@ fn row_to_run(row: &sqlx::any::AnyRow) -> Result<QueuedRun> {
             .try_get::<i64, _>("cancel_requested")
             .map_err(state_err)?
             != 0,
+        partition: row.try_get("partition_key").map_err(state_err)?,
     })
 }
 
@@ -146,11 +152,33 @@ pub fn backoff(attempt: i64) -> Duration {
 impl StateStore {
     /// Queues a run; returns its id.
     pub async fn enqueue(&self, run: &NewRun) -> Result<String> {
+        let mut ids = self.enqueue_all(std::slice::from_ref(run)).await?;
+        ids.pop()
+            .ok_or_else(|| OrchestrateError::State("no run was queued".into()))
+    }
+
+    /// Queues several runs in one transaction (a backfill's partitions): all or none.
+    pub async fn enqueue_all(&self, runs: &[NewRun]) -> Result<Vec<String>> {
         let mut tx = self.begin_write().await?;
-        let id = new_id();
-        insert_queued(&mut tx, &id, run).await?;
+        let mut ids = Vec::with_capacity(runs.len());
+        for run in runs {
+            let id = new_id();
+            insert_queued(&mut tx, &id, run).await?;
+            ids.push(id);
+        }
         tx.commit().await.map_err(state_err)?;
-        Ok(id)
+        Ok(ids)
+    }
+
+    /// Every run queued with `trigger`, oldest first.
+    pub async fn runs_with_trigger(&self, trigger: &str) -> Result<Vec<QueuedRun>> {
+        let rows =
+            sqlx::query("SELECT * FROM run_queue WHERE trigger = $1 ORDER BY enqueued_at, id")
+                .bind(trigger)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(state_err)?;
+        rows.iter().map(row_to_run).collect()
     }
 
     /// Queues the run of a schedule tick, once: a tick already queued (by this process before
@@ -243,6 +271,17 @@ impl StateStore {
 
     /// Claims the most urgent run that may start now, for `worker`, with a lease of `lease`.
     pub async fn claim_run(&self, worker: &str, lease: Duration) -> Result<Option<QueuedRun>> {
+        self.claim_run_of(worker, lease, None).await
+    }
+
+    /// [`StateStore::claim_run`], among the runs with `trigger` only when one is given (a
+    /// `weir backfill` executing its own runs).
+    pub async fn claim_run_of(
+        &self,
+        worker: &str,
+        lease: Duration,
+        trigger: Option<&str>,
+    ) -> Result<Option<QueuedRun>> {
         let at = now();
         let mut tx = self.begin_write().await?;
         // On PostgreSQL, workers claiming together each skip the row another is taking.
@@ -251,6 +290,7 @@ impl StateStore {
                 lease_until = $2, started_at = $3, ended_at = NULL
              WHERE id = (SELECT id FROM run_queue
                          WHERE status IN ('queued', 'retrying') AND not_before <= $3 AND cancel_requested = 0
+                           AND ($4 IS NULL OR trigger = $4)
                          ORDER BY priority DESC, not_before, enqueued_at, id LIMIT 1{})
              RETURNING *",
             self.skip_locked()
@@ -259,6 +299,7 @@ impl StateStore {
             .bind(worker)
             .bind(after(lease))
             .bind(&at)
+            .bind(trigger)
             .fetch_optional(&mut *tx)
             .await
             .map_err(state_err)?;
@@ -511,8 +552,8 @@ async fn insert_queued(tx: &mut WriteTx, id: &str, run: &NewRun) -> Result<()> {
     let selection = serde_json::to_string(&run.selection)
         .map_err(|e| OrchestrateError::State(e.to_string()))?;
     sqlx::query(
-        "INSERT INTO run_queue (id, selection, trigger, full_refresh, priority, status, max_attempts, timeout_secs, not_before, enqueued_at)
-         VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9)",
+        "INSERT INTO run_queue (id, selection, trigger, full_refresh, priority, status, max_attempts, timeout_secs, not_before, enqueued_at, partition_key)
+         VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $10)",
     )
     .bind(id)
     .bind(selection)
@@ -523,6 +564,7 @@ async fn insert_queued(tx: &mut WriteTx, id: &str, run: &NewRun) -> Result<()> {
     .bind(run.timeout_secs.map(|t| i64::try_from(t).unwrap_or(i64::MAX)))
     .bind(&not_before)
     .bind(&at)
+    .bind(&run.partition)
     .execute(&mut **tx)
     .await
     .map_err(state_err)?;
@@ -581,6 +623,7 @@ mod tests {
             max_attempts,
             timeout_secs: None,
             delay: Duration::ZERO,
+            partition: None,
         }
     }
 

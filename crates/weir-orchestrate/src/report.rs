@@ -68,6 +68,14 @@ pub struct ReplacedFile {
     pub quarantined_removed: u64,
 }
 
+/// A partition this run replaced: its earlier rows, counted from the files' statistics.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ReplacedPartition {
+    pub partition: String,
+    pub rows_removed: u64,
+    pub quarantined_removed: u64,
+}
+
 /// What one asset's run did, for the summary table, `--json` and the state store.
 #[derive(Debug, Clone)]
 pub struct AssetRunReport {
@@ -83,6 +91,8 @@ pub struct AssetRunReport {
     pub rejected_files: Vec<RejectedFile>,
     /// Files rewritten in place whose earlier rows this run replaces.
     pub replaced_files: Vec<ReplacedFile>,
+    /// The partition a partition run replaced (`weir run --partition`, `weir backfill`).
+    pub partition: Option<ReplacedPartition>,
     /// The table's data files the run compacted after publishing (removed, added), when it
     /// held more small files than `compact_after_files`.
     pub compacted: Option<(u64, u64)>,

@@ -26,7 +26,7 @@ use datafusion::prelude::{DataFrame, SessionContext, col, ident, lit};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use weir_ingest::SourceBatch;
-use weir_model::{Asset, Materialization, ModelDef, OnDefinitionChange, Project};
+use weir_model::{Asset, Materialization, ModelDef, OnDefinitionChange, PartitionKey, Project};
 use weir_quality::{ParseOptions, Validator};
 use weir_store::{LakeTable, TableChanges, register_delta, register_files};
 
@@ -71,6 +71,8 @@ enum Work {
     /// No new rows upstream but a changed contract or version: audit the table as it is and
     /// record the new inputs.
     AuditOnly,
+    /// One partition of a partitioned model, replacing the rows stored for it before.
+    Partition(PartitionKey),
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -100,6 +102,19 @@ pub(crate) async fn materialize(
         }
     }
     let validator = Validator::new(&asset.name, &contract, ParseOptions::default())?;
+    let partition = match (&options.partition, &model.partition) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(OrchestrateError::Config(format!(
+                "`{}` is not a partitioned model (no `partition_by`)",
+                asset.name
+            )));
+        }
+        (Some(text), Some(partitioning)) => Some(
+            PartitionKey::parse(partitioning.grain, text)
+                .map_err(|e| OrchestrateError::Config(format!("`{}`: {e}", asset.name)))?,
+        ),
+    };
     let mut upstream: BTreeMap<String, LakeTable> = BTreeMap::new();
     for name in graph.upstream.get(&asset.name).into_iter().flatten() {
         let (path, _) = table_paths(project, name);
@@ -120,7 +135,8 @@ pub(crate) async fn materialize(
             .and_then(|v| serde_json::from_value(v).ok()),
         None => None,
     };
-    if !options.full_refresh && recorded.as_ref() == Some(&current) {
+    let was_current = recorded.as_ref() == Some(&current);
+    if !options.full_refresh && partition.is_none() && was_current {
         return up_to_date(report).await;
     }
     tracing::debug!(asset = %asset.name, elapsed_ms = started.elapsed().as_millis() as u64, "tables opened, inputs compared");
@@ -136,11 +152,16 @@ pub(crate) async fn materialize(
         .as_ref()
         .and_then(LakeTable::version)
         .is_some_and(|v| v > 0);
-    let work = match decide(
-        project, asset, model, options, built, recorded, &current, &upstream, &df,
-    )
-    .await?
-    {
+    let decided = match partition {
+        Some(key) => Decision::Run(Work::Partition(key), None),
+        None => {
+            decide(
+                project, asset, model, options, built, recorded, &current, &upstream, &df,
+            )
+            .await?
+        }
+    };
+    let work = match decided {
         Decision::Run(work, why) => {
             if let Some(why) = why {
                 report
@@ -164,20 +185,68 @@ pub(crate) async fn materialize(
     progress.phase(&asset.name, crate::progress::Phase::Computing);
     let mut staging = Staging::open(asset, &validator, report, record, state).await?;
     tracing::debug!(asset = %asset.name, elapsed_ms = started.elapsed().as_millis() as u64, "staging opened");
-    staging.extra_metadata.insert(
-        INPUTS_KEY.into(),
-        serde_json::to_value(&current).map_err(|e| OrchestrateError::Config(e.to_string()))?,
-    );
+    // A partition run leaves the other partitions as they were computed: the table is what
+    // the current inputs give only if it already was before (else the next run without a
+    // partition recomputes it in full, since its last commit names no inputs).
+    if partition.is_none() || (was_current && built) {
+        staging.extra_metadata.insert(
+            INPUTS_KEY.into(),
+            serde_json::to_value(&current).map_err(|e| OrchestrateError::Config(e.to_string()))?,
+        );
+    } else if built {
+        report.warnings.push(format!(
+            "`{}`: only partition {} was recomputed, and the upstream tables or the definition changed since its other partitions were; the next `weir run {}` without --partition recomputes it in full",
+            asset.name,
+            partition.map(|k| k.to_string()).unwrap_or_default(),
+            asset.name
+        ));
+    }
+    if let Some(key) = partition {
+        staging
+            .extra_metadata
+            .insert("weir.partition".into(), serde_json::json!(key.to_string()));
+    }
+    if model.partition.is_some() {
+        staging.stage_per_origin();
+    }
     let mut run = ModelStream {
         model,
         validator: &validator,
         origin: format!("model:{}", asset.name),
         next_row: 1,
+        partition: model.partition.as_ref(),
+        group: None,
     };
     let replace = matches!(work, Work::Full);
     let streamed = async {
         match work {
             Work::Full => {
+                let df = match &model.partition {
+                    Some(p) => crate::partition_rows::grouped(df, p)
+                        .map_err(|e| partition_error(model, e))?,
+                    None => df,
+                };
+                run.stream(df, &mut staging, report).await?;
+            }
+            Work::Partition(key) => {
+                let Some(partitioning) = &model.partition else {
+                    return Ok(());
+                };
+                let rebuild = format!("run `weir run {} --full-refresh` once", asset.name);
+                let mut replaced = crate::report::ReplacedPartition {
+                    partition: key.to_string(),
+                    rows_removed: 0,
+                    quarantined_removed: 0,
+                };
+                for origin in [Some(key), None].map(crate::partition_rows::origin) {
+                    let (rows, quarantined) = staging.replace_origin(&origin, &rebuild).await?;
+                    replaced.rows_removed += rows;
+                    replaced.quarantined_removed += quarantined;
+                }
+                report.partition = Some(replaced);
+                let df = crate::partition_rows::only(df, partitioning, key)
+                    .and_then(|df| crate::partition_rows::grouped(df, partitioning))
+                    .map_err(|e| partition_error(model, e))?;
                 run.stream(df, &mut staging, report).await?;
             }
             Work::Append(changed) => {
@@ -427,11 +496,16 @@ async fn restrict_to_keys(
 const IN_LIST_KEYS: usize = 10_000;
 
 /// Streams query results through the contract into staging, numbering rows across queries.
+/// For a partitioned model, each partition's rows (which arrive together) are staged as a
+/// group of files of their own, tagged with the partition.
 struct ModelStream<'a> {
     model: &'a ModelDef,
     validator: &'a Validator,
     origin: String,
     next_row: u64,
+    partition: Option<&'a weir_model::Partitioning>,
+    /// The partition whose group is open.
+    group: Option<Option<PartitionKey>>,
 }
 
 impl ModelStream<'_> {
@@ -466,6 +540,37 @@ impl ModelStream<'_> {
             if batch.num_rows() == 0 {
                 continue;
             }
+            let Some(partitioning) = self.partition else {
+                self.stage(batch, staging, report).await?;
+                continue;
+            };
+            let keys = crate::partition_rows::keys(&batch, partitioning)
+                .map_err(|e| partition_error(self.model, e))?;
+            for (key, offset, len) in crate::partition_rows::runs(&keys) {
+                if self.group != Some(key) {
+                    if self.group.is_some() {
+                        staging.commit_group(report).await?;
+                    }
+                    staging.begin_group(&crate::partition_rows::origin(key));
+                    self.group = Some(key);
+                }
+                self.stage(batch.slice(offset, len), staging, report)
+                    .await?;
+            }
+        }
+        if self.group.take().is_some() {
+            staging.commit_group(report).await?;
+        }
+        Ok(())
+    }
+
+    async fn stage(
+        &mut self,
+        batch: arrow::array::RecordBatch,
+        staging: &mut Staging,
+        report: &mut AssetRunReport,
+    ) -> Result<()> {
+        {
             let n = batch.num_rows() as u64;
             let source = SourceBatch {
                 bytes: batch.get_array_memory_size() as u64,
@@ -484,6 +589,10 @@ impl ModelStream<'_> {
         }
         Ok(())
     }
+}
+
+fn partition_error(model: &ModelDef, e: String) -> OrchestrateError {
+    OrchestrateError::Config(format!("{}: {e}", model.path.display()))
 }
 
 fn current_inputs(
@@ -522,6 +631,9 @@ fn definition_fingerprint(model: &ModelDef, validator: &Validator) -> String {
     text.push_str(model.materialization.as_str());
     text.push('\0');
     text.push_str(&model.unique_key.join("+"));
+    if let Some(p) = &model.partition {
+        text.push_str(&format!("\0partition:{}:{}", p.column, p.grain.as_str()));
+    }
     for field in validator.schema().fields() {
         text.push('\0');
         text.push_str(field.name());

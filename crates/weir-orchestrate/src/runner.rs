@@ -25,6 +25,31 @@ pub struct RunOptions {
     pub trigger: String,
     /// How many assets may run at the same time.
     pub threads: usize,
+    /// Recompute only this partition (`2026-11-25`, `2026-11-25T05`) of the selected models,
+    /// which must all be partitioned (see [`check_partition_selection`]).
+    pub partition: Option<String>,
+}
+
+/// Why `partition` cannot apply to `selected`: every selected asset must be a partitioned
+/// model and the partition a valid name for its grain.
+pub fn check_partition_selection(
+    project: &Project,
+    selected: &[String],
+    partition: &str,
+) -> std::result::Result<(), String> {
+    for name in selected {
+        let Some(asset) = project.asset(name) else {
+            return Err(format!("unknown asset `{name}`"));
+        };
+        let Some(partitioning) = asset.model.as_ref().and_then(|m| m.partition.as_ref()) else {
+            return Err(format!(
+                "`{name}` is not a partitioned model (no `partition_by` in models/{name}.sql), so it has no partition {partition}; select only partitioned models"
+            ));
+        };
+        weir_model::PartitionKey::parse(partitioning.grain, partition)
+            .map_err(|e| format!("`{name}`: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Where an asset's Delta table and its quarantine table live.
@@ -152,6 +177,7 @@ pub(crate) fn empty_report(project: &Project, asset: &Asset) -> AssetRunReport {
         files: Vec::new(),
         rejected_files: Vec::new(),
         replaced_files: Vec::new(),
+        partition: None,
         compacted: None,
         checks: Vec::new(),
         quarantine_by_rule: BTreeMap::new(),

@@ -221,6 +221,46 @@ impl Staging {
         Ok(refused)
     }
 
+    /// Plans the replacement of every row earlier runs stored or quarantined under `origin`
+    /// (a partition, `partition:<key>`): the data and quarantine files tagged with it are
+    /// removed by the publishing commit. Returns the rows and quarantined rows removed. Fails
+    /// when a file of either table carries no origin at all (written before the model was
+    /// partitioned): which of its rows belong to `origin` cannot be told from its tags.
+    pub async fn replace_origin(&mut self, origin: &str, rebuild: &str) -> Result<(u64, u64)> {
+        let live = self.table.live_files().await?;
+        let quarantined = self.quarantine.live_files().await?;
+        let untagged = live
+            .iter()
+            .chain(&quarantined)
+            .filter(|f| f.origin.is_none())
+            .count();
+        if untagged > 0 {
+            return Err(OrchestrateError::Config(format!(
+                "{untagged} file(s) of the table or its quarantine were written before its rows were kept by partition, so a partition cannot be replaced exactly; {rebuild}"
+            )));
+        }
+        let of = |files: &[weir_store::LiveFile]| -> (Vec<String>, u64) {
+            let mine: Vec<&weir_store::LiveFile> = files
+                .iter()
+                .filter(|f| f.origin.as_deref() == Some(origin))
+                .collect();
+            (
+                mine.iter().map(|f| f.path.clone()).collect(),
+                mine.iter().map(|f| f.rows.unwrap_or(0)).sum(),
+            )
+        };
+        let (data, rows) = of(&live);
+        let (bad, bad_rows) = of(&quarantined);
+        self.replacements.insert(
+            origin.to_string(),
+            Replacement {
+                data,
+                quarantine: bad,
+            },
+        );
+        Ok((rows, bad_rows))
+    }
+
     /// Gives up replacing a rewritten file (its new content could not be read): its earlier
     /// rows stay as they are.
     pub fn cancel_replacement(&mut self, origin: &str, report: &mut AssetRunReport) {

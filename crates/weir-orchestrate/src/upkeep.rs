@@ -88,18 +88,14 @@ pub const SMALL_FILE_BYTES: u64 = 16 * 1024 * 1024;
 pub const TARGET_FILE_BYTES: u64 = 128 * 1024 * 1024;
 
 /// After a successful run: compacts the asset's table when it holds more small files than the
-/// project allows (`compact_after_files`), unless its source keeps files per input file.
+/// project allows (`compact_after_files`), unless it keeps its files by origin.
 /// Returns the files removed and added, when it compacted.
 pub(crate) async fn compact_if_due(
     project: &Project,
     asset: &weir_model::Asset,
 ) -> Result<Option<(u64, u64)>> {
     let limit = project.config.project.compact_after_files;
-    let replace = asset
-        .source
-        .as_ref()
-        .is_some_and(|s| s.on_change == weir_model::OnChange::Replace);
-    if limit == 0 || replace {
+    if limit == 0 || keeps_files_by_origin(asset).is_some() {
         return Ok(None);
     }
     let (path, _) = table_paths(project, &asset.name);
@@ -118,6 +114,23 @@ pub(crate) async fn compact_if_due(
     let done = weir_store::compact(table, TARGET_FILE_BYTES).await?;
     tracing::info!(asset = %asset.name, removed = done.files_removed, added = done.files_added, "compacted");
     Ok(Some((done.files_removed, done.files_added)))
+}
+
+/// Why an asset's files must stay as they are written, if they must: a source with
+/// `on_change = "replace"` keeps one data file per input file, a partitioned model files per
+/// partition; that is how the rows to replace are found.
+fn keeps_files_by_origin(asset: &weir_model::Asset) -> Option<&'static str> {
+    if asset
+        .source
+        .as_ref()
+        .is_some_and(|s| s.on_change == weir_model::OnChange::Replace)
+    {
+        return Some("on_change = \"replace\" keeps one data file per input file");
+    }
+    if asset.model.as_ref().is_some_and(|m| m.partition.is_some()) {
+        return Some("a partitioned model keeps its files by partition");
+    }
+    None
 }
 
 /// What compaction did to one table, or why it left the table alone.
@@ -144,10 +157,7 @@ pub async fn optimize(
 ) -> Result<Vec<TableCompaction>> {
     let mut reports = Vec::new();
     for name in assets {
-        let replace = project
-            .asset(name)
-            .and_then(|a| a.source.as_ref())
-            .is_some_and(|s| s.on_change == weir_model::OnChange::Replace);
+        let by_origin = project.asset(name).and_then(keeps_files_by_origin);
         let (table_path, quarantine_path) = table_paths(project, name);
         for (kind, path) in [("table", table_path), ("quarantine", quarantine_path)] {
             let skip = |why: String| TableCompaction {
@@ -162,10 +172,8 @@ pub async fn optimize(
                 reports.push(skip(format!("its publication is held back: {why}")));
                 continue;
             }
-            if replace {
-                reports.push(skip(
-                    "on_change = \"replace\" keeps one data file per input file".into(),
-                ));
+            if let Some(why) = by_origin {
+                reports.push(skip(why.into()));
                 continue;
             }
             let Some(table) = LakeTable::open(&path).await? else {

@@ -40,6 +40,7 @@ pub fn router(api: Shared) -> Router {
         .route("/runs", get(list_runs).post(trigger))
         .route("/runs/{id}", get(get_run))
         .route("/runs/{id}/cancel", post(cancel))
+        .route("/backfills", post(backfill))
         .fallback(not_found)
         .with_state(api)
 }
@@ -258,6 +259,8 @@ struct TriggerBody {
     priority: i64,
     max_attempts: Option<u32>,
     timeout_secs: Option<u64>,
+    /// Only this partition of the selected (partitioned) models.
+    partition: Option<String>,
 }
 
 async fn trigger(
@@ -282,8 +285,16 @@ async fn trigger(
     let (project, _) = weir_model::load_project(&api.root);
     if let Some(project) = &project {
         let (graph, _) = weir_orchestrate::build_graph(project);
-        if let Err(why) = weir_orchestrate::select(project, &graph, &body.select) {
-            return error(StatusCode::BAD_REQUEST, "unknown_asset", why);
+        match weir_orchestrate::select(project, &graph, &body.select) {
+            Err(why) => return error(StatusCode::BAD_REQUEST, "unknown_asset", why),
+            Ok(selected) => {
+                if let Some(partition) = &body.partition
+                    && let Err(why) =
+                        weir_orchestrate::check_partition_selection(project, &selected, partition)
+                {
+                    return error(StatusCode::BAD_REQUEST, "bad_partition", why);
+                }
+            }
         }
     }
     let run = NewRun {
@@ -294,6 +305,7 @@ async fn trigger(
         max_attempts: body.max_attempts.unwrap_or(1).max(1),
         timeout_secs: body.timeout_secs,
         delay: std::time::Duration::ZERO,
+        partition: body.partition,
     };
     let id = match api.state.enqueue(&run).await {
         Ok(id) => id,
@@ -322,6 +334,74 @@ async fn cancel(State(api): State<Shared>, headers: HeaderMap, Path(id): Path<St
             "unknown_run",
             format!("no run `{id}`"),
         ),
+        Err(e) => internal(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackfillBody {
+    asset: String,
+    from: String,
+    to: String,
+    max_attempts: Option<u32>,
+}
+
+/// Queues a backfill (one run per partition that has not succeeded); the service executes it.
+async fn backfill(
+    State(api): State<Shared>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(r) = denied(&api, &headers, true) {
+        return r;
+    }
+    let body: BackfillBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!(
+                    "the body is not a backfill request ({{\"asset\": \"daily_orders\", \"from\": \"2026-11-01\", \"to\": \"2026-11-30\"}}): {e}"
+                ),
+            );
+        }
+    };
+    let (project, diagnostics) = weir_model::load_project(&api.root);
+    let Some(project) = project.filter(|_| !diagnostics.has_errors()) else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "project",
+            "the project does not load (run `weir check`)",
+        );
+    };
+    let request = crate::backfill::BackfillRequest {
+        asset: body.asset,
+        from: body.from,
+        to: body.to,
+        enqueue_only: true,
+        max_attempts: body.max_attempts.unwrap_or(3),
+    };
+    let queued = match crate::backfill::enqueue(&project, &api.state, &request).await {
+        Ok(q) => q,
+        Err(crate::ServeError::Request(why)) => {
+            return error(StatusCode::BAD_REQUEST, "bad_backfill", why);
+        }
+        Err(e) => return internal(e),
+    };
+    api.wake.notify_one();
+    match api.state.runs_with_trigger(&queued.trigger).await {
+        Ok(runs) => (
+            StatusCode::CREATED,
+            Json(json!({
+                "trigger": queued.trigger,
+                "partitions": queued.partitions.len(),
+                "queued_now": queued.queued_now,
+                "runs": runs,
+            })),
+        )
+            .into_response(),
         Err(e) => internal(e),
     }
 }

@@ -7,6 +7,9 @@ pub enum ServeError {
         addr: String,
         source: std::io::Error,
     },
+    /// A request that cannot be carried out as asked (an unknown asset, a bad range).
+    #[error("{0}")]
+    Request(String),
     #[error(transparent)]
     Orchestrate(#[from] weir_orchestrate::OrchestrateError),
 }

@@ -168,10 +168,17 @@ async fn attempt_inner(
         Ok(selected) => selected,
         Err(why) => return Ok(final_outcome(AttemptOutcome::Refused(why))),
     };
+    if let Some(partition) = &run.partition
+        && let Err(why) =
+            weir_orchestrate::check_partition_selection(&project, &selected, partition)
+    {
+        return Ok(final_outcome(AttemptOutcome::Refused(why)));
+    }
     let options = RunOptions {
         full_refresh: run.full_refresh,
         trigger: format!("serve:{}", run.id),
         threads: 1,
+        partition: run.partition.clone(),
     };
     let reports = weir_orchestrate::run_assets(
         &project,

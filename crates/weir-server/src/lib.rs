@@ -7,12 +7,14 @@
 //! `weir-orchestrate`'s `run_assets`, the same pipeline `weir run` drives.
 
 mod api;
+mod backfill;
 mod error;
 mod execute;
 mod freshness;
 mod metrics;
 mod service;
 
+pub use backfill::{BackfillReport, BackfillRequest, PartitionState, backfill};
 pub use error::ServeError;
 pub use service::{Listening, ServeOptions, Working, serve, work};
 

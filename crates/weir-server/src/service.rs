@@ -160,25 +160,28 @@ pub async fn work(
 
 /// What a process running the loop does besides executing runs.
 #[derive(Debug, Clone, Copy)]
-enum Role {
+pub(crate) enum Role {
     /// Schedules cron ticks, and file arrivals when `file_arrival`.
     Serve { file_arrival: bool },
     /// Executes only.
     Worker,
+    /// Executes the runs of one backfill (`weir backfill`), then stops.
+    Backfill,
 }
 
 impl Role {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Role::Serve { .. } => "serve",
             Role::Worker => "worker",
+            Role::Backfill => "backfill",
         }
     }
 }
 
 /// A name for this process in the queue's leases: its role, its process id and a random part
 /// (process ids repeat across machines and restarts).
-fn executor_name(role: Role) -> String {
+pub(crate) fn executor_name(role: Role) -> String {
     format!(
         "{}:{}:{}",
         role.name(),
@@ -269,7 +272,7 @@ async fn run_loop(
 
 /// The project in `root`, its state store (what opening it repaired is logged) and the
 /// store's URL.
-async fn open(root: &Path) -> Result<(Project, StateStore, String), ServeError> {
+pub(crate) async fn open(root: &Path) -> Result<(Project, StateStore, String), ServeError> {
     let project = load(root)?;
     let url = project.state_url();
     let state = StateStore::connect(&url).await?;
@@ -513,6 +516,7 @@ impl Scheduler {
                 max_attempts: job.max_attempts,
                 timeout_secs: job.timeout_secs,
                 delay: Duration::ZERO,
+                partition: None,
             };
             match weir_orchestrate::due(&cron, zone, last, since, now, job.catch_up) {
                 Due::Run(tick) => {

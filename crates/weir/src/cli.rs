@@ -173,15 +173,46 @@ pub enum Command {
     /// everything upstream), `team:finance`, `tag:NAME`.
     ///
     /// Example: weir run orders+ --full-refresh
+    /// Example: weir run daily_orders --partition 2026-11-25
     Run {
         /// Asset selectors; none means every asset.
         assets: Vec<String>,
         /// Rebuild the tables from all their input instead of only what is new.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "partition")]
         full_refresh: bool,
+        /// Recompute only this partition (2026-11-25, or 2026-11-25T05 for hourly ones) of
+        /// the selected models, which must be partitioned (`partition_by`); the partition's
+        /// earlier rows are replaced in one commit.
+        #[arg(long)]
+        partition: Option<String>,
         /// How many independent assets run at the same time.
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
         threads: u16,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Recompute a partitioned model over a range of partitions: one queued run per
+    /// partition (both ends included), executed here unless --enqueue-only.
+    ///
+    /// Resumable: the same command again runs only the partitions that have not succeeded.
+    /// Each partition's earlier rows are replaced, never appended to.
+    ///
+    /// Example: weir backfill daily_orders --from 2026-11-01 --to 2026-11-30
+    Backfill {
+        /// The partitioned model.
+        asset: String,
+        /// The first partition (2026-11-01, or 2026-11-01T00 for hourly ones).
+        #[arg(long)]
+        from: String,
+        /// The last partition, included.
+        #[arg(long)]
+        to: String,
+        /// Queue the runs and return; `weir serve` or `weir worker` executes them.
+        #[arg(long)]
+        enqueue_only: bool,
+        /// Attempts per partition (errors that may pass are retried with backoff).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+        max_attempts: u32,
         #[command(flatten)]
         common: Common,
     },

@@ -121,6 +121,7 @@ pub fn run_json(reports: &[AssetRunReport], recovery: &Recovery) -> Value {
                 "files": r.files,
                 "rejected_files": r.rejected_files.iter().map(|f| json!({"path": f.path, "reason": f.reason})).collect::<Vec<_>>(),
                 "replaced_files": r.replaced_files,
+                "partition": r.partition,
                 "compacted_files": r.compacted.map(|(removed, added)| json!({ "removed": removed, "added": added })),
                 "table_version": r.table_version,
                 "quarantine_version": r.quarantine_version,
@@ -224,6 +225,12 @@ pub fn print_run_summary(reports: &[AssetRunReport]) {
         }
         for f in &r.rejected_files {
             println!("rejected: {}: {}: {}", r.asset, f.path, f.reason);
+        }
+        if let Some(p) = &r.partition {
+            println!(
+                "partition: {}: {} replaced; its earlier {} stored and {} quarantined rows were replaced by the {} rows of this run",
+                r.asset, p.partition, p.rows_removed, p.quarantined_removed, r.rows_in
+            );
         }
         for f in &r.replaced_files {
             println!(

@@ -1,4 +1,5 @@
 mod author;
+mod backfill;
 mod check;
 mod check_inputs;
 mod doctor;
@@ -93,7 +94,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             } else if !json {
                 eprintln!("using the existing demo project in {}", dir.display());
             }
-            run::run(&dir, &[], false, 2, json).await
+            run::run(&dir, &[], run::Mode::default(), 2, json).await
         }
         Command::Check {
             deny_warnings,
@@ -102,17 +103,38 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Run {
             assets,
             full_refresh,
+            partition,
             threads,
             common,
         } => {
             run::run(
                 &common.project,
                 &assets,
-                full_refresh,
+                run::Mode {
+                    full_refresh,
+                    partition,
+                },
                 usize::from(threads),
                 common.json,
             )
             .await
+        }
+        Command::Backfill {
+            asset,
+            from,
+            to,
+            enqueue_only,
+            max_attempts,
+            common,
+        } => {
+            let request = weir_server::BackfillRequest {
+                asset,
+                from,
+                to,
+                enqueue_only,
+                max_attempts,
+            };
+            backfill::run(&common.project, &request, common.json).await
         }
         Command::Doctor { dry_run, common } => {
             doctor::doctor(&common.project, dry_run, common.json).await

@@ -51,6 +51,7 @@ pub async fn trigger(
                     max_attempts: 1,
                     timeout_secs: None,
                     delay: std::time::Duration::ZERO,
+                    partition: None,
                 })
                 .await?;
             let run = state.queued_run(&id).await?;

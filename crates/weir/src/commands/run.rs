@@ -6,10 +6,18 @@ use crate::Outcome;
 use crate::output::{print_run_summary, run_json};
 use crate::progress::Bars;
 
+/// What `weir run` recomputes.
+#[derive(Debug, Clone, Default)]
+pub struct Mode {
+    pub full_refresh: bool,
+    /// Only this partition of the selected (partitioned) models.
+    pub partition: Option<String>,
+}
+
 pub async fn run(
     root: &Path,
     selectors: &[String],
-    full_refresh: bool,
+    mode: Mode,
     threads: usize,
     json: bool,
 ) -> anyhow::Result<Outcome> {
@@ -17,12 +25,22 @@ pub async fn run(
     else {
         return Ok(Outcome::BadInput);
     };
+    if let Some(partition) = &mode.partition
+        && let Err(why) =
+            weir_orchestrate::check_partition_selection(&project, &selected, partition)
+    {
+        return Ok(crate::output::user_error(
+            "selection",
+            format!("--partition {partition}: {why}"),
+        ));
+    }
     let (_lock, state, recovery) = super::open_and_recover(&project, json).await?;
     let bars = Bars::new(json);
     let options = RunOptions {
-        full_refresh,
+        full_refresh: mode.full_refresh,
         trigger: "cli".into(),
         threads,
+        partition: mode.partition,
     };
     let reports = run_assets(
         &project,

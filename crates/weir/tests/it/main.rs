@@ -15,6 +15,7 @@ mod lake_record;
 mod malformed;
 mod narrowing;
 mod on_change;
+mod partitions;
 mod python_reader;
 mod quarantine;
 mod randomized;

@@ -12,11 +12,11 @@ use serde_json::{Value, json};
 
 use crate::support::{count, demo_project, weir_bin};
 
-const TOKEN: &str = "test-token-1234";
+pub(crate) const TOKEN: &str = "test-token-1234";
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    base: String,
+    pub(crate) base: String,
 }
 
 impl Drop for Server {
@@ -27,7 +27,7 @@ impl Drop for Server {
 }
 
 /// Starts `weir serve` on a free loopback port and waits until it listens.
-fn start(dir: &Path) -> Server {
+pub(crate) fn start(dir: &Path) -> Server {
     let mut child = Command::new(weir_bin())
         .args(["serve", "--json", "--addr", "127.0.0.1:0", "--project"])
         .arg(dir)
@@ -57,7 +57,7 @@ fn start(dir: &Path) -> Server {
 }
 
 /// One HTTP/1.1 request; the status code and the JSON body.
-fn http(
+pub(crate) fn http(
     base: &str,
     method: &str,
     path: &str,
@@ -96,7 +96,12 @@ fn queued_runs(base: &str) -> Vec<Value> {
 }
 
 /// Waits until `pred` holds for the queued runs; panics with them after `secs`.
-fn wait_for(base: &str, secs: u64, what: &str, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+pub(crate) fn wait_for(
+    base: &str,
+    secs: u64,
+    what: &str,
+    pred: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         let runs = queued_runs(base);

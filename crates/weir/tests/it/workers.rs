@@ -85,6 +85,7 @@ fn enqueue(state: &str, selections: &[&[&str]], count: usize) -> Vec<String> {
                 max_attempts: 3,
                 timeout_secs: None,
                 delay: Duration::ZERO,
+                partition: None,
             };
             ids.push(store.enqueue(&run).await.expect("enqueue"));
         }
