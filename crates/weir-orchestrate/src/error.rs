@@ -11,10 +11,6 @@ pub enum OrchestrateError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error(
-        "another weir process is working in this project (lock {0} is held); wait for it or stop it"
-    )]
-    Locked(PathBuf),
     #[error(transparent)]
     Ingest(#[from] weir_ingest::IngestError),
     #[error(transparent)]

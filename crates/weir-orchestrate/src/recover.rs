@@ -7,13 +7,14 @@
 //! quarantine, so a quarantine ahead of the table is a publication stopped half-way: without
 //! its journal it cannot be finished, so its quarantine commit is rolled back exactly.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use weir_model::Project;
 use weir_store::{LakeTable, Publication, StoreError};
 
 use crate::error::{OrchestrateError, Result};
+use crate::leases::AssetLease;
 use crate::runner::{LedgerPayload, failpoint, journal_path, table_paths};
 use crate::state::{RunRecord, StateStore, now};
 
@@ -122,11 +123,54 @@ fn journals(project: &Project) -> Vec<(String, PathBuf)> {
 /// Completes every publication a killed process left behind, reconciles from the Delta logs
 /// the runs whose journal is gone or unreadable, and marks the rest of its unfinished runs.
 /// A problem with one asset holds back that asset only; only a state-store failure is an error.
+///
+/// Only assets whose lease this process can take are touched: a journal or a running run of
+/// an asset another live process holds is that process's work in progress.
 pub async fn recover_pending(project: &Project, state: &StateStore) -> Result<Recovery> {
+    let mut candidates: BTreeSet<String> = journals(project).into_iter().map(|(a, _)| a).collect();
+    candidates.extend(state.running_runs().await?.into_iter().map(|r| r.asset));
+    let mut leases = Vec::new();
+    let mut owned = BTreeSet::new();
+    for asset in candidates {
+        if let Some(lease) = AssetLease::try_acquire(state, &asset).await? {
+            leases.push(lease);
+            owned.insert(asset);
+        }
+    }
+    let recovery = recover_owned(project, state, &owned).await;
+    for lease in leases {
+        lease.release().await?;
+    }
+    recovery
+}
+
+/// [`recover_pending`] for one asset whose lease this process holds (before running it: a
+/// process elsewhere may have died publishing it since the recovery at the start).
+pub(crate) async fn recover_leased(
+    project: &Project,
+    state: &StateStore,
+    asset: &str,
+) -> Result<Recovery> {
+    let owned = BTreeSet::from([asset.to_string()]);
+    recover_owned(project, state, &owned).await
+}
+
+/// Recovery of the assets in `owned`, whose leases this process holds.
+async fn recover_owned(
+    project: &Project,
+    state: &StateStore,
+    owned: &BTreeSet<String>,
+) -> Result<Recovery> {
     let mut recovery = Recovery::default();
     let mut held_runs: Vec<String> = Vec::new();
     let mut notes: BTreeMap<String, String> = BTreeMap::new();
+    if owned.is_empty() {
+        return Ok(recovery);
+    }
     for (asset, journal) in journals(project) {
+        if !owned.contains(&asset) {
+            continue;
+        }
         match weir_store::read_journal(&journal) {
             Ok(None) => {}
             Ok(Some(publication)) => match complete(state, &publication, &journal).await {
@@ -173,6 +217,9 @@ pub async fn recover_pending(project: &Project, state: &StateStore) -> Result<Re
 
     let mut by_asset: BTreeMap<String, Vec<RunRecord>> = BTreeMap::new();
     for run in state.running_runs().await? {
+        if !owned.contains(&run.asset) {
+            continue;
+        }
         if recovery.held.contains_key(&run.asset) {
             held_runs.push(run.id.clone());
         } else {
@@ -198,7 +245,7 @@ pub async fn recover_pending(project: &Project, state: &StateStore) -> Result<Re
             }
         }
     }
-    let interrupted = state.mark_interrupted(&held_runs).await?;
+    let interrupted = state.mark_interrupted(owned, &held_runs).await?;
     if interrupted > 0 {
         recovery.messages.push(format!(
             "{interrupted} other interrupted run(s) published nothing"

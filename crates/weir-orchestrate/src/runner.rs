@@ -13,6 +13,7 @@ use weir_store::QUARANTINE_DIR;
 
 use crate::dag::AssetGraph;
 use crate::error::{OrchestrateError, Result};
+use crate::leases::AssetLease;
 use crate::progress::Progress;
 use crate::report::{AssetRunReport, RunStatus};
 use crate::state::{LedgerEntry, RunRecord, StateStore, now};
@@ -198,7 +199,43 @@ fn skipped(project: &Project, asset: &Asset, cause: &str, how: &str) -> AssetRun
     report
 }
 
+/// Runs one asset under its lease: waits while another process writes it, settles what a
+/// process that died writing it left, then runs it.
 async fn run_one(
+    project: &Project,
+    state: &StateStore,
+    graph: &AssetGraph,
+    asset: &Asset,
+    options: &RunOptions,
+    progress: &dyn Progress,
+) -> Result<AssetRunReport> {
+    let lease = AssetLease::acquire(state, &asset.name).await?;
+    let ran = async {
+        let recovery = crate::recover::recover_leased(project, state, &asset.name).await?;
+        if let Some(reason) = recovery.held.get(&asset.name) {
+            let mut report = empty_report(project, asset);
+            report.status = RunStatus::Error;
+            report.error = Some(format!("held back by recovery: {reason}"));
+            return Ok(report);
+        }
+        let mut report = run_leased(project, state, graph, asset, options, progress).await?;
+        report.warnings.splice(
+            0..0,
+            recovery
+                .messages
+                .into_iter()
+                .map(|m| format!("recovered first: {m}")),
+        );
+        Ok::<AssetRunReport, OrchestrateError>(report)
+    }
+    .await;
+    let released = lease.release().await;
+    let report = ran?;
+    released?;
+    Ok(report)
+}
+
+async fn run_leased(
     project: &Project,
     state: &StateStore,
     graph: &AssetGraph,

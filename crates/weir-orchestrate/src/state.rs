@@ -420,12 +420,16 @@ impl StateStore {
         Ok(())
     }
 
-    /// Runs left `running` by a process that died: with the project lock held, no live
-    /// process owns them. Those in `except` (held back by recovery) are left alone.
-    pub async fn mark_interrupted(&self, except: &[String]) -> Result<u64> {
+    /// Runs of `assets` left `running` by a process that died: with those assets' leases held,
+    /// no live process owns them. Those in `except` (held back by recovery) are left alone.
+    pub async fn mark_interrupted(
+        &self,
+        assets: &std::collections::BTreeSet<String>,
+        except: &[String],
+    ) -> Result<u64> {
         let mut marked = 0;
         for run in self.running_runs().await? {
-            if except.contains(&run.id) {
+            if except.contains(&run.id) || !assets.contains(&run.asset) {
                 continue;
             }
             self.set_status(
@@ -441,12 +445,9 @@ impl StateStore {
 
     /// The runs still marked `running`, oldest first.
     pub async fn running_runs(&self) -> Result<Vec<RunRecord>> {
-        let mut runs: Vec<RunRecord> = self
-            .runs(None, u32::MAX)
-            .await?
-            .into_iter()
-            .filter(|r| r.status == "running")
-            .collect();
+        let mut runs = self
+            .runs_with_status(None, Some("running"), u32::MAX)
+            .await?;
         runs.reverse();
         Ok(runs)
     }

@@ -1,6 +1,6 @@
 //! Table upkeep across a project: `weir vacuum`.
 //!
-//! Runs under the project lock and after recovery, so that no run is staging files while the
+//! The caller holds the assets' leases and has recovered, so that no run is staging files while the
 //! unreferenced ones are listed, and a journalled publication has already been completed or
 //! settled (its files are named by then). Assets whose publication is held back are left
 //! alone: their staged files may still be needed.

@@ -1,16 +1,13 @@
-//! Executing one queued run: the same pipeline `weir run` drives, under the project lock,
-//! with the run's lease renewed by heartbeat while it works.
+//! Executing one queued run: the same pipeline `weir run` drives (each asset under its
+//! lease), with the run's queue lease renewed by heartbeat while it works.
 
 use std::path::Path;
 use std::time::Duration;
 
 use weir_orchestrate::{
-    AssetGraph, AttemptOutcome, NoProgress, OrchestrateError, ProjectLock, QueuedRun, RunOptions,
+    AssetGraph, AssetLeases, AttemptOutcome, NoProgress, OrchestrateError, QueuedRun, RunOptions,
     RunStatus, StateStore, VacuumOptions,
 };
-
-/// How often a busy project lock is tried again (a `weir run` from a terminal holds it).
-const LOCK_RETRY: Duration = Duration::from_millis(100);
 
 /// How an executed run ended, and the assets downstream of what it published that it did not
 /// run itself (stale now: dependency automation runs them).
@@ -82,7 +79,6 @@ async fn clean_up(
     let Some(project) = project.filter(|_| !diagnostics.has_errors()) else {
         return Ok(());
     };
-    let _lock = lock(&project).await?;
     let recovery = weir_orchestrate::recover_pending(&project, state).await?;
     let (graph, _) = weir_orchestrate::build_graph(&project);
     let Ok(selected) = weir_orchestrate::select(&project, &graph, &run.selection) else {
@@ -92,21 +88,14 @@ async fn clean_up(
         apply: true,
         retain_hours: None,
     };
-    for table in weir_orchestrate::vacuum(&project, &selected, &recovery.held, &options).await? {
+    // Under the assets' leases, so no other process is staging files in them meanwhile.
+    let leases = AssetLeases::acquire(state, &selected).await?;
+    let vacuumed = weir_orchestrate::vacuum(&project, &selected, &recovery.held, &options).await;
+    leases.release().await?;
+    for table in vacuumed? {
         tracing::info!(run = %run.id, table = ?table, "staged files of the stopped run deleted");
     }
     Ok(())
-}
-
-/// The project lock, waited for: a `weir run` from a terminal may hold it.
-async fn lock(project: &weir_model::Project) -> Result<ProjectLock, OrchestrateError> {
-    loop {
-        match ProjectLock::acquire(&project.state_dir()) {
-            Ok(lock) => return Ok(lock),
-            Err(OrchestrateError::Locked(_)) => tokio::time::sleep(LOCK_RETRY).await,
-            Err(e) => return Err(e),
-        }
-    }
 }
 
 /// Heartbeats until the lease is refused; says why.
@@ -158,7 +147,6 @@ async fn attempt_inner(
             errors.join("; ")
         ))));
     };
-    let _lock = lock(&project).await?;
     let recovery = weir_orchestrate::recover_pending(&project, state).await?;
     for message in &recovery.messages {
         tracing::info!(run = %run.id, "recovery: {message}");

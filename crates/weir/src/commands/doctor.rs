@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use weir_orchestrate::{ProjectLock, StateStore, check_ledger, table_paths};
+use weir_orchestrate::{AssetLease, StateStore, check_ledger, table_paths};
 
 use crate::Outcome;
 
@@ -10,7 +10,6 @@ pub async fn doctor(root: &Path, dry_run: bool, json: bool) -> anyhow::Result<Ou
     let Some(project) = super::load(root, json, false) else {
         return Ok(Outcome::BadInput);
     };
-    let _lock = ProjectLock::acquire(&project.state_dir())?;
     let state = StateStore::connect(&project.state_url()).await?;
     let mut findings = Vec::new();
     let mut problems = 0usize;
@@ -20,7 +19,11 @@ pub async fn doctor(root: &Path, dry_run: bool, json: bool) -> anyhow::Result<Ou
     }
     for asset in project.assets.iter().filter(|a| a.source.is_some()) {
         let (table, _) = table_paths(&project, &asset.name);
-        let check = check_ledger(&state, &table, &asset.name, !dry_run).await?;
+        // The ledger is compared with a Delta log nobody is appending to.
+        let lease = AssetLease::acquire(&state, &asset.name).await?;
+        let check = check_ledger(&state, &table, &asset.name, !dry_run).await;
+        lease.release().await?;
+        let check = check?;
         let (status, message) = if let Some(why) = &check.unknown {
             problems += 1;
             (

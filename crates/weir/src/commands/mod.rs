@@ -333,41 +333,54 @@ pub(crate) fn print_diagnostics(diagnostics: &Diagnostics, as_json: bool) {
     }
 }
 
-/// The selected assets, under the project lock and after recovery (its held assets are to be
+/// The selected assets, under their leases and after recovery (its held assets are to be
 /// left alone): where the upkeep commands (`vacuum`, `optimize`) start. `None` after printing
 /// why not (exit 2).
 pub(crate) async fn upkeep_selection(
     root: &Path,
     selectors: &[String],
     json: bool,
-) -> anyhow::Result<
-    Option<(
-        Project,
-        Vec<String>,
-        weir_orchestrate::Recovery,
-        weir_orchestrate::ProjectLock,
-    )>,
-> {
+) -> anyhow::Result<Option<Upkeep>> {
     let Some((project, _, selected)) = load_selection(root, selectors, json, false) else {
         return Ok(None);
     };
-    let (lock, state, recovery) = open_and_recover(&project, json).await?;
-    state.close().await;
-    Ok(Some((project, selected, recovery, lock)))
+    let (state, recovery) = open_and_recover(&project, json).await?;
+    // Nobody stages files in (or commits to) a table while it is vacuumed or compacted.
+    let leases = weir_orchestrate::AssetLeases::acquire(&state, &selected).await?;
+    Ok(Some(Upkeep {
+        project,
+        selected,
+        recovery,
+        state,
+        leases,
+    }))
 }
 
-/// What every command that writes starts with: the project lock, the state store, and the
-/// recovery of whatever a killed run left behind (with what opening the store had to repair
-/// first), printed unless the output is JSON.
+/// What `weir vacuum` and `weir optimize` work with: the selected assets, under their leases.
+pub(crate) struct Upkeep {
+    pub project: Project,
+    pub selected: Vec<String>,
+    pub recovery: weir_orchestrate::Recovery,
+    pub state: weir_orchestrate::StateStore,
+    pub leases: weir_orchestrate::AssetLeases,
+}
+
+impl Upkeep {
+    /// Gives the leases back and closes the state store.
+    pub async fn done(self) -> anyhow::Result<()> {
+        self.leases.release().await?;
+        self.state.close().await;
+        Ok(())
+    }
+}
+
+/// What every command that writes starts with: the state store, and the recovery of whatever
+/// a killed process left behind (with what opening the store had to repair first), printed
+/// unless the output is JSON. Each asset is then written under its lease.
 pub(crate) async fn open_and_recover(
     project: &Project,
     json: bool,
-) -> anyhow::Result<(
-    weir_orchestrate::ProjectLock,
-    weir_orchestrate::StateStore,
-    weir_orchestrate::Recovery,
-)> {
-    let lock = weir_orchestrate::ProjectLock::acquire(&project.state_dir())?;
+) -> anyhow::Result<(weir_orchestrate::StateStore, weir_orchestrate::Recovery)> {
     let state = weir_orchestrate::StateStore::connect(&project.state_url()).await?;
     let mut recovery = weir_orchestrate::recover_pending(project, &state).await?;
     recovery
@@ -376,5 +389,5 @@ pub(crate) async fn open_and_recover(
     if !json {
         crate::output::print_recovery(&recovery);
     }
-    Ok((lock, state, recovery))
+    Ok((state, recovery))
 }

@@ -10,13 +10,19 @@ pub async fn run(
     target_mb: u64,
     json: bool,
 ) -> anyhow::Result<Outcome> {
-    let Some((project, selected, recovery, _lock)) =
-        super::upkeep_selection(root, selectors, json).await?
-    else {
+    let Some(upkeep) = super::upkeep_selection(root, selectors, json).await? else {
         return Ok(Outcome::BadInput);
     };
     let target = target_mb.saturating_mul(1024 * 1024);
-    let reports = weir_orchestrate::optimize(&project, &selected, &recovery.held, target).await?;
+    let reports = weir_orchestrate::optimize(
+        &upkeep.project,
+        &upkeep.selected,
+        &upkeep.recovery.held,
+        target,
+    )
+    .await;
+    upkeep.done().await?;
+    let reports = reports?;
     if json {
         crate::output::print_json(serde_json::json!({ "tables": reports }));
     } else {

@@ -1,6 +1,6 @@
 use std::path::Path;
 
-use weir_orchestrate::{ProjectLock, StateStore, abandon, recover_pending};
+use weir_orchestrate::{AssetLease, StateStore, abandon, recover_pending};
 
 use crate::Outcome;
 use crate::output::{print_recovery, recovery_json};
@@ -24,11 +24,21 @@ pub async fn recover(
             format!("unknown asset `{asset}`{hint}"),
         ));
     }
-    let _lock = ProjectLock::acquire(&project.state_dir())?;
     let state = StateStore::connect(&project.state_url()).await?;
     let mut abandoned = Vec::new();
     if let Some(asset) = abandon_asset {
-        abandoned = abandon(&project, &state, asset).await?;
+        let Some(lease) = AssetLease::try_acquire(&state, asset).await? else {
+            state.close().await;
+            return Ok(crate::output::user_error(
+                "held",
+                format!(
+                    "another live process is writing `{asset}` now (it holds its lease); its publication is not abandoned"
+                ),
+            ));
+        };
+        let done = abandon(&project, &state, asset).await;
+        lease.release().await?;
+        abandoned = done?;
     }
     let mut recovery = recover_pending(&project, &state).await?;
     state.close().await;

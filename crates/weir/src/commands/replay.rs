@@ -35,7 +35,7 @@ pub async fn replay(
         }
         Some(_) => {}
     }
-    let (_lock, state, recovery) = super::open_and_recover(&project, json).await?;
+    let (state, recovery) = super::open_and_recover(&project, json).await?;
     if let Some(reason) = recovery.held.get(name) {
         state.close().await;
         crate::output::user_error(
@@ -45,7 +45,10 @@ pub async fn replay(
         return Ok(Outcome::DataFailed);
     }
     let recovered = recovery.messages;
-    let report = replay_rows(&project, &state, name, options).await?;
+    let lease = weir_orchestrate::AssetLease::acquire(&state, name).await?;
+    let report = replay_rows(&project, &state, name, options).await;
+    lease.release().await?;
+    let report = report?;
     state.close().await;
     let still: u64 = report.still_failing_by_rule.values().sum();
     if json {

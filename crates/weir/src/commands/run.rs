@@ -34,7 +34,7 @@ pub async fn run(
             format!("--partition {partition}: {why}"),
         ));
     }
-    let (_lock, state, recovery) = super::open_and_recover(&project, json).await?;
+    let (state, recovery) = super::open_and_recover(&project, json).await?;
     let bars = Bars::new(json);
     let options = RunOptions {
         full_refresh: mode.full_refresh,

@@ -12,12 +12,19 @@ pub async fn run(
     options: &VacuumOptions,
     json: bool,
 ) -> anyhow::Result<Outcome> {
-    let Some((project, selected, recovery, _lock)) =
-        super::upkeep_selection(root, selectors, json).await?
-    else {
+    let Some(upkeep) = super::upkeep_selection(root, selectors, json).await? else {
         return Ok(Outcome::BadInput);
     };
-    let reports = vacuum(&project, &selected, &recovery.held, options).await?;
+    let reports = vacuum(
+        &upkeep.project,
+        &upkeep.selected,
+        &upkeep.recovery.held,
+        options,
+    )
+    .await;
+    let recovery = upkeep.recovery.clone();
+    upkeep.done().await?;
+    let reports = reports?;
     let files: usize = reports.iter().map(|r| r.unreferenced_files.len()).sum();
     let bytes: u64 = reports.iter().map(|r| r.unreferenced_bytes).sum();
     let expired: usize = reports.iter().map(|r| r.expired_files.len()).sum();

@@ -12,6 +12,7 @@ mod isolate;
 mod journal;
 mod json_output;
 mod lake_record;
+mod leases;
 mod malformed;
 mod narrowing;
 mod on_change;
