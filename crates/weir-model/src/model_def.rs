@@ -22,6 +22,10 @@ pub struct ModelDef {
     /// `partition_by` (with `partition_grain`): the table is kept in time partitions that a
     /// partition run (`weir run --partition`, `weir backfill`) replaces one at a time.
     pub partition: Option<Partitioning>,
+    /// `timeout_secs`: a run of this model taking longer is stopped.
+    pub timeout_secs: Option<u64>,
+    /// `pool`: the concurrency pool (`[pools]` in weir.toml) its runs take a slot of.
+    pub pool: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +59,8 @@ impl ModelDef {
         let mut tags = Vec::new();
         let mut partition_by: Option<String> = None;
         let mut grain = Grain::Day;
+        let mut timeout_secs = None;
+        let mut pool = None;
         for (idx, line) in text.lines().enumerate() {
             let trimmed = line.trim();
             let Some(settings) = trimmed.strip_prefix("-- weir:") else {
@@ -78,6 +84,17 @@ impl ModelDef {
                     }
                     "tags" => tags = value.split('+').map(|s| s.trim().to_string()).collect(),
                     "partition_by" => partition_by = Some(value),
+                    "pool" => pool = Some(value),
+                    "timeout_secs" => {
+                        timeout_secs = Some(value.parse::<u64>().ok().filter(|t| *t > 0).ok_or_else(
+                            || {
+                                at(format!(
+                                    "timeout_secs must be a whole number of seconds above 0, found `{value}`"
+                                ))
+                                .field("timeout_secs")
+                            },
+                        )?)
+                    }
                     "partition_grain" => {
                         grain = Grain::parse(&value).ok_or_else(|| {
                             at(format!(
@@ -88,7 +105,7 @@ impl ModelDef {
                     }
                     other => {
                         return Err(at(format!(
-                            "unknown model setting `{other}`; expected materialized, strategy, watermark, unique_key, tags, partition_by or partition_grain"
+                            "unknown model setting `{other}`; expected materialized, strategy, watermark, unique_key, tags, partition_by, partition_grain, timeout_secs or pool"
                         ))
                         .field(other.to_string()));
                     }
@@ -130,6 +147,8 @@ impl ModelDef {
         }
         Ok(ModelDef {
             partition: partition_by.map(|column| Partitioning { column, grain }),
+            timeout_secs,
+            pool,
             path: path.to_path_buf(),
             sql: text.to_string(),
             materialization,

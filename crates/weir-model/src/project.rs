@@ -20,6 +20,10 @@ pub struct ProjectConfig {
     pub jobs: BTreeMap<String, crate::jobs::JobConfig>,
     #[serde(default)]
     pub serve: crate::jobs::ServeConfig,
+    /// Concurrency pools: how many runs of the assets in each may be in progress at once,
+    /// across every process of the project.
+    #[serde(default)]
+    pub pools: BTreeMap<String, u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -114,6 +118,23 @@ impl Asset {
 
     pub fn team(&self) -> Option<&str> {
         self.contract.team_name()
+    }
+
+    /// How long one run of this asset may take (its source's or model's `timeout_secs`).
+    pub fn timeout(&self) -> Option<std::time::Duration> {
+        self.source
+            .as_ref()
+            .and_then(|s| s.timeout_secs)
+            .or_else(|| self.model.as_ref().and_then(|m| m.timeout_secs))
+            .map(std::time::Duration::from_secs)
+    }
+
+    /// The concurrency pool its runs take a slot of.
+    pub fn pool(&self) -> Option<&str> {
+        self.source
+            .as_ref()
+            .and_then(|s| s.pool.as_deref())
+            .or_else(|| self.model.as_ref().and_then(|m| m.pool.as_deref()))
     }
 }
 
@@ -342,6 +363,27 @@ pub fn load_project(root: &Path) -> (Option<Project>, Diagnostics) {
         };
         if let Some(partition) = model.as_ref().and_then(|m| m.partition.as_ref()) {
             check_partition_column(&contract, &contract_path, partition, &mut diagnostics);
+        }
+        let pool = source
+            .as_ref()
+            .and_then(|s| s.pool.as_ref())
+            .or_else(|| model.as_ref().and_then(|m| m.pool.as_ref()));
+        if let Some(pool) = pool
+            && config.pools.get(pool).is_none_or(|n| *n == 0)
+        {
+            let file = source_path
+                .clone()
+                .or_else(|| model.as_ref().map(|m| m.path.clone()))
+                .unwrap_or_else(|| contract_path.clone());
+            diagnostics.push(
+                Diagnostic::error(
+                    &file,
+                    format!(
+                        "pool `{pool}` is not declared under [pools] in weir.toml with at least one slot (e.g. `{pool} = 2`)"
+                    ),
+                )
+                .field("pool"),
+            );
         }
         if !is_valid_asset_name(&name) {
             diagnostics.push(

@@ -28,6 +28,10 @@ pub struct SourceDef {
     /// What a file already ingested and then rewritten in place (not by appending lines) does.
     #[serde(default)]
     pub on_change: OnChange,
+    /// A run of this asset taking longer is stopped (nothing it staged is published).
+    pub timeout_secs: Option<u64>,
+    /// The concurrency pool (`[pools]` in weir.toml) this asset's runs take a slot of.
+    pub pool: Option<String>,
 }
 
 /// The policy for a source file rewritten in place after it was ingested.

@@ -84,17 +84,17 @@ fn held_here() -> &'static std::sync::Mutex<std::collections::BTreeSet<String>> 
     HELD.get_or_init(Default::default)
 }
 
-fn held_here_contains(asset: &str) -> bool {
-    held_here().lock().is_ok_and(|h| h.contains(asset))
+/// Reserves `asset` for one task of this process; false when another task has it. Taken
+/// before the state store is asked, so two tasks asking at once cannot both pass.
+fn reserve_here(asset: &str) -> bool {
+    held_here()
+        .lock()
+        .is_ok_and(|mut h| h.insert(asset.to_string()))
 }
 
-fn set_held_here(asset: &str, held: bool) {
+fn unreserve_here(asset: &str) {
     if let Ok(mut h) = held_here().lock() {
-        if held {
-            h.insert(asset.to_string());
-        } else {
-            h.remove(asset);
-        }
+        h.remove(asset);
     }
 }
 
@@ -107,12 +107,9 @@ pub enum LeaseAttempt {
 }
 
 impl StateStore {
-    /// Takes `asset`'s lease for this process unless another live process (or another task
-    /// of this one) holds it.
+    /// Takes `asset`'s lease for this process unless another live process holds it (this
+    /// process holding it already is fine: [`AssetLease`] keeps two of its tasks apart).
     pub async fn try_lease(&self, asset: &str) -> Result<LeaseAttempt> {
-        if held_here_contains(asset) {
-            return Ok(LeaseAttempt::HeldBy(format!("{} (this process)", holder())));
-        }
         let at = now();
         let until = timestamp(
             chrono::Utc::now() + chrono::Duration::from_std(LEASE_TTL).unwrap_or_default(),
@@ -226,6 +223,17 @@ impl StateStore {
     }
 }
 
+/// A reservation in this process not yet backed by a lease: given back when dropped.
+struct Reservation(Option<String>);
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if let Some(asset) = self.0.take() {
+            unreserve_here(&asset);
+        }
+    }
+}
+
 /// A held lease, renewed on a task until [`AssetLease::release`] (or drop, which releases it
 /// in the background).
 pub struct AssetLease {
@@ -241,7 +249,7 @@ impl AssetLease {
     pub async fn acquire(state: &StateStore, asset: &str) -> Result<AssetLease> {
         let mut told = false;
         loop {
-            match state.try_lease(asset).await? {
+            match AssetLease::attempt(state, asset).await? {
                 LeaseAttempt::Acquired => return Ok(AssetLease::held(state, asset)),
                 LeaseAttempt::HeldBy(other) => {
                     if !told {
@@ -256,14 +264,28 @@ impl AssetLease {
 
     /// Takes `asset`'s lease if no other live process holds it.
     pub async fn try_acquire(state: &StateStore, asset: &str) -> Result<Option<AssetLease>> {
-        Ok(match state.try_lease(asset).await? {
+        Ok(match AssetLease::attempt(state, asset).await? {
             LeaseAttempt::Acquired => Some(AssetLease::held(state, asset)),
             LeaseAttempt::HeldBy(_) => None,
         })
     }
 
+    /// One try: the reservation in this process first, then the state store; the reservation
+    /// stays only when the lease was taken.
+    async fn attempt(state: &StateStore, asset: &str) -> Result<LeaseAttempt> {
+        if !reserve_here(asset) {
+            return Ok(LeaseAttempt::HeldBy(format!("{} (this process)", holder())));
+        }
+        // Dropped while asking (a run stopped by its timeout), the reservation goes too.
+        let mut reservation = Reservation(Some(asset.to_string()));
+        let attempt = state.try_lease(asset).await;
+        if matches!(attempt, Ok(LeaseAttempt::Acquired)) {
+            reservation.0 = None;
+        }
+        attempt
+    }
+
     fn held(state: &StateStore, asset: &str) -> AssetLease {
-        set_held_here(asset, true);
         let lost = Arc::new(AtomicBool::new(false));
         let renewer = {
             let (state, asset, lost) = (state.clone(), asset.to_string(), lost.clone());
@@ -308,7 +330,7 @@ impl AssetLease {
             renewer.abort();
         }
         let released = self.state.release_lease(&self.asset).await;
-        set_held_here(&self.asset, false);
+        unreserve_here(&self.asset);
         released
     }
 }
@@ -322,13 +344,43 @@ impl Drop for AssetLease {
                 Ok(runtime) => {
                     runtime.spawn(async move {
                         let _ = state.release_lease(&asset).await;
-                        set_held_here(&asset, false);
+                        unreserve_here(&asset);
                     });
                 }
                 // No runtime to release it on: it runs out after LEASE_TTL.
-                Err(_) => set_held_here(&asset, false),
+                Err(_) => unreserve_here(&asset),
             }
         }
+    }
+}
+
+/// A slot of a concurrency pool (`[pools]` in weir.toml): slot `i` of pool `p` is the lease
+/// `pool:p#i`, so the limit holds across every process sharing the state store, and a slot
+/// of a process that died is free like its asset leases.
+pub struct PoolSlot(AssetLease);
+
+impl PoolSlot {
+    /// Takes a free slot of `pool` (of `slots`), waiting while all are taken.
+    pub async fn acquire(state: &StateStore, pool: &str, slots: u32) -> Result<PoolSlot> {
+        let mut told = false;
+        loop {
+            for i in 0..slots.max(1) {
+                if let Some(lease) =
+                    AssetLease::try_acquire(state, &format!("pool:{pool}#{i}")).await?
+                {
+                    return Ok(PoolSlot(lease));
+                }
+            }
+            if !told {
+                tracing::info!(pool, slots, "waiting: every slot of the pool is taken");
+                told = true;
+            }
+            tokio::time::sleep(RETRY).await;
+        }
+    }
+
+    pub async fn release(self) -> Result<()> {
+        self.0.release().await
     }
 }
 
@@ -395,10 +447,13 @@ mod tests {
             let lease = AssetLease::acquire(&state, "stg_orders")
                 .await
                 .expect("lease");
-            assert!(matches!(
-                state.try_lease("stg_orders").await.expect("lease"),
-                LeaseAttempt::HeldBy(_)
-            ));
+            assert!(
+                AssetLease::try_acquire(&state, "stg_orders")
+                    .await
+                    .expect("lease")
+                    .is_none(),
+                "another task of this process waits for it"
+            );
             lease.check().await.expect("still ours");
             lease.release().await.expect("release");
             assert!(

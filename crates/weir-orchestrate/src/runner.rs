@@ -209,6 +209,13 @@ async fn run_one(
     options: &RunOptions,
     progress: &dyn Progress,
 ) -> Result<AssetRunReport> {
+    let slot = match asset.pool() {
+        Some(pool) => {
+            let slots = project.config.pools.get(pool).copied().unwrap_or(1);
+            Some(crate::leases::PoolSlot::acquire(state, pool, slots).await?)
+        }
+        None => None,
+    };
     let lease = AssetLease::acquire(state, &asset.name).await?;
     let ran = async {
         let recovery = crate::recover::recover_leased(project, state, &asset.name).await?;
@@ -227,11 +234,65 @@ async fn run_one(
                 .map(|m| format!("recovered first: {m}")),
         );
         Ok::<AssetRunReport, OrchestrateError>(report)
-    }
-    .await;
+    };
+    let ran = match asset.timeout() {
+        None => ran.await,
+        Some(limit) => match tokio::time::timeout(limit, ran).await {
+            Ok(ran) => ran,
+            Err(_) => timed_out(project, state, asset, options, limit).await,
+        },
+    };
     let released = lease.release().await;
+    if let Some(slot) = slot {
+        slot.release().await?;
+    }
     let report = ran?;
     released?;
+    Ok(report)
+}
+
+/// After a run of `asset` was stopped at its timeout (its future dropped wherever it was):
+/// what it left is settled under the lease still held, as after a kill (a journalled
+/// publication is completed, its run record marked), and the files it staged are deleted.
+async fn timed_out(
+    project: &Project,
+    state: &StateStore,
+    asset: &Asset,
+    options: &RunOptions,
+    limit: std::time::Duration,
+) -> Result<AssetRunReport> {
+    let recovery = crate::recover::recover_leased(project, state, &asset.name).await?;
+    let completed = !recovery.messages.is_empty() && recovery.held.is_empty();
+    let vacuum = crate::upkeep::VacuumOptions {
+        apply: true,
+        retain_hours: None,
+    };
+    crate::upkeep::vacuum(
+        project,
+        std::slice::from_ref(&asset.name),
+        &recovery.held,
+        &vacuum,
+    )
+    .await?;
+    let mut report = empty_report(project, asset);
+    report.status = RunStatus::Error;
+    report.error = Some(if completed {
+        format!(
+            "timed out after {} s (timeout_secs) while publishing; the publication it had journalled was completed: {}",
+            limit.as_secs(),
+            recovery.messages.join("; ")
+        )
+    } else {
+        format!(
+            "timed out after {} s (timeout_secs); it was stopped and nothing it staged was published",
+            limit.as_secs()
+        )
+    });
+    let mut record = RunRecord::start(&report.run_id, asset, &options.trigger);
+    record.status = "error".into();
+    record.error = report.error.clone();
+    record.ended_at = Some(now());
+    state.insert_run(&record).await?;
     Ok(report)
 }
 
