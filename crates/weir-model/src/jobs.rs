@@ -86,6 +86,10 @@ pub struct ServeConfig {
     /// that new data reaches it before the SLA is breached.
     #[serde(default = "default_true")]
     pub freshness_automation: bool,
+    /// How many queued runs one `weir serve` or `weir worker` executes at once (their assets
+    /// are kept apart by the asset leases).
+    #[serde(default = "default_max_runs")]
+    pub max_runs: usize,
 }
 
 /// The share of an asset's latency SLA after its last run at which freshness automation runs
@@ -104,8 +108,13 @@ impl Default for ServeConfig {
             dependency_automation: true,
             debounce_ms: default_debounce_ms(),
             freshness_automation: true,
+            max_runs: default_max_runs(),
         }
     }
+}
+
+fn default_max_runs() -> usize {
+    1
 }
 
 fn default_timezone() -> String {

@@ -212,7 +212,7 @@ async fn run_loop(
     let mut definitions = Definitions::default();
     let lease = Duration::from_secs(config.lease_secs.max(1));
     let poll = Duration::from_millis(config.poll_ms.max(10));
-    let mut running: Option<(QueuedRun, JoinHandle<Executed>)> = None;
+    let mut running: Vec<(QueuedRun, JoinHandle<Executed>)> = Vec::new();
     ready.store(true, Ordering::SeqCst);
     tokio::pin!(shutdown);
     let mut seen: Option<std::time::Instant> = None;
@@ -248,9 +248,10 @@ async fn run_loop(
     }
     ready.store(false, Ordering::SeqCst);
     tracing::info!("stopping: no new run is claimed");
-    if let Some((run, mut handle)) = running.take() {
-        let grace = options.grace.unwrap_or(DEFAULT_GRACE);
-        let outcome = match tokio::time::timeout(grace, &mut handle).await {
+    let grace = options.grace.unwrap_or(DEFAULT_GRACE);
+    let deadline = tokio::time::Instant::now() + grace;
+    for (run, mut handle) in running {
+        let outcome = match tokio::time::timeout_at(deadline, &mut handle).await {
             Ok(Ok(executed)) => executed.outcome,
             Ok(Err(e)) => AttemptOutcome::Failed(format!("the run's task failed: {e}")),
             Err(_) => {
@@ -320,7 +321,7 @@ impl Turn<'_> {
         &self,
         triggers: &mut Triggers,
         definitions: &mut Definitions,
-        running: &mut Option<(QueuedRun, JoinHandle<Executed>)>,
+        running: &mut Vec<(QueuedRun, JoinHandle<Executed>)>,
     ) -> Result<(), ServeError> {
         let Turn {
             state,
@@ -360,11 +361,13 @@ impl Turn<'_> {
                 }
             }
         }
-        if let Some((run, handle)) = running.take() {
-            if !handle.is_finished() {
-                *running = Some((run, handle));
-                return Ok(());
+        let mut next = 0;
+        while next < running.len() {
+            if !running[next].1.is_finished() {
+                next += 1;
+                continue;
             }
+            let (run, handle) = running.swap_remove(next);
             let executed = handle.await.unwrap_or_else(|e| Executed {
                 outcome: AttemptOutcome::Failed(format!("the run's task failed: {e}")),
                 stale_downstream: Vec::new(),
@@ -377,7 +380,7 @@ impl Turn<'_> {
                 // The state store is away (restarting, say): the outcome is kept, as a task
                 // that has finished, and recorded at a next turn. Dropping it would leave the
                 // run to be executed again when its lease expires.
-                *running = Some((run, tokio::spawn(std::future::ready(executed))));
+                running.push((run, tokio::spawn(std::future::ready(executed))));
                 return Err(e.into());
             }
             if let Some(serve) = definitions.project().map(|p| &p.config.serve)
@@ -397,7 +400,13 @@ impl Turn<'_> {
                 tracing::info!(run = %id, assets = ?executed.stale_downstream, "upstream published: downstream run queued");
             }
         }
-        if let Some(run) = state.claim_run(worker, lease).await? {
+        let max_runs = definitions
+            .project()
+            .map_or(1, |p| p.config.serve.max_runs.max(1));
+        while running.len() < max_runs {
+            let Some(run) = state.claim_run(worker, lease).await? else {
+                break;
+            };
             tracing::info!(run = %run.id, selection = ?run.selection, trigger = %run.trigger, attempt = run.attempt, "run started");
             let (state, worker, root, claimed): (StateStore, String, PathBuf, QueuedRun) = (
                 state.clone(),
@@ -411,7 +420,7 @@ impl Turn<'_> {
                 wake.notify_one();
                 outcome
             });
-            *running = Some((run, handle));
+            running.push((run, handle));
         }
         Ok(())
     }

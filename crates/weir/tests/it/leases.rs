@@ -177,3 +177,73 @@ fn a_model_past_its_timeout_is_stopped_and_leaves_nothing() {
         "{runs:#}"
     );
 }
+
+/// With `max_runs = 2`, `weir serve` executes a second queued run of another asset while the
+/// first (a model that never ends) is still running; cancelled, the first stops.
+#[test]
+fn a_service_executes_runs_of_different_assets_at_once() {
+    use crate::serve::{TOKEN, http, start, wait_for};
+    let (_tmp, dir) = demo_project();
+    let out = weir(&dir, &["run"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(
+        dir.join("models/endless.sql"),
+        "SELECT a.customer_id AS n FROM customers a CROSS JOIN customers b CROSS JOIN customers c\n",
+    )
+    .expect("write model");
+    std::fs::write(
+        dir.join("contracts/endless.odcs.yaml"),
+        "apiVersion: v3.1.0\nkind: DataContract\nid: endless\nversion: 1.0.0\nstatus: active\nteam:\n  name: qa\n  members:\n    - username: qa@example.com\n      role: owner\nschema:\n  - name: endless\n    properties:\n      - name: n\n        logicalType: integer\n",
+    )
+    .expect("write contract");
+    append(
+        &dir,
+        "weir.toml",
+        "\n[serve]\nmax_runs = 2\nfile_arrival = false\npoll_ms = 50\nlease_secs = 5\n",
+    );
+    let server = start(&dir);
+    let queue = |select: &str| {
+        let (status, doc) = http(
+            &server.base,
+            "POST",
+            "/runs",
+            Some(TOKEN),
+            Some(serde_json::json!({"select": [select], "full_refresh": true})),
+        );
+        assert_eq!(status, 201, "{doc}");
+        doc["run"]["id"].as_str().expect("id").to_string()
+    };
+    let endless = queue("endless");
+    wait_for(&server.base, 60, "the endless run starts", |runs| {
+        runs.iter()
+            .any(|r| r["id"] == endless.as_str() && r["status"] == "running")
+    });
+    let customers = queue("customers");
+    let runs = wait_for(&server.base, 60, "customers runs beside it", |runs| {
+        runs.iter()
+            .any(|r| r["id"] == customers.as_str() && r["status"] == "succeeded")
+    });
+    let still = runs
+        .iter()
+        .find(|r| r["id"] == endless.as_str())
+        .expect("endless");
+    assert_eq!(still["status"], "running", "{still:#}");
+    let (status, doc) = http(
+        &server.base,
+        "POST",
+        &format!("/runs/{endless}/cancel"),
+        Some(TOKEN),
+        None,
+    );
+    assert_eq!(status, 202, "{doc}");
+    wait_for(&server.base, 60, "the endless run is cancelled", |runs| {
+        runs.iter()
+            .any(|r| r["id"] == endless.as_str() && r["status"] == "cancelled")
+    });
+    drop(server);
+    assert_eq!(crate::support::count(&dir.join("lake/endless")), 0);
+}
