@@ -307,36 +307,44 @@ async fn run_leased(
     let mut report = empty_report(project, asset);
     let started = Instant::now();
     let mut record = RunRecord::start(&report.run_id, asset, &options.trigger);
-    let outcome = match (&asset.source, &asset.model) {
-        (Some(source), _) => {
-            crate::run_source::ingest(
-                project,
-                state,
-                asset,
-                source,
-                options,
-                progress,
-                &mut report,
-                &mut record,
-            )
-            .await
-        }
-        (None, Some(model)) => {
-            crate::run_model::materialize(
-                project,
-                state,
-                graph,
-                asset,
-                model,
-                options,
-                progress,
-                &mut report,
-                &mut record,
-            )
-            .await
-        }
-        (None, None) => Ok(()),
-    };
+    // Every log line of the run carries its id and asset.
+    let span = tracing::info_span!("asset_run", run_id = %report.run_id, asset = %asset.name);
+    let outcome = tracing::Instrument::instrument(
+        async {
+            match (&asset.source, &asset.model) {
+                (Some(source), _) => {
+                    crate::run_source::ingest(
+                        project,
+                        state,
+                        asset,
+                        source,
+                        options,
+                        progress,
+                        &mut report,
+                        &mut record,
+                    )
+                    .await
+                }
+                (None, Some(model)) => {
+                    crate::run_model::materialize(
+                        project,
+                        state,
+                        graph,
+                        asset,
+                        model,
+                        options,
+                        progress,
+                        &mut report,
+                        &mut record,
+                    )
+                    .await
+                }
+                (None, None) => Ok(()),
+            }
+        },
+        span,
+    )
+    .await;
     // Compaction changes no row: a failure to compact is a warning, never a failed run.
     if outcome.is_ok() && report.status == RunStatus::Success {
         match crate::upkeep::compact_if_due(project, asset).await {

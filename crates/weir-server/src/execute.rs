@@ -29,8 +29,10 @@ pub async fn execute(
         .and_then(|t| u64::try_from(t).ok())
         .map(Duration::from_secs)
         .unwrap_or(Duration::MAX);
+    // Every log line of the run, its asset runs' too, carries the queued run's id.
+    let span = tracing::info_span!("queued_run", queued_run = %run.id);
     let (outcome, clean) = tokio::select! {
-        executed = attempt(root, state, run) => return executed,
+        executed = tracing::Instrument::instrument(attempt(root, state, run), span) => return executed,
         stop = lost(state, worker, run, lease) => match stop {
             Stop::Cancelled => (
                 AttemptOutcome::Cancelled(

@@ -14,6 +14,16 @@ pub struct Cli {
     /// libraries it uses, `-vv` everything down to debug (`WEIR_LOG=filter` overrides both).
     #[arg(long, short = 'v', action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// How log lines on stderr are written: `pretty` (for people) or `json` (one object per
+    /// line, for log shippers); an asset's run and a queued run put their ids on every line.
+    #[arg(long, value_enum, default_value_t = LogFormat::Pretty, global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -44,7 +44,7 @@ fn main() -> ExitCode {
             };
         }
     };
-    init_logging(cli.verbose);
+    init_logging(cli.verbose, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -70,9 +70,9 @@ fn main() -> ExitCode {
 /// Delta kernel, ...) log nothing unless asked, with `-v` (their warnings, weir's info), `-vv`
 /// (debug) or a `WEIR_LOG` filter, which wins. No ANSI colour unless stderr is a terminal and
 /// `NO_COLOR` is unset.
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, format: cli::LogFormat) {
     use std::io::IsTerminal;
-    let weir = "weir,weir_model,weir_ingest,weir_quality,weir_store,weir_process,weir_orchestrate";
+    let weir = "weir,weir_model,weir_ingest,weir_quality,weir_store,weir_process,weir_orchestrate,weir_server";
     let default = match verbose {
         0 => {
             weir.split(',')
@@ -93,11 +93,20 @@ fn init_logging(verbose: u8) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(colour)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        cli::LogFormat::Pretty => builder.with_ansi(colour).init(),
+        // The fields of the spans a line is in (`asset_run`'s run id and asset, `queued_run`'s
+        // id) are on the line itself, so each line stands alone.
+        cli::LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(true)
+            .init(),
+    }
 }
 
 /// The error and its causes, each said once: most of weir's messages already carry their

@@ -164,3 +164,42 @@ fn summary_tables_fit_the_terminal_width() {
         }
     }
 }
+
+/// `--log-format json`: every log line on stderr is one JSON object, and the lines written
+/// while an asset runs name the run and the asset (for a log shipper to group them).
+#[test]
+fn json_logs_are_one_object_per_line_with_the_run_and_asset() {
+    let (_tmp, dir) = crate::support::demo_project();
+    let out = std::process::Command::new(crate::support::weir_bin())
+        .args(["run", "-vv", "--log-format", "json", "--project"])
+        .arg(&dir)
+        .output()
+        .expect("weir runs");
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut in_runs = 0;
+    for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
+        let doc: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        assert!(
+            doc["level"].is_string() && doc["timestamp"].is_string(),
+            "{line}"
+        );
+        if doc["target"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("weir_orchestrate::run_model"))
+        {
+            let run = doc["spans"]
+                .as_array()
+                .and_then(|s| s.iter().find(|s| s["name"] == "asset_run"))
+                .unwrap_or_else(|| panic!("a model's log line outside its run: {line}"));
+            assert!(
+                run["run_id"].as_str().is_some_and(|id| id.len() == 36),
+                "{line}"
+            );
+            assert!(run["asset"].is_string(), "{line}");
+            in_runs += 1;
+        }
+    }
+    assert!(in_runs > 0, "no log line of a model run: {stderr}");
+}
