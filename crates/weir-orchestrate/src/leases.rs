@@ -202,25 +202,6 @@ impl StateStore {
             .map_err(state_err)?;
         Ok(())
     }
-
-    /// The assets whose leases live processes hold, with their holders.
-    pub async fn leases(&self) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query(
-            "SELECT asset, holder FROM asset_leases WHERE lease_until >= $1 ORDER BY asset",
-        )
-        .bind(now())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(state_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("asset").map_err(state_err)?,
-                    r.try_get("holder").map_err(state_err)?,
-                ))
-            })
-            .collect()
-    }
 }
 
 /// A reservation in this process not yet backed by a lease: given back when dropped.
