@@ -42,7 +42,8 @@ pub fn holder() -> &'static str {
     })
 }
 
-fn host_name() -> String {
+/// This machine's name, as process names in leases carry it.
+pub fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_string())
@@ -50,11 +51,13 @@ fn host_name() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-/// Whether `holder` names a process of this machine that is gone: its lease need not be
-/// waited for. A process of another machine cannot be checked, so its lease runs out.
-fn holder_is_gone(holder: &str) -> bool {
-    let mut parts = holder.split(':');
-    let (Some(host), Some(pid)) = (parts.next(), parts.next()) else {
+/// Whether `holder` (a name ending `host:pid:random`, like [`holder`] and the names of
+/// `weir serve` and `weir worker` processes) is a process of this machine that is gone: its
+/// leases need not be waited for. A process of another machine cannot be checked, so its
+/// leases run out.
+pub fn holder_is_gone(holder: &str) -> bool {
+    let mut parts = holder.rsplit(':');
+    let (Some(_random), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next()) else {
         return false;
     };
     if host != host_name() {
@@ -408,6 +411,10 @@ mod tests {
         )));
         // Another machine's processes cannot be checked.
         assert!(!holder_is_gone("elsewhere.example:999999999:abc"));
+        // A worker's name: its role first.
+        assert!(holder_is_gone(&format!("worker:{host}:999999999:abc")));
+        assert!(!holder_is_gone(&format!("worker:{host}:1:abc")));
+        assert!(!holder_is_gone("no pid here"));
     }
 
     #[tokio::test]

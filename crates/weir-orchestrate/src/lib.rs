@@ -32,7 +32,9 @@ mod upkeep;
 pub use arrivals::ArrivalWatch;
 pub use dag::{AssetGraph, build_graph, select};
 pub use error::{OrchestrateError, Result};
-pub use leases::{AssetLease, AssetLeases, LEASE_TTL, LeaseAttempt, holder};
+pub use leases::{
+    AssetLease, AssetLeases, LEASE_TTL, LeaseAttempt, holder, holder_is_gone, host_name,
+};
 pub use ledger_sync::{LakeLedger, LedgerCheck, check_ledger, ledger_from_lake};
 pub use progress::{NoProgress, Phase, Progress};
 pub use queue::{AttemptOutcome, NewRun, QueueEvent, QueuedRun};

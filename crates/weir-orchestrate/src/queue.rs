@@ -400,17 +400,28 @@ impl StateStore {
     pub async fn requeue_expired(&self) -> Result<Vec<String>> {
         let at = now();
         let mut tx = self.begin_write().await?;
-        // Rows another process holds are being finished or requeued by it: skipped.
+        // Rows another process holds are being finished or requeued by it: skipped. A run
+        // whose process is of this machine and gone is taken back at once, before its lease
+        // runs out.
         let rows = sqlx::query(&format!(
-            "SELECT id, attempt, max_attempts, claimed_by FROM run_queue WHERE status = 'running' AND lease_until < $1 ORDER BY id{}",
+            "SELECT id, attempt, max_attempts, claimed_by, lease_until FROM run_queue WHERE status = 'running' ORDER BY id{}",
             self.skip_locked()
         ))
-        .bind(&at)
         .fetch_all(&mut *tx)
         .await
         .map_err(state_err)?;
         let mut requeued = Vec::new();
         for row in rows {
+            let lease_until: Option<String> = row.try_get("lease_until").map_err(state_err)?;
+            let claimed_by: Option<String> = row.try_get("claimed_by").map_err(state_err)?;
+            let expired = lease_until.is_none_or(|l| l < at);
+            if !expired
+                && !claimed_by
+                    .as_deref()
+                    .is_some_and(crate::leases::holder_is_gone)
+            {
+                continue;
+            }
             let id: String = row.try_get("id").map_err(state_err)?;
             let attempt: i64 = row.try_get("attempt").map_err(state_err)?;
             let max_attempts: i64 = row.try_get("max_attempts").map_err(state_err)?;
@@ -624,6 +635,31 @@ mod tests {
             timeout_secs: None,
             delay: Duration::ZERO,
             partition: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_run_of_a_gone_local_process_is_queued_again_before_its_lease_runs_out() {
+        for (_url, state, _dir) in backends().await {
+            let host = crate::leases::host_name();
+            let id = state.enqueue(&run("api", 0, 2)).await.expect("enqueue");
+            let hour = Duration::from_secs(3600);
+            let gone = format!("worker:{host}:999999999:abc");
+            let claimed = state.claim_run(&gone, hour).await.expect("claim");
+            assert_eq!(claimed.map(|r| r.id), Some(id.clone()));
+            // A live process (PID 1) with a lease of an hour keeps its run.
+            let other = state.enqueue(&run("api", 0, 2)).await.expect("enqueue");
+            let alive = format!("worker:{host}:1:abc");
+            state.claim_run(&alive, hour).await.expect("claim");
+            assert_eq!(
+                state.requeue_expired().await.expect("requeue"),
+                vec![id.clone()]
+            );
+            let again = state.queued_run(&id).await.expect("run").expect("there");
+            assert_eq!(again.status, "queued");
+            let kept = state.queued_run(&other).await.expect("run").expect("there");
+            assert_eq!(kept.status, "running");
+            state.close().await;
         }
     }
 

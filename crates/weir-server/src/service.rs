@@ -179,12 +179,14 @@ impl Role {
     }
 }
 
-/// A name for this process in the queue's leases: its role, its process id and a random part
-/// (process ids repeat across machines and restarts).
+/// A name for this process in the queue's leases: its role, its machine, its process id and a
+/// random part (process ids repeat across machines and restarts). A run claimed by a process
+/// of this machine that is gone is queued again at once (`holder_is_gone`).
 pub(crate) fn executor_name(role: Role) -> String {
     format!(
-        "{}:{}:{}",
+        "{}:{}:{}:{}",
         role.name(),
+        weir_orchestrate::host_name(),
         std::process::id(),
         &uuid::Uuid::now_v7().simple().to_string()[24..]
     )
