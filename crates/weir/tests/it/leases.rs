@@ -179,7 +179,7 @@ fn a_model_past_its_timeout_is_stopped_and_leaves_nothing() {
 }
 
 /// With `max_runs = 2`, `weir serve` executes a second queued run of another asset while the
-/// first (a model that never ends) is still running; cancelled, the first stops.
+/// first (a model that never ends) is still running.
 #[test]
 fn a_service_executes_runs_of_different_assets_at_once() {
     use crate::serve::{TOKEN, http, start, wait_for};
@@ -232,18 +232,6 @@ fn a_service_executes_runs_of_different_assets_at_once() {
         .find(|r| r["id"] == endless.as_str())
         .expect("endless");
     assert_eq!(still["status"], "running", "{still:#}");
-    let (status, doc) = http(
-        &server.base,
-        "POST",
-        &format!("/runs/{endless}/cancel"),
-        Some(TOKEN),
-        None,
-    );
-    assert_eq!(status, 202, "{doc}");
-    wait_for(&server.base, 60, "the endless run is cancelled", |runs| {
-        runs.iter()
-            .any(|r| r["id"] == endless.as_str() && r["status"] == "cancelled")
-    });
     drop(server);
     assert_eq!(crate::support::count(&dir.join("lake/endless")), 0);
 }
