@@ -11,9 +11,7 @@
 //! another while holding it; commands that need several (`weir vacuum`, `weir doctor`) take
 //! them in name order.
 
-use std::sync::Arc;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::Row;
@@ -207,6 +205,19 @@ impl StateStore {
     }
 }
 
+/// The fence before a publication is journalled: fails when `asset`'s lease is no longer
+/// this process's (another process took it over after this one stalled past [`LEASE_TTL`]),
+/// so that it publishes nothing.
+pub(crate) async fn ensure_held(state: &StateStore, asset: &str) -> Result<()> {
+    if !state.holds_lease(asset).await? {
+        return Err(OrchestrateError::Config(format!(
+            "this process no longer holds the lease on `{asset}` (another process took it over after it was not renewed for {} s); nothing was published",
+            LEASE_TTL.as_secs()
+        )));
+    }
+    Ok(())
+}
+
 /// A reservation in this process not yet backed by a lease: given back when dropped.
 struct Reservation(Option<String>);
 
@@ -224,7 +235,6 @@ pub struct AssetLease {
     state: StateStore,
     asset: String,
     renewer: Option<tokio::task::JoinHandle<()>>,
-    lost: Arc<AtomicBool>,
 }
 
 impl AssetLease {
@@ -270,16 +280,16 @@ impl AssetLease {
     }
 
     fn held(state: &StateStore, asset: &str) -> AssetLease {
-        let lost = Arc::new(AtomicBool::new(false));
         let renewer = {
-            let (state, asset, lost) = (state.clone(), asset.to_string(), lost.clone());
+            let (state, asset) = (state.clone(), asset.to_string());
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(RENEW_EVERY).await;
                     match state.renew_lease(&asset).await {
                         Ok(true) => {}
+                        // Taken over: the publication's fence (`ensure_held`) stops the run.
                         Ok(false) => {
-                            lost.store(true, Ordering::SeqCst);
+                            tracing::warn!(asset = %asset, "its lease was taken over by another process");
                             return;
                         }
                         // The store may be restarting: the lease lasts LEASE_TTL meanwhile.
@@ -292,21 +302,7 @@ impl AssetLease {
             state: state.clone(),
             asset: asset.to_string(),
             renewer: Some(renewer),
-            lost,
         }
-    }
-
-    /// Fails when the lease is no longer this process's: another process took it over (this
-    /// one stalled past [`LEASE_TTL`]), so it must not publish.
-    pub async fn check(&self) -> Result<()> {
-        if self.lost.load(Ordering::SeqCst) || !self.state.holds_lease(&self.asset).await? {
-            return Err(OrchestrateError::Config(format!(
-                "this process lost its lease on `{}` (it did not renew it for {} s and another process took it over); nothing was published",
-                self.asset,
-                LEASE_TTL.as_secs()
-            )));
-        }
-        Ok(())
     }
 
     pub async fn release(mut self) -> Result<()> {
@@ -442,7 +438,7 @@ mod tests {
                     .is_none(),
                 "another task of this process waits for it"
             );
-            lease.check().await.expect("still ours");
+            ensure_held(&state, "stg_orders").await.expect("still ours");
             lease.release().await.expect("release");
             assert!(
                 AssetLease::try_acquire(&state, "stg_orders")

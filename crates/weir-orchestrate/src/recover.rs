@@ -151,6 +151,15 @@ pub(crate) async fn recover_leased(
     state: &StateStore,
     asset: &str,
 ) -> Result<Recovery> {
+    // The usual case, on every asset a run runs: no journal and no run left `running`.
+    let pending = journal_path(project, asset).exists()
+        || !state
+            .runs_with_status(Some(asset), Some("running"), 1)
+            .await?
+            .is_empty();
+    if !pending {
+        return Ok(Recovery::default());
+    }
     let owned = BTreeSet::from([asset.to_string()]);
     recover_owned(project, state, &owned).await
 }

@@ -923,15 +923,11 @@ impl Staging {
         tracing::debug!(asset = %asset.name, elapsed_ms = started.elapsed().as_millis() as u64, "publication validated");
         // Fencing: only the holder of the asset's lease may journal a publication. One that
         // stalled past its lease, while another process took the asset over, stops here.
-        if !state.holds_lease(&asset.name).await? {
+        if let Err(e) = crate::leases::ensure_held(state, &asset.name).await {
             for part in &publication.parts {
                 weir_store::discard_staged(&part.table_path, &part.adds);
             }
-            return Err(OrchestrateError::Config(format!(
-                "this process no longer holds the lease on `{}` (another process took it over after it was not renewed for {} s); nothing was published",
-                asset.name,
-                crate::leases::LEASE_TTL.as_secs()
-            )));
+            return Err(e);
         }
         progress.phase(&asset.name, crate::progress::Phase::Publishing);
         let journal = journal_path(project, &asset.name);

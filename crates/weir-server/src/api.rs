@@ -271,15 +271,9 @@ async fn trigger(
     if let Some(r) = denied(&api, &headers, true) {
         return r;
     }
-    let body: TriggerBody = match serde_json::from_slice(&body) {
+    let body: TriggerBody = match parse_body(&body, r#"a run request ({"select": ["asset+"]})"#) {
         Ok(b) => b,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                format!("the body is not a run request ({{\"select\": [\"asset+\"]}}): {e}"),
-            );
-        }
+        Err(r) => return *r,
     };
     // The selection is checked now, so a typo is the caller's error, not a failed run later.
     let (project, _) = weir_model::load_project(&api.root);
@@ -356,17 +350,12 @@ async fn backfill(
     if let Some(r) = denied(&api, &headers, true) {
         return r;
     }
-    let body: BackfillBody = match serde_json::from_slice(&body) {
+    let body: BackfillBody = match parse_body(
+        &body,
+        r#"a backfill request ({"asset": "daily_orders", "from": "2026-11-01", "to": "2026-11-30"})"#,
+    ) {
         Ok(b) => b,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                format!(
-                    "the body is not a backfill request ({{\"asset\": \"daily_orders\", \"from\": \"2026-11-01\", \"to\": \"2026-11-30\"}}): {e}"
-                ),
-            );
-        }
+        Err(r) => return *r,
     };
     let (project, diagnostics) = weir_model::load_project(&api.root);
     let Some(project) = project.filter(|_| !diagnostics.has_errors()) else {
@@ -404,4 +393,15 @@ async fn backfill(
             .into_response(),
         Err(e) => internal(e),
     }
+}
+
+/// A JSON request body, or the 400 that says it is not `what` and why.
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, Box<Response>> {
+    serde_json::from_slice(body).map_err(|e| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("the body is not {what}: {e}"),
+        ))
+    })
 }
