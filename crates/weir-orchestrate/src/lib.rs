@@ -9,6 +9,7 @@ mod arrivals;
 mod changed_files;
 mod dag;
 mod error;
+mod incidents;
 mod leases;
 mod ledger_sync;
 mod partition_rows;
@@ -32,6 +33,7 @@ mod upkeep;
 pub use arrivals::ArrivalWatch;
 pub use dag::{AssetGraph, build_graph, select};
 pub use error::{OrchestrateError, Result};
+pub use incidents::{AffectedAsset, Alert, AlertCounts, Incident, IncidentEvent, NewIncident};
 pub use leases::{
     AssetLease, AssetLeases, LEASE_TTL, LeaseAttempt, holder, holder_is_gone, host_name,
 };

@@ -41,6 +41,8 @@ pub fn router(api: Shared) -> Router {
         .route("/runs/{id}", get(get_run))
         .route("/runs/{id}/cancel", post(cancel))
         .route("/backfills", post(backfill))
+        .route("/incidents", get(list_incidents))
+        .route("/incidents/{id}", get(get_incident))
         .fallback(not_found)
         .with_state(api)
 }
@@ -200,6 +202,66 @@ async fn list_runs(
         Ok(runs) => Json(json!({ "runs": runs })).into_response(),
         Err(e) => internal(e),
     }
+}
+
+#[derive(Deserialize)]
+struct IncidentsQuery {
+    /// Resolved incidents too.
+    #[serde(default)]
+    all: bool,
+}
+
+/// `GET /incidents`: the unresolved incidents (`?all=true`: every one), newest first.
+async fn list_incidents(
+    State(api): State<Shared>,
+    headers: HeaderMap,
+    Query(query): Query<IncidentsQuery>,
+) -> Response {
+    if let Some(r) = denied(&api, &headers, false) {
+        return r;
+    }
+    match api.state.incidents(query.all, None).await {
+        Ok(incidents) => Json(json!({ "incidents": incidents })).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+/// `GET /incidents/{id}`: one incident with its timeline and notifications.
+async fn get_incident(
+    State(api): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Response {
+    if let Some(r) = denied(&api, &headers, false) {
+        return r;
+    }
+    let incident = match api.state.incident(id).await {
+        Ok(Some(incident)) => incident,
+        Ok(None) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "unknown_incident",
+                format!("no incident #{id}"),
+            );
+        }
+        Err(e) => return internal(e),
+    };
+    let timeline = match api.state.incident_events(id).await {
+        Ok(events) => events,
+        Err(e) => return internal(e),
+    };
+    let notifications = match api.state.alerts_of(id).await {
+        Ok(alerts) => alerts
+            .into_iter()
+            .map(|mut a| {
+                a.channel = weir_observe::channel_label(&a.channel);
+                a
+            })
+            .collect::<Vec<_>>(),
+        Err(e) => return internal(e),
+    };
+    Json(json!({ "incident": incident, "timeline": timeline, "notifications": notifications }))
+        .into_response()
 }
 
 async fn get_run(

@@ -243,5 +243,40 @@ pub(crate) async fn render(
             live.get(role).copied().unwrap_or(0) as f64,
         );
     }
+
+    // Incidents and their notifications: a channel that is down shows here.
+    let mut unresolved: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for i in state.incidents(false, None).await? {
+        let team = i.team.unwrap_or_default();
+        *unresolved.entry((team, i.status)).or_default() += 1;
+    }
+    let mut f = Family::new(
+        &mut out,
+        "weir_incidents_unresolved",
+        "gauge",
+        "Incidents not yet resolved, by the root asset's team and status (open, acknowledged).",
+    );
+    for ((team, status), n) in &unresolved {
+        f.sample(
+            "weir_incidents_unresolved",
+            &[("team", team), ("status", status)],
+            *n as f64,
+        );
+    }
+    let alerts = state.alert_counts().await?;
+    let mut f = Family::new(
+        &mut out,
+        "weir_notifications",
+        "gauge",
+        "Incident notifications by delivery status: pending (retrying: pending after a failed attempt), delivered, failed (given up).",
+    );
+    for (status, n) in [
+        ("pending", alerts.pending),
+        ("retrying", alerts.retrying),
+        ("delivered", alerts.delivered),
+        ("failed", alerts.failed),
+    ] {
+        f.sample("weir_notifications", &[("status", status)], n as f64);
+    }
     Ok(out)
 }

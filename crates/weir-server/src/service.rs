@@ -99,6 +99,13 @@ pub async fn serve(
         token_set: token.is_some(),
     });
 
+    let (stop_delivery, delivery_stopped) = tokio::sync::oneshot::channel::<()>();
+    let delivery = tokio::spawn(deliver_notifications(
+        state.clone(),
+        root.to_path_buf(),
+        project.config.project.name.clone(),
+        delivery_stopped,
+    ));
     let role = Role::Serve {
         file_arrival: config.file_arrival,
     };
@@ -108,6 +115,10 @@ pub async fn serve(
     )
     .await;
     let _ = stop_http.send(());
+    let _ = stop_delivery.send(());
+    if let Err(e) = delivery.await {
+        tracing::warn!("notification delivery task: {e}");
+    }
     match http.await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!("http server: {e}"),
@@ -115,6 +126,35 @@ pub async fn serve(
     }
     state.close().await;
     looped
+}
+
+/// How often the service looks for notifications due.
+const DELIVER_EVERY: Duration = Duration::from_secs(1);
+
+/// Delivers incident notifications from the outbox until told to stop (between rounds, so a
+/// delivery is never cut off half-way).
+async fn deliver_notifications(
+    state: StateStore,
+    root: PathBuf,
+    project: String,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    loop {
+        match weir_observe::deliver_due(&state, &root, &project, Duration::from_secs(30)).await {
+            Ok(round) if round.given_up > 0 => {
+                tracing::warn!(
+                    given_up = round.given_up,
+                    "notifications given up after a day of failed deliveries"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("delivering notifications: {e}"),
+        }
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(DELIVER_EVERY) => {}
+        }
+    }
 }
 
 /// What a worker tells its caller once it works.

@@ -55,6 +55,74 @@ impl From<FormatArg> for weir_model::FileFormat {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum IncidentCommand {
+    /// The incident with its impact, timeline and notifications (Markdown; --json for all).
+    ///
+    /// Example: weir incident show 3
+    Show {
+        /// The incident's number, as `weir incidents` lists it.
+        id: i64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Acknowledge an open incident: someone is on it.
+    ///
+    /// Example: weir incident ack 3 --by ada
+    Ack {
+        /// The incident's number, as `weir incidents` lists it.
+        id: i64,
+        /// Who (default: the login name).
+        #[arg(long)]
+        by: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Resolve an incident by hand (a good run of its root asset resolves it by itself); its
+    /// channels get a resolved notification.
+    ///
+    /// Example: weir incident resolve 3 --note "supplier resent the file"
+    Resolve {
+        /// The incident's number, as `weir incidents` lists it.
+        id: i64,
+        /// Who (default: the login name).
+        #[arg(long)]
+        by: Option<String>,
+        /// What was done, for the timeline.
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Open an incident on an asset by hand; its team's channels are notified.
+    ///
+    /// Example: weir incident open orders --title "totals look doubled since noon"
+    Open {
+        /// The asset whose data is wrong (its downstream assets are listed as affected).
+        asset: String,
+        /// What is wrong.
+        #[arg(long)]
+        title: String,
+        /// Who (default: the login name).
+        #[arg(long)]
+        by: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Draft a post-mortem in Markdown: summary, impact, timeline, notifications, figures.
+    ///
+    /// Example: weir incident postmortem 3 -o postmortems/3.md
+    Postmortem {
+        /// The incident's number, as `weir incidents` lists it.
+        id: i64,
+        /// Write it to this file (never over an existing one) instead of stdout.
+        #[arg(long, short = 'o')]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum ContractCommand {
     /// Draft an ODCS contract from a sample of a CSV, NDJSON or Parquet file: types, `required`
     /// where the sample has no nulls, the key, and rules the sample suggests (as comments).
@@ -374,6 +442,32 @@ pub enum Command {
     Completions {
         /// The shell: bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
+    },
+    /// Incidents: the open ones, or all of a period, with the mean times to detect, notify
+    /// and resolve (MTTD, MTTR) per team and per root asset.
+    ///
+    /// A bad run (failed, error, partial, needs a full refresh) opens an incident on its asset
+    /// unless one upstream is already open, which it then joins; a good run resolves it.
+    ///
+    /// Example: weir incidents --since 2026-11-01
+    Incidents {
+        /// Resolved incidents too.
+        #[arg(long)]
+        all: bool,
+        /// Only incidents detected since this date (2026-11-01) or instant (RFC 3339); implies
+        /// --all.
+        #[arg(long)]
+        since: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// One incident: show its timeline, acknowledge it, resolve it, open one by hand, or draft
+    /// its post-mortem.
+    ///
+    /// Example: weir incident ack 3 --by ada
+    Incident {
+        #[command(subcommand)]
+        command: IncidentCommand,
     },
     /// Run history, newest first.
     ///

@@ -3,6 +3,7 @@ mod backfill;
 mod check;
 mod check_inputs;
 mod doctor;
+mod incidents;
 mod init;
 mod lineage;
 mod optimize;
@@ -25,7 +26,7 @@ pub use lineage::LineageFormat;
 use weir_model::{Diagnostics, Project, load_project};
 
 use crate::Outcome;
-use crate::cli::{Cli, Command, ContractCommand, NewCommand};
+use crate::cli::{Cli, Command, ContractCommand, IncidentCommand, NewCommand};
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
@@ -200,6 +201,33 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         }
         Command::Recover { abandon, common } => {
             recover::recover(&common.project, abandon.as_deref(), common.json).await
+        }
+        Command::Incidents { all, since, common } => {
+            incidents::list(&common.project, all, since.as_deref(), common.json).await
+        }
+        Command::Incident { command } => {
+            let (action, common) = match command {
+                IncidentCommand::Show { id, common } => (incidents::Action::Show(id), common),
+                IncidentCommand::Ack { id, by, common } => {
+                    (incidents::Action::Ack { id, by }, common)
+                }
+                IncidentCommand::Resolve {
+                    id,
+                    by,
+                    note,
+                    common,
+                } => (incidents::Action::Resolve { id, by, note }, common),
+                IncidentCommand::Open {
+                    asset,
+                    title,
+                    by,
+                    common,
+                } => (incidents::Action::Open { asset, title, by }, common),
+                IncidentCommand::Postmortem { id, out, common } => {
+                    (incidents::Action::Postmortem { id, out }, common)
+                }
+            };
+            incidents::incident(&common.project, action, common.json).await
         }
         Command::Runs {
             asset,

@@ -7,6 +7,7 @@ mod crash;
 mod csv_e2e;
 mod e2e;
 mod first_project;
+mod incidents;
 mod incremental;
 mod isolate;
 mod journal;

@@ -1,0 +1,21 @@
+//! Watching the runs: incidents opened from bad runs (one per root cause, the assets
+//! downstream of it joining as affected), their notifications to the owning team's channels
+//! (generic webhook, Slack-compatible webhook, command hook), delivered from the state store's
+//! outbox with retries, and what is measured about them (time to detect, notify and resolve).
+//!
+//! This crate decides and notifies; the state store (`weir-orchestrate`) keeps the incidents
+//! and the outbox, and never sends anything itself.
+
+mod channel;
+mod error;
+mod notify;
+mod observe;
+mod postmortem;
+mod stats;
+
+pub use channel::{Channel, Target, channel_label, deliverable_channels};
+pub use error::ObserveError;
+pub use notify::{DeliveryRound, alert_document, deliver_due, slack_payload};
+pub use observe::{Observed, observe_runs, open_manual};
+pub use postmortem::postmortem;
+pub use stats::{IncidentStats, incident_stats, seconds_between};
