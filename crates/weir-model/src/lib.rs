@@ -6,6 +6,7 @@
 //! other crate depends on it, so it must stay cheap and side-effect free (apart from reading the
 //! project's own text files in [`load_project`]).
 
+mod anomalies;
 mod contract;
 mod contract_draft;
 mod counts;
@@ -19,6 +20,7 @@ mod source;
 mod telemetry;
 mod types;
 
+pub use anomalies::{AnomalyConfig, DEFAULT_ANOMALY_SENSITIVITY};
 pub use contract::{
     Contract, LogicalType, LogicalTypeOptions, Operator, QualityRule, RuleKind, SchemaObject,
     SchemaProperty, Severity, SlaProperty, Support, Team, TeamMember, Unit, parse_contract,

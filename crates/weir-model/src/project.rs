@@ -24,6 +24,9 @@ pub struct ProjectConfig {
     /// across every process of the project.
     #[serde(default)]
     pub pools: BTreeMap<String, u32>,
+    /// How unusual a run must be to open an anomaly incident.
+    #[serde(default)]
+    pub anomalies: crate::anomalies::AnomalyConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -399,6 +402,42 @@ pub fn load_project(root: &Path) -> (Option<Project>, Diagnostics) {
             source_path,
             model,
         });
+    }
+    for (name, sensitivity) in &config.anomalies.assets {
+        if !assets.iter().any(|a| &a.name == name) && !broken.contains(name) {
+            diagnostics.push(
+                Diagnostic::warning(
+                    &config_path,
+                    format!(
+                        "[anomalies.assets] names `{name}`, which is not an asset of the project"
+                    ),
+                )
+                .field(format!("anomalies.assets.{name}")),
+            );
+        }
+        if !sensitivity.is_finite() || *sensitivity < 0.0 {
+            diagnostics.push(
+                Diagnostic::error(
+                    &config_path,
+                    format!("[anomalies.assets] {name} = {sensitivity}: a sensitivity is a number of at least 0 (0 turns detection off)"),
+                )
+                .field(format!("anomalies.assets.{name}")),
+            );
+        }
+    }
+    for (field, value) in [
+        ("anomalies.sensitivity", config.anomalies.sensitivity),
+        ("anomalies.min_change", config.anomalies.min_change),
+    ] {
+        if !value.is_finite() || value < 0.0 {
+            diagnostics.push(
+                Diagnostic::error(
+                    &config_path,
+                    format!("{field} = {value}: expected a number of at least 0"),
+                )
+                .field(field),
+            );
+        }
     }
     let project = Project {
         root: root.to_path_buf(),

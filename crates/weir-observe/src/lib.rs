@@ -2,15 +2,21 @@
 //! downstream of it joining as affected), their notifications to the owning team's channels
 //! (generic webhook, Slack-compatible webhook, command hook), delivered from the state store's
 //! outbox with retries, and what is measured about them (time to detect, notify and resolve).
+//! A successful run whose row count, quarantine rate or duration is far from the asset's own
+//! history opens an anomaly incident the same way (`anomaly`: median/MAD with seasons).
 //!
 //! This crate decides and notifies; the state store (`weir-orchestrate`) keeps the incidents
 //! and the outbox, and never sends anything itself.
 
+pub mod anomaly;
+#[cfg(test)]
+mod anomaly_accuracy;
 mod channel;
 mod error;
 mod notify;
 mod observe;
 mod postmortem;
+mod run_anomalies;
 mod stats;
 
 pub use channel::{Channel, Target, channel_label, deliverable_channels};
@@ -18,4 +24,5 @@ pub use error::ObserveError;
 pub use notify::{DeliveryRound, alert_document, deliver_due, slack_payload};
 pub use observe::{Observed, observe_runs, open_manual};
 pub use postmortem::postmortem;
+pub use run_anomalies::{RunAnomaly, anomalies_of, run_anomalies};
 pub use stats::{IncidentStats, incident_stats, seconds_between};

@@ -7,16 +7,21 @@
 //! that incident's timeline instead: one upstream failure with fifty skipped models is one
 //! incident and one alert. A good run (success or up to date) of a root asset resolves its
 //! incident, which queues a `resolved` notification to the channels the opening went to.
+//!
+//! A successful run whose metrics are anomalies (see [`crate::run_anomalies`]) is treated like
+//! a bad one, as an incident of kind `anomaly`; the next normal run resolves it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use weir_model::Project;
 use weir_orchestrate::{
-    AffectedAsset, AssetGraph, AssetRunReport, Incident, NewIncident, RunStatus, StateStore,
+    AffectedAsset, AssetGraph, AssetRunReport, Incident, NewIncident, RunOptions, RunStatus,
+    StateStore,
 };
 
 use crate::channel::deliverable_channels;
 use crate::error::ObserveError;
+use crate::run_anomalies::{RunAnomaly, run_anomalies};
 
 /// What observing some reports changed.
 #[derive(Debug, Default)]
@@ -29,13 +34,16 @@ pub struct Observed {
     pub joined: usize,
 }
 
-/// Opens, joins and resolves incidents from the reports of one invocation (in graph order).
+/// Opens, joins and resolves incidents from the reports of one invocation (in graph order),
+/// made with `options` (a full refresh or a partition run is not judged for anomalies).
 pub async fn observe_runs(
     project: &Project,
     graph: &AssetGraph,
     state: &StateStore,
     reports: &[AssetRunReport],
+    options: &RunOptions,
 ) -> Result<Observed, ObserveError> {
+    let judge = !options.full_refresh && options.partition.is_none();
     let mut unresolved: BTreeMap<String, Incident> = state
         .incidents(false, None)
         .await?
@@ -46,8 +54,16 @@ pub async fn observe_runs(
     for report in reports {
         let asset = report.asset.as_str();
         let run_id = recorded(report);
+        let anomalies = if judge && report.status == RunStatus::Success {
+            run_anomalies(project, state, asset).await?
+        } else {
+            Vec::new()
+        };
         if is_good(report.status) {
-            if let Some(incident) = unresolved.remove(asset) {
+            // An anomaly incident stays open while the runs are still unusual.
+            let still =
+                !anomalies.is_empty() && unresolved.get(asset).is_some_and(|i| i.kind == ANOMALY);
+            if !still && let Some(incident) = unresolved.remove(asset) {
                 let detail = match run_id {
                     Some(id) => format!("{asset} {} (run {id})", report.status.as_str()),
                     None => format!("{asset} {}", report.status.as_str()),
@@ -61,15 +77,27 @@ pub async fn observe_runs(
                     observed.resolved.push(resolved);
                 }
             }
-            continue;
+            if anomalies.is_empty() {
+                continue;
+            }
         }
-        let bad = is_bad(report.status);
+        let (kind, title) = if anomalies.is_empty() {
+            (report.status.as_str(), describe(report))
+        } else {
+            (ANOMALY, describe_anomalies(asset, &anomalies))
+        };
+        let bad = is_bad(report.status) || !anomalies.is_empty();
         if !bad && report.status != RunStatus::Skipped {
             continue;
         }
+        let event = if anomalies.is_empty() {
+            "bad_run"
+        } else {
+            ANOMALY
+        };
         if bad && let Some(own) = unresolved.get(asset) {
             state
-                .add_incident_event(own.id, "bad_run", Some(asset), run_id, &describe(report))
+                .add_incident_event(own.id, event, Some(asset), run_id, &title)
                 .await?;
             observed.joined += 1;
             continue;
@@ -77,7 +105,7 @@ pub async fn observe_runs(
         if let Some(root) = upstream_incident(graph, asset, &unresolved) {
             let kind = if bad { "affected" } else { "skipped" };
             state
-                .add_incident_event(root.id, kind, Some(asset), run_id, &describe(report))
+                .add_incident_event(root.id, kind, Some(asset), run_id, &title)
                 .await?;
             observed.joined += 1;
             continue;
@@ -96,8 +124,8 @@ pub async fn observe_runs(
             root_asset: asset.to_string(),
             team: found.team().map(str::to_string),
             owners: found.owners(),
-            kind: report.status.as_str().to_string(),
-            title: describe(report),
+            kind: kind.to_string(),
+            title: title.clone(),
             started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             affected: affected(project, graph, asset),
             opened_by: "weir".into(),
@@ -116,13 +144,7 @@ pub async fn observe_runs(
             observed.opened.push((incident.clone(), channels.len()));
         } else {
             state
-                .add_incident_event(
-                    incident.id,
-                    "bad_run",
-                    Some(asset),
-                    run_id,
-                    &describe(report),
-                )
+                .add_incident_event(incident.id, event, Some(asset), run_id, &title)
                 .await?;
             observed.joined += 1;
         }
@@ -160,6 +182,17 @@ pub async fn open_manual(
 
 /// The run's id when the state store keeps a record of it (`weir runs`): a skipped or up to
 /// date run, or one that needs a full refresh, leaves none.
+/// The kind of an incident opened by an unusual run (and of its timeline events).
+const ANOMALY: &str = "anomaly";
+
+fn describe_anomalies(asset: &str, anomalies: &[RunAnomaly]) -> String {
+    let what: Vec<String> = anomalies.iter().map(RunAnomaly::describe).collect();
+    truncate(
+        &format!("{asset}: an unusual run: {}", what.join("; ")),
+        500,
+    )
+}
+
 fn recorded(report: &AssetRunReport) -> Option<&str> {
     matches!(
         report.status,

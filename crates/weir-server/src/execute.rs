@@ -182,7 +182,7 @@ async fn attempt_inner(
     .await?;
     // Incidents are opened, joined and resolved here, by whichever process ran the assets;
     // their notifications are delivered by `weir serve`'s delivery loop.
-    if let Err(e) = weir_observe::observe_runs(&project, &graph, state, &reports).await {
+    if let Err(e) = weir_observe::observe_runs(&project, &graph, state, &reports, &options).await {
         tracing::warn!(run = %run.id, "observing the run for incidents: {e}");
     }
     let failures: Vec<String> = reports

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use serde_json::json;
 use weir_model::Project;
-use weir_orchestrate::{Alert, AssetGraph, AssetRunReport, Incident, IncidentEvent, StateStore};
+use weir_orchestrate::{
+    Alert, AssetGraph, AssetRunReport, Incident, IncidentEvent, RunOptions, StateStore,
+};
 
 use crate::Outcome;
 
@@ -23,8 +25,9 @@ pub async fn after_runs(
     graph: &AssetGraph,
     state: &StateStore,
     reports: &[AssetRunReport],
+    options: &RunOptions,
 ) {
-    match weir_observe::observe_runs(project, graph, state, reports).await {
+    match weir_observe::observe_runs(project, graph, state, reports, options).await {
         Ok(observed) => {
             for (incident, channels) in &observed.opened {
                 eprintln!(

@@ -53,7 +53,7 @@ pub async fn run(
     )
     .await?;
     bars.clear();
-    super::incidents::after_runs(&project, &graph, &state, &reports).await;
+    super::incidents::after_runs(&project, &graph, &state, &reports, &options).await;
     state.close().await;
     if json {
         crate::output::print_json(run_json(&reports, &recovery));

@@ -321,3 +321,22 @@ fn a_sql_rule_must_return_one_number() {
         "{stderr}"
     );
 }
+
+#[test]
+fn anomaly_settings_name_unknown_assets_and_bad_numbers() {
+    let (_tmp, dir) = demo_project();
+    let mut config = std::fs::read_to_string(dir.join("weir.toml")).expect("weir.toml");
+    config.push_str("\n[anomalies]\nsensitivity = -1\nassets = { ordres = 5.0, orders = 0 }\n");
+    std::fs::write(dir.join("weir.toml"), config).expect("write weir.toml");
+    let (code, stderr) = check(&dir);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("anomalies.sensitivity = -1") && stderr.contains("at least 0"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("`ordres`, which is not an asset"),
+        "a misspelt asset is named: {stderr}"
+    );
+    assert!(!stderr.contains("`orders`, which"), "{stderr}");
+}

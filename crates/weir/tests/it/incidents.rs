@@ -505,3 +505,73 @@ fn scrape(base: &str) -> String {
     stream.read_to_string(&mut text).expect("read");
     text
 }
+
+/// A run that succeeds but reads far fewer rows than the asset's history says it should opens
+/// an `anomaly` incident (one alert, naming the metric and the usual range); the next normal
+/// run resolves it.
+#[test]
+fn an_unusual_row_count_is_an_anomaly_incident_and_a_normal_run_resolves_it() {
+    let (_tmp, dir) = demo_project();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let hits = receive_on(listener);
+    route_alerts(
+        &dir,
+        &format!("http://127.0.0.1:{port}/hooks/sales"),
+        &format!("http://127.0.0.1:{port}/hooks/finance"),
+    );
+    assert_initial_run(&dir);
+    let run_orders = |name: &str, first_id: u64, rows: u64| {
+        std::fs::write(
+            dir.join(format!("data/orders/{name}.ndjson")),
+            orders_file(first_id, rows, "paid"),
+        )
+        .expect("orders file");
+        let out = weir(&dir, &["run", "orders", "--json"]);
+        assert!(
+            out.status.success(),
+            "an unusual run is still a good run: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: Value = serde_json::from_slice(&out.stdout).expect("run JSON");
+        assert_eq!(doc["runs"][0]["rows_in"], rows, "{doc:#}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // A history of ordinary batches: 480 to 520 orders each.
+    for i in 0..8u64 {
+        let stderr = run_orders(
+            &format!("batch-{i}"),
+            100_000 + i * 1000,
+            480 + (i * 17) % 41,
+        );
+        assert!(!stderr.contains("incident"), "batch {i}: {stderr}");
+    }
+    assert!(hits_on(&hits, "/hooks/sales").is_empty());
+
+    // A batch of 60: the run succeeds, and the owners hear of it.
+    let stderr = run_orders("batch-small", 200_000, 60);
+    assert!(
+        stderr.contains("incident #") && stderr.contains("opened on orders"),
+        "{stderr}"
+    );
+    let opened = wait_for_hits(&hits, "/hooks/sales", 1, 30);
+    let incident = &opened[0].body["incident"];
+    assert_eq!(opened[0].body["event"], "incident.opened", "{incident:#}");
+    assert_eq!(incident["kind"], "anomaly", "{incident:#}");
+    let title = incident["title"].as_str().unwrap_or_default();
+    assert!(
+        title.contains("rows_in 60 is") && title.contains("below the usual"),
+        "the alert names the metric, the value and the usual range: {title}"
+    );
+
+    // Back to normal: resolved, and the same channel is told.
+    let stderr = run_orders("batch-9", 300_000, 505);
+    assert!(stderr.contains("resolved"), "{stderr}");
+    let both = wait_for_hits(&hits, "/hooks/sales", 2, 30);
+    assert_eq!(both[1].body["event"], "incident.resolved");
+    assert!(hits_on(&hits, "/hooks/finance").is_empty());
+    let doc = incidents_json(&dir, true);
+    let incidents = doc["incidents"].as_array().expect("incidents");
+    assert_eq!(incidents.len(), 1, "{doc:#}");
+    assert_eq!(incidents[0]["status"], "resolved");
+}
