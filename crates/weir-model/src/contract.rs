@@ -505,6 +505,36 @@ impl Contract {
             .find_map(SlaProperty::seconds)
     }
 
+    /// The contract's `frequency` SLA in seconds: how often new data is published.
+    pub fn frequency_seconds(&self) -> Option<f64> {
+        self.sla_properties
+            .iter()
+            .filter(|p| p.property.eq_ignore_ascii_case("frequency"))
+            .find_map(SlaProperty::seconds)
+    }
+
+    /// A percentage SLA property (`successRate`, `availability`, `errorRate`): its value when
+    /// it is a number from 0 to 100 and its unit, if any, says percent.
+    pub fn sla_percent(&self, property: &str) -> Option<f64> {
+        self.sla_properties
+            .iter()
+            .filter(|p| p.property.eq_ignore_ascii_case(property))
+            .find_map(|p| {
+                let unit_ok = p.unit.as_deref().is_none_or(|u| {
+                    matches!(
+                        u.trim().to_ascii_lowercase().as_str(),
+                        "%" | "percent" | "pct"
+                    )
+                });
+                let value = match &p.value {
+                    Value::Number(n) => n.as_f64(),
+                    Value::String(s) => s.trim().trim_end_matches('%').trim().parse().ok(),
+                    _ => None,
+                }?;
+                (unit_ok && (0.0..=100.0).contains(&value)).then_some(value)
+            })
+    }
+
     /// The one schema object weir maps to an asset.
     pub fn table(&self) -> Option<&SchemaObject> {
         self.schema.first()

@@ -16,6 +16,7 @@ mod model_def;
 mod odcs_schema;
 mod partition;
 mod project;
+mod slo_config;
 mod source;
 mod telemetry;
 mod types;
@@ -38,6 +39,7 @@ pub use project::{
     Asset, OnDefinitionChange, Project, ProjectConfig, ProjectSection, TeamConfig, did_you_mean,
     is_valid_asset_name, load_project, slash_path,
 };
+pub use slo_config::SloConfig;
 pub use source::{
     DEFAULT_DELIMITER, DEFAULT_QUOTE, FileFormat, MAX_RECORD_BYTES, OnChange, QuarantineLimit,
     SourceDef, SourceOptions,

@@ -27,6 +27,9 @@ pub struct ProjectConfig {
     /// How unusual a run must be to open an anomaly incident.
     #[serde(default)]
     pub anomalies: crate::anomalies::AnomalyConfig,
+    /// The default service-level objectives.
+    #[serde(default)]
+    pub slo: crate::slo_config::SloConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -425,15 +428,33 @@ pub fn load_project(root: &Path) -> (Option<Project>, Diagnostics) {
             );
         }
     }
-    for (field, value) in [
-        ("anomalies.sensitivity", config.anomalies.sensitivity),
-        ("anomalies.min_change", config.anomalies.min_change),
+    for (field, value, max) in [
+        (
+            "anomalies.sensitivity",
+            config.anomalies.sensitivity,
+            f64::MAX,
+        ),
+        (
+            "anomalies.min_change",
+            config.anomalies.min_change,
+            f64::MAX,
+        ),
+        ("slo.run_success", config.slo.run_success, 100.0),
+        ("slo.freshness", config.slo.freshness, 100.0),
+        ("slo.error_rate", config.slo.error_rate, 100.0),
+        ("slo.window_days", config.slo.window_days, 3650.0),
     ] {
-        if !value.is_finite() || value < 0.0 {
+        let zero_ok = field != "slo.window_days";
+        if !value.is_finite() || value < 0.0 || (value == 0.0 && !zero_ok) || value > max {
+            let expected = match (zero_ok, max < f64::MAX) {
+                (true, false) => "a number of at least 0".to_string(),
+                (true, true) => format!("a number from 0 to {max}"),
+                (false, _) => format!("a number above 0 and at most {max}"),
+            };
             diagnostics.push(
                 Diagnostic::error(
                     &config_path,
-                    format!("{field} = {value}: expected a number of at least 0"),
+                    format!("{field} = {value}: expected {expected}"),
                 )
                 .field(field),
             );

@@ -17,6 +17,8 @@ mod notify;
 mod observe;
 mod postmortem;
 mod run_anomalies;
+mod slo;
+mod slo_incidents;
 mod stats;
 
 pub use channel::{Channel, Target, channel_label, deliverable_channels};
@@ -25,4 +27,8 @@ pub use notify::{DeliveryRound, alert_document, deliver_due, slack_payload};
 pub use observe::{Observed, observe_runs, open_manual};
 pub use postmortem::postmortem;
 pub use run_anomalies::{RunAnomaly, anomalies_of, run_anomalies};
+pub use slo::{
+    BurnAlert, SloInputs, SloStatus, evaluate as evaluate_slos, window_start as slo_window_start,
+};
+pub use slo_incidents::{observe_slos, slo_statuses};
 pub use stats::{IncidentStats, incident_stats, seconds_between};

@@ -213,7 +213,7 @@ fn is_bad(status: RunStatus) -> bool {
 }
 
 /// The unresolved incident of the nearest asset upstream of `asset`, directly or not.
-fn upstream_incident<'a>(
+pub(crate) fn upstream_incident<'a>(
     graph: &AssetGraph,
     asset: &str,
     unresolved: &'a BTreeMap<String, Incident>,
@@ -239,7 +239,7 @@ fn upstream_incident<'a>(
 }
 
 /// Every asset downstream of `root`, directly or not, in graph order, with who owns it.
-fn affected(project: &Project, graph: &AssetGraph, root: &str) -> Vec<AffectedAsset> {
+pub(crate) fn affected(project: &Project, graph: &AssetGraph, root: &str) -> Vec<AffectedAsset> {
     let mut reached = BTreeSet::new();
     let mut todo = vec![root.to_string()];
     while let Some(asset) = todo.pop() {
@@ -325,7 +325,7 @@ fn describe(report: &AssetRunReport) -> String {
     truncate(&text, 500)
 }
 
-fn truncate(text: &str, max: usize) -> String {
+pub(crate) fn truncate(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         return text.to_string();
     }

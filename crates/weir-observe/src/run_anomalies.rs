@@ -5,13 +5,12 @@
 //! the table's, not an increment's. Those in the history weigh little: the median and the MAD
 //! shrug off a few outliers. Replays are left out of the history.
 
-use chrono::{DateTime, Utc};
-
 use weir_model::Project;
 use weir_orchestrate::{RunRecord, StateStore};
 
 use crate::anomaly::{Detector, Direction, Point, Verdict, judge_last};
 use crate::error::ObserveError;
+use crate::stats::instant;
 
 /// The successful runs of an asset its newest run is judged against (at most).
 const HISTORY: u32 = 500;
@@ -105,12 +104,6 @@ const METRICS: [Metric; 3] = [
     },
 ];
 
-fn instant(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|d| d.with_timezone(&Utc))
-}
-
 /// The anomalies of `asset`'s newest successful run (none while the history is short, or when
 /// detection is off for the asset).
 pub async fn run_anomalies(
@@ -174,26 +167,7 @@ mod tests {
     fn run(day: i64, rows_in: u64, quarantined: u64, seconds: i64) -> RunRecord {
         let start =
             instant("2026-10-01T06:00:00Z").unwrap_or_default() + chrono::Duration::hours(72 * day);
-        RunRecord {
-            id: format!("r{day}"),
-            asset: "orders".into(),
-            trigger: "cli".into(),
-            status: "success".into(),
-            started_at: start.to_rfc3339(),
-            ended_at: Some((start + chrono::Duration::seconds(seconds)).to_rfc3339()),
-            rows_in,
-            rows_stored: rows_in - quarantined,
-            rows_quarantined: quarantined,
-            bytes_in: 0,
-            table_version: None,
-            txn_version: None,
-            contract_version: None,
-            checks: "[]".into(),
-            error: None,
-            rejected_files: "[]".into(),
-            files: "[]".into(),
-            quarantine_by_rule: "{}".into(),
-        }
+        weir_orchestrate::testing::finished_run("success", start, seconds, rows_in, quarantined)
     }
 
     #[test]

@@ -8,10 +8,16 @@ use serde::Serialize;
 
 use weir_orchestrate::Incident;
 
+/// An RFC 3339 instant of the state store, read.
+pub(crate) fn instant(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|d| d.with_timezone(&chrono::Utc))
+}
+
 /// Seconds from `from` to `to` (RFC 3339), when both are there and readable.
 pub fn seconds_between(from: &str, to: Option<&str>) -> Option<f64> {
-    let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok();
-    let (from, to) = (parse(from)?, parse(to?)?);
+    let (from, to) = (instant(from)?, instant(to?)?);
     Some((to - from).num_microseconds()? as f64 / 1e6)
 }
 

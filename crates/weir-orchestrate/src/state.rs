@@ -607,7 +607,7 @@ impl StateStore {
     }
 }
 
-fn run_record(r: &AnyRow) -> RunRecord {
+pub(crate) fn run_record(r: &AnyRow) -> RunRecord {
     RunRecord {
         id: r.get("id"),
         asset: r.get("asset"),

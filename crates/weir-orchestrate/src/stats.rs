@@ -4,7 +4,7 @@
 use sqlx::Row;
 
 use crate::error::Result;
-use crate::state::{StateStore, state_err};
+use crate::state::{RunRecord, StateStore, run_record, state_err};
 
 /// The runs of one asset that ended with one status, and what they counted.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +30,18 @@ pub struct EndedRun {
 fn count(row: &sqlx::any::AnyRow, column: &str) -> Result<u64> {
     let n: Option<i64> = row.try_get(column).map_err(state_err)?;
     Ok(n.unwrap_or(0).max(0) as u64)
+}
+
+/// `(asset, at)` rows.
+fn asset_instants(rows: &[sqlx::any::AnyRow]) -> Result<Vec<(String, String)>> {
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("asset").map_err(state_err)?,
+                r.try_get("at").map_err(state_err)?,
+            ))
+        })
+        .collect()
 }
 
 impl StateStore {
@@ -90,6 +102,34 @@ impl StateStore {
         .await
     }
 
+    /// The runs that started or ended at or after `since` (RFC 3339), oldest first: what SLOs
+    /// over a window are computed from.
+    pub async fn runs_since(&self, since: &str) -> Result<Vec<RunRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM runs WHERE started_at >= $1 OR ended_at >= $1 ORDER BY started_at, id",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(state_err)?;
+        Ok(rows.iter().map(run_record).collect())
+    }
+
+    /// When each asset last published before `before` (RFC 3339): how fresh it was when a
+    /// window opened.
+    pub async fn last_published_before(&self, before: &str) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT asset, MAX(ended_at) AS at FROM runs
+             WHERE status IN ('success', 'partial') AND ended_at IS NOT NULL AND ended_at < $1
+             GROUP BY asset",
+        )
+        .bind(before)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(state_err)?;
+        asset_instants(&rows)
+    }
+
     /// When each asset's last run started.
     pub async fn last_run_starts(&self) -> Result<Vec<(String, String)>> {
         self.latest_by_asset("started_at", "1 = 1").await
@@ -103,14 +143,7 @@ impl StateStore {
         .fetch_all(&self.pool)
         .await
         .map_err(state_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("asset").map_err(state_err)?,
-                    r.try_get("at").map_err(state_err)?,
-                ))
-            })
-            .collect()
+        asset_instants(&rows)
     }
 
     /// Records that the executor `name` (a `weir serve` or `weir worker`) is alive now, and

@@ -29,3 +29,34 @@ pub async fn fresh_postgres_database() -> Result<String> {
     url.set_path(&name);
     Ok(url.to_string())
 }
+
+/// A finished run of `orders` for tests that compute from run histories: `status`, started
+/// at `started` and ended `seconds` later, with its row counts.
+pub fn finished_run(
+    status: &str,
+    started: chrono::DateTime<chrono::Utc>,
+    seconds: i64,
+    rows_in: u64,
+    quarantined: u64,
+) -> crate::RunRecord {
+    crate::RunRecord {
+        id: format!("{status}-{}", started.timestamp_micros()),
+        asset: "orders".into(),
+        trigger: "cli".into(),
+        status: status.into(),
+        started_at: started.to_rfc3339(),
+        ended_at: Some((started + chrono::Duration::seconds(seconds)).to_rfc3339()),
+        rows_in,
+        rows_stored: rows_in.saturating_sub(quarantined),
+        rows_quarantined: quarantined,
+        bytes_in: 0,
+        table_version: None,
+        txn_version: None,
+        contract_version: None,
+        checks: "[]".into(),
+        error: None,
+        rejected_files: "[]".into(),
+        files: "[]".into(),
+        quarantine_by_rule: "{}".into(),
+    }
+}

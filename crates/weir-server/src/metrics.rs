@@ -278,5 +278,82 @@ pub(crate) async fn render(
     ] {
         f.sample("weir_notifications", &[("status", status)], n as f64);
     }
+    slo_families(&mut out, project, state).await?;
     Ok(out)
+}
+
+/// SLO objectives, compliance over the SLO window, error budget left and burn rates, per asset
+/// and SLO (`run_success`, `freshness`, `good_rows`).
+async fn slo_families(
+    out: &mut String,
+    project: &Project,
+    state: &StateStore,
+) -> Result<(), OrchestrateError> {
+    let statuses = match weir_observe::slo_statuses(project, state, Utc::now()).await {
+        Ok(statuses) => statuses,
+        Err(weir_observe::ObserveError::State(e)) => return Err(e),
+        Err(e) => {
+            tracing::warn!("measuring SLOs for /metrics: {e}");
+            return Ok(());
+        }
+    };
+    let mut f = Family::new(
+        out,
+        "weir_slo_objective_ratio",
+        "gauge",
+        "Each asset's service-level objective, as a ratio of good events (or time).",
+    );
+    for s in &statuses {
+        f.sample(
+            "weir_slo_objective_ratio",
+            &[("asset", &s.asset), ("slo", s.slo)],
+            s.objective,
+        );
+    }
+    let mut f = Family::new(
+        out,
+        "weir_slo_compliance_ratio",
+        "gauge",
+        "The share of good events (or time) over the SLO window ([slo] window_days).",
+    );
+    for s in &statuses {
+        if let Some(c) = s.compliance {
+            f.sample(
+                "weir_slo_compliance_ratio",
+                &[("asset", &s.asset), ("slo", s.slo)],
+                c,
+            );
+        }
+    }
+    let mut f = Family::new(
+        out,
+        "weir_slo_error_budget_remaining_ratio",
+        "gauge",
+        "The share of the SLO window's error budget left (negative once spent).",
+    );
+    for s in &statuses {
+        if let Some(b) = s.budget_remaining {
+            f.sample(
+                "weir_slo_error_budget_remaining_ratio",
+                &[("asset", &s.asset), ("slo", s.slo)],
+                b,
+            );
+        }
+    }
+    let mut f = Family::new(
+        out,
+        "weir_slo_burn_rate",
+        "gauge",
+        "How many times faster than the SLO window allows the error budget burns, per alerting window (those of a 30-day SLO, scaled).",
+    );
+    for s in &statuses {
+        for (window, burn) in &s.burn_rates {
+            f.sample(
+                "weir_slo_burn_rate",
+                &[("asset", &s.asset), ("slo", s.slo), ("window", window)],
+                if burn.is_finite() { *burn } else { f64::MAX },
+            );
+        }
+    }
+    Ok(())
 }

@@ -106,6 +106,8 @@ pub async fn serve(
         project.config.project.name.clone(),
         delivery_stopped,
     ));
+    let (stop_slos, slos_stopped) = tokio::sync::oneshot::channel::<()>();
+    let slos = tokio::spawn(watch_slos(state.clone(), root.to_path_buf(), slos_stopped));
     let role = Role::Serve {
         file_arrival: config.file_arrival,
     };
@@ -116,8 +118,12 @@ pub async fn serve(
     .await;
     let _ = stop_http.send(());
     let _ = stop_delivery.send(());
+    let _ = stop_slos.send(());
     if let Err(e) = delivery.await {
         tracing::warn!("notification delivery task: {e}");
+    }
+    if let Err(e) = slos.await {
+        tracing::warn!("SLO watch task: {e}");
     }
     match http.await {
         Ok(Ok(())) => {}
@@ -153,6 +159,44 @@ async fn deliver_notifications(
         tokio::select! {
             _ = &mut stop => return,
             _ = tokio::time::sleep(DELIVER_EVERY) => {}
+        }
+    }
+}
+
+/// How often the service measures SLOs and their burn rates.
+const SLO_EVERY: Duration = Duration::from_secs(5);
+
+/// Opens and resolves SLO burn incidents until told to stop: freshness burns with time alone,
+/// without any run to notice it. The project is read again each round, so edits apply.
+async fn watch_slos(
+    state: StateStore,
+    root: PathBuf,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(SLO_EVERY) => {}
+        }
+        let (Some(project), diagnostics) = weir_model::load_project(&root) else {
+            continue;
+        };
+        if diagnostics.has_errors() {
+            continue;
+        }
+        let (graph, _) = weir_orchestrate::build_graph(&project);
+        match weir_observe::observe_slos(&project, &graph, &state, chrono::Utc::now()).await {
+            Ok(observed) => {
+                for (incident, _) in &observed.opened {
+                    tracing::warn!(
+                        incident = incident.id,
+                        asset = %incident.root_asset,
+                        "SLO burn incident opened: {}",
+                        incident.title
+                    );
+                }
+            }
+            Err(e) => tracing::warn!("measuring SLOs: {e}"),
         }
     }
 }

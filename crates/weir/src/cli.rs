@@ -443,6 +443,17 @@ pub enum Command {
         /// The shell: bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
+    /// Service-level objectives: each asset's run success, freshness and good-row share over
+    /// the SLO window, the error budget left and how fast it burns, and the same per team.
+    ///
+    /// Objectives come from `[slo]` in weir.toml, or the contract's `successRate`,
+    /// `availability` (time within the latency SLA) and `errorRate` SLA properties.
+    ///
+    /// Example: weir slo --json
+    Slo {
+        #[command(flatten)]
+        common: Common,
+    },
     /// Incidents: the open ones, or all of a period, with the mean times to detect, notify
     /// and resolve (MTTD, MTTR) per team and per root asset.
     ///

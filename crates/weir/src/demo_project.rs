@@ -317,6 +317,9 @@ slaProperties:
     value: 1
     unit: d
     element: customers.signup_date
+  - property: errorRate # the supplier's exports are dirty: up to 6 % of rows may be quarantined
+    value: 6
+    unit: percent
 schema:
   - name: customers
     physicalType: table
@@ -404,6 +407,9 @@ slaProperties:
   - property: frequency
     value: 1
     unit: d
+  - property: errorRate # the supplier's exports are dirty: up to 6 % of rows may be quarantined
+    value: 6
+    unit: percent
 schema:
   - name: orders
     physicalType: table
@@ -469,6 +475,10 @@ support:
   - channel: "#finance-data"
     tool: slack
     scope: issues
+slaProperties:
+  - property: errorRate # the supplier's exports are dirty: up to 6 % of rows may be quarantined
+    value: 6
+    unit: percent
 schema:
   - name: payments
     physicalType: table

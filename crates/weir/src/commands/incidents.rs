@@ -75,7 +75,10 @@ fn who(by: Option<String>) -> String {
         .unwrap_or_else(|| "someone".into())
 }
 
-async fn open_state(root: &Path, json: bool) -> anyhow::Result<Option<(Project, StateStore)>> {
+pub(crate) async fn open_state(
+    root: &Path,
+    json: bool,
+) -> anyhow::Result<Option<(Project, StateStore)>> {
     let Some(project) = super::load(root, json, false) else {
         return Ok(None);
     };

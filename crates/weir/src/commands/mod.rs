@@ -16,6 +16,7 @@ mod run;
 mod runs;
 mod serve;
 mod show;
+mod slo;
 mod status;
 mod vacuum;
 
@@ -202,6 +203,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Recover { abandon, common } => {
             recover::recover(&common.project, abandon.as_deref(), common.json).await
         }
+        Command::Slo { common } => slo::slo(&common.project, common.json).await,
         Command::Incidents { all, since, common } => {
             incidents::list(&common.project, all, since.as_deref(), common.json).await
         }

@@ -575,3 +575,75 @@ fn an_unusual_row_count_is_an_anomaly_incident_and_a_normal_run_resolves_it() {
     assert_eq!(incidents.len(), 1, "{doc:#}");
     assert_eq!(incidents[0]["status"], "resolved");
 }
+
+/// With no run at all, data goes stale: `weir serve` measures the freshness SLO and, once its
+/// error budget burns past the paging threshold of both short windows, opens an `slo_burn`
+/// incident on the stale asset and pages its owners, once; `weir slo` and `/metrics` show the
+/// burn.
+#[test]
+fn a_stale_source_burns_its_freshness_budget_and_pages_its_owners_once() {
+    let (_tmp, dir) = demo_project();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let hits = receive_on(listener);
+    route_alerts(
+        &dir,
+        &format!("http://127.0.0.1:{port}/hooks/sales"),
+        &format!("http://127.0.0.1:{port}/hooks/finance"),
+    );
+    // Orders must be at most 3 s old; a one-day SLO window, so the paging windows are 2 min
+    // and 10 s; no freshness automation, so nothing runs to keep them fresh.
+    let contract = dir.join("contracts/orders.odcs.yaml");
+    let text = std::fs::read_to_string(&contract).expect("contract");
+    let stale = text.replace(
+        "  - property: latency\n    value: 2\n    unit: h",
+        "  - property: latency\n    value: 3\n    unit: s",
+    );
+    assert_ne!(stale, text, "the demo's orders latency");
+    std::fs::write(&contract, stale).expect("contract");
+    let mut config = std::fs::read_to_string(dir.join("weir.toml")).expect("weir.toml");
+    config.push_str(
+        "\n[serve]\nfreshness_automation = false\n\n[slo]\nwindow_days = 1\nfreshness = 99.9\n",
+    );
+    std::fs::write(dir.join("weir.toml"), config).expect("weir.toml");
+    assert_initial_run(&dir);
+
+    let server = start(&dir);
+    let paged = wait_for_hits(&hits, "/hooks/sales", 1, 60);
+    let incident = &paged[0].body["incident"];
+    assert_eq!(incident["kind"], "slo_burn", "{incident:#}");
+    assert_eq!(incident["root_asset"], "orders", "{incident:#}");
+    let title = incident["title"].as_str().unwrap_or_default();
+    assert!(
+        title.contains("freshness SLO") && title.contains("(page)"),
+        "{title}"
+    );
+    // The models below orders are stale too, but the root cause has been told: one page.
+    std::thread::sleep(Duration::from_secs(12));
+    assert_eq!(hits_on(&hits, "/hooks/sales").len(), 1, "paged once");
+    assert!(hits_on(&hits, "/hooks/finance").is_empty());
+    let metrics = crate::serve::http_text(&server.base, "/metrics", TOKEN);
+    assert!(
+        metrics.lines().any(|l| l
+            .starts_with("weir_slo_burn_rate{asset=\"orders\",slo=\"freshness\",window=\"5m\"}")),
+        "{metrics}"
+    );
+    drop(server);
+
+    let out = weir(&dir, &["slo", "--json"]);
+    assert!(out.status.success());
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("slo JSON");
+    crate::json_output::assert_documented(&["slo"], &doc);
+    let freshness = doc["slos"]
+        .as_array()
+        .expect("slos")
+        .iter()
+        .find(|s| s["asset"] == "orders" && s["slo"] == "freshness")
+        .cloned()
+        .expect("orders has a freshness SLO");
+    assert_eq!(freshness["alert"]["severity"], "page", "{freshness:#}");
+    assert!(
+        freshness["compliance"].as_f64().is_some_and(|c| c < 0.999),
+        "{freshness:#}"
+    );
+}

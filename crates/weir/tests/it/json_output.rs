@@ -77,6 +77,7 @@ fn every_command_prints_one_versioned_document() {
         vec!["runs"],
         vec!["runs", "--status", "success"],
         vec!["status"],
+        vec!["slo"],
         vec!["lineage"],
         vec!["query", "SELECT COUNT(*) AS n FROM orders"],
         vec!["doctor", "--dry-run"],

@@ -678,7 +678,7 @@ fn metrics_pass_promtool_and_agree_with_the_lake() {
 }
 
 /// `GET path` with the token; the body as text.
-fn http_text(base: &str, path: &str, token: &str) -> String {
+pub(crate) fn http_text(base: &str, path: &str, token: &str) -> String {
     let mut stream = TcpStream::connect(base).expect("connect");
     write!(
         stream,

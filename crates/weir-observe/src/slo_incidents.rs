@@ -1,0 +1,161 @@
+//! SLO burn-rate alerts as incidents: an asset whose error budget burns too fast (a page or a
+//! ticket of [`crate::slo`]) gets an incident of kind `slo_burn`, routed to its team like any
+//! other, unless it or an asset upstream of it already has one open (the root cause is then
+//! already being told), or one of its incidents was resolved within the alert's long window
+//! (the burn is that incident's, whose owners heard of it then); the incident resolves once no
+//! window burns past its threshold.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use weir_model::Project;
+use weir_orchestrate::{AssetGraph, Incident, NewIncident, StateStore};
+
+use crate::channel::deliverable_channels;
+use crate::error::ObserveError;
+use crate::observe::{Observed, affected, truncate, upstream_incident};
+use crate::slo::{SloInputs, SloStatus, evaluate, window_start};
+use crate::stats::instant;
+
+/// The kind of the incidents this opens.
+const SLO_BURN: &str = "slo_burn";
+
+/// Every SLO of the project now, read from the state store.
+pub async fn slo_statuses(
+    project: &Project,
+    state: &StateStore,
+    now: DateTime<Utc>,
+) -> Result<Vec<SloStatus>, ObserveError> {
+    let since = window_start(project, now).to_rfc3339_opts(SecondsFormat::Micros, true);
+    let runs = state.runs_since(&since).await?;
+    let published_before: BTreeMap<String, String> = state
+        .last_published_before(&since)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(evaluate(
+        project,
+        &SloInputs {
+            runs: &runs,
+            published_before: &published_before,
+        },
+        now,
+    ))
+}
+
+/// Opens and resolves `slo_burn` incidents from the SLOs as they are at `now`.
+pub async fn observe_slos(
+    project: &Project,
+    graph: &AssetGraph,
+    state: &StateStore,
+    now: DateTime<Utc>,
+) -> Result<Observed, ObserveError> {
+    let statuses = slo_statuses(project, state, now).await?;
+    let mut burning: BTreeMap<&str, Vec<&SloStatus>> = BTreeMap::new();
+    for status in statuses.iter().filter(|s| s.alert.is_some()) {
+        burning
+            .entry(status.asset.as_str())
+            .or_default()
+            .push(status);
+    }
+    let mut unresolved: BTreeMap<String, Incident> = state
+        .incidents(false, None)
+        .await?
+        .into_iter()
+        .map(|i| (i.root_asset.clone(), i))
+        .collect();
+    // When each asset's last incident was resolved, over the SLO window.
+    let since = window_start(project, now).to_rfc3339_opts(SecondsFormat::Micros, true);
+    let mut last_resolved: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+    for incident in state.incidents(true, Some(&since)).await? {
+        if let Some(at) = incident.resolved_at.as_deref().and_then(instant) {
+            let entry = last_resolved.entry(incident.root_asset).or_insert(at);
+            *entry = (*entry).max(at);
+        }
+    }
+    let mut observed = Observed::default();
+    for asset in &graph.order {
+        let Some(alerts) = burning.get(asset.as_str()) else {
+            if let Some(own) = unresolved.get(asset).filter(|i| i.kind == SLO_BURN)
+                && state
+                    .resolve_incident(
+                        own.id,
+                        "weir",
+                        None,
+                        &format!("{asset}: every SLO burns within its budget again"),
+                    )
+                    .await?
+                && let Some(resolved) = state.incident(own.id).await?
+            {
+                unresolved.remove(asset);
+                observed.resolved.push(resolved);
+            }
+            continue;
+        };
+        if unresolved.contains_key(asset) || upstream_incident(graph, asset, &unresolved).is_some()
+        {
+            continue;
+        }
+        let explained = alerts.iter().filter_map(|s| s.alert.as_ref()).all(|alert| {
+            last_resolved
+                .get(asset)
+                .is_some_and(|at| *at >= now - alert.long_window_length)
+        });
+        if explained {
+            continue;
+        }
+        let Some(found) = project.asset(asset) else {
+            continue;
+        };
+        let new = NewIncident {
+            root_asset: asset.clone(),
+            team: found.team().map(str::to_string),
+            owners: found.owners(),
+            kind: SLO_BURN.into(),
+            title: describe(asset, alerts),
+            started_at: now.to_rfc3339_opts(SecondsFormat::Micros, true),
+            affected: affected(project, graph, asset),
+            opened_by: "weir".into(),
+            run_id: None,
+        };
+        let channels = deliverable_channels(project, found.team());
+        let (incident, opened) = state.open_incident(&new, &channels).await?;
+        if opened {
+            observed.opened.push((incident.clone(), channels.len()));
+        }
+        unresolved.insert(asset.clone(), incident);
+    }
+    Ok(observed)
+}
+
+/// `orders: freshness SLO (99 %) burns its budget 15.2× too fast over 1h and 5m (page); 62 %
+/// of the 30-day budget left`.
+fn describe(asset: &str, alerts: &[&SloStatus]) -> String {
+    let parts: Vec<String> = alerts
+        .iter()
+        .filter_map(|s| {
+            let alert = s.alert.as_ref()?;
+            let left = s
+                .budget_remaining
+                .map(|b| {
+                    format!(
+                        "; {:.0} % of the {}-day budget left",
+                        100.0 * b,
+                        s.window_days
+                    )
+                })
+                .unwrap_or_default();
+            Some(format!(
+                "{} SLO ({} %) burns its error budget {:.1}× too fast over {} and {} ({}){left}",
+                s.slo,
+                100.0 * s.objective,
+                alert.burn_rate,
+                alert.long_window,
+                alert.short_window,
+                alert.severity
+            ))
+        })
+        .collect();
+    truncate(&format!("{asset}: {}", parts.join("; ")), 500)
+}
