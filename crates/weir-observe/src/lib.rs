@@ -16,6 +16,7 @@ mod error;
 mod notify;
 mod observe;
 mod postmortem;
+pub mod predict;
 mod run_anomalies;
 mod slo;
 mod slo_incidents;
@@ -26,7 +27,7 @@ pub use error::ObserveError;
 pub use notify::{DeliveryRound, alert_document, deliver_due, slack_payload};
 pub use observe::{Observed, observe_runs, open_manual};
 pub use postmortem::postmortem;
-pub use run_anomalies::{RunAnomaly, anomalies_of, run_anomalies};
+pub use run_anomalies::{RunAnomaly, RunFindings, anomalies_of, judge_run};
 pub use slo::{
     BurnAlert, SloInputs, SloStatus, evaluate as evaluate_slos, window_start as slo_window_start,
 };

@@ -9,7 +9,9 @@
 //! incident, which queues a `resolved` notification to the channels the opening went to.
 //!
 //! A successful run whose metrics are anomalies (see [`crate::run_anomalies`]) is treated like
-//! a bad one, as an incident of kind `anomaly`; the next normal run resolves it.
+//! a bad one, as an incident of kind `anomaly`; one whose durations trend past the asset's
+//! `timeout_secs` within a few runs (see [`crate::predict`]), as a `predicted_breach`; the next
+//! run without them resolves it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -21,7 +23,7 @@ use weir_orchestrate::{
 
 use crate::channel::deliverable_channels;
 use crate::error::ObserveError;
-use crate::run_anomalies::{RunAnomaly, run_anomalies};
+use crate::run_anomalies::{RunAnomaly, RunFindings, judge_run};
 
 /// What observing some reports changed.
 #[derive(Debug, Default)]
@@ -54,15 +56,25 @@ pub async fn observe_runs(
     for report in reports {
         let asset = report.asset.as_str();
         let run_id = recorded(report);
-        let anomalies = if judge && report.status == RunStatus::Success {
-            run_anomalies(project, state, asset).await?
+        let findings = if judge && report.status == RunStatus::Success {
+            judge_run(project, state, asset).await?
         } else {
-            Vec::new()
+            RunFindings::default()
+        };
+        // What a good run can still be: unusual, or on its way past its time limit.
+        let finding = if !findings.anomalies.is_empty() {
+            Some((ANOMALY, describe_anomalies(asset, &findings.anomalies)))
+        } else {
+            findings
+                .predicted
+                .as_ref()
+                .map(|p| (PREDICTED_BREACH, p.describe(asset)))
         };
         if is_good(report.status) {
-            // An anomaly incident stays open while the runs are still unusual.
-            let still =
-                !anomalies.is_empty() && unresolved.get(asset).is_some_and(|i| i.kind == ANOMALY);
+            // An anomaly (or predicted breach) incident stays open while the runs still are.
+            let still = finding
+                .as_ref()
+                .is_some_and(|(kind, _)| unresolved.get(asset).is_some_and(|i| i.kind == *kind));
             if !still && let Some(incident) = unresolved.remove(asset) {
                 let detail = match run_id {
                     Some(id) => format!("{asset} {} (run {id})", report.status.as_str()),
@@ -77,24 +89,17 @@ pub async fn observe_runs(
                     observed.resolved.push(resolved);
                 }
             }
-            if anomalies.is_empty() {
+            if finding.is_none() {
                 continue;
             }
         }
-        let (kind, title) = if anomalies.is_empty() {
-            (report.status.as_str(), describe(report))
-        } else {
-            (ANOMALY, describe_anomalies(asset, &anomalies))
-        };
-        let bad = is_bad(report.status) || !anomalies.is_empty();
+        let found = finding.is_some();
+        let (kind, title) = finding.unwrap_or_else(|| (report.status.as_str(), describe(report)));
+        let bad = is_bad(report.status) || found;
         if !bad && report.status != RunStatus::Skipped {
             continue;
         }
-        let event = if anomalies.is_empty() {
-            "bad_run"
-        } else {
-            ANOMALY
-        };
+        let event = if found { kind } else { "bad_run" };
         if bad && let Some(own) = unresolved.get(asset) {
             state
                 .add_incident_event(own.id, event, Some(asset), run_id, &title)
@@ -184,6 +189,8 @@ pub async fn open_manual(
 /// date run, or one that needs a full refresh, leaves none.
 /// The kind of an incident opened by an unusual run (and of its timeline events).
 const ANOMALY: &str = "anomaly";
+/// The kind of an incident opened by a run whose durations trend past its time limit.
+const PREDICTED_BREACH: &str = "predicted_breach";
 
 fn describe_anomalies(asset: &str, anomalies: &[RunAnomaly]) -> String {
     let what: Vec<String> = anomalies.iter().map(RunAnomaly::describe).collect();

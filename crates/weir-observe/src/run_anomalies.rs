@@ -10,6 +10,7 @@ use weir_orchestrate::{RunRecord, StateStore};
 
 use crate::anomaly::{Detector, Direction, Point, Verdict, judge_last};
 use crate::error::ObserveError;
+use crate::predict::{PredictedBreach, Timed, predict_timeout};
 use crate::stats::instant;
 
 /// The successful runs of an asset its newest run is judged against (at most).
@@ -96,32 +97,62 @@ const METRICS: [Metric; 3] = [
         min_absolute: 5.0,
         min_relative: 0.5,
         log_scale: true,
-        value: |r| {
-            let start = instant(&r.started_at)?;
-            let end = instant(r.ended_at.as_deref()?)?;
-            Some((end - start).num_milliseconds() as f64 / 1000.0)
-        },
+        value: duration_seconds,
     },
 ];
 
-/// The anomalies of `asset`'s newest successful run (none while the history is short, or when
-/// detection is off for the asset).
-pub async fn run_anomalies(
+/// What the history says of an asset's newest successful run.
+#[derive(Debug, Default)]
+pub struct RunFindings {
+    /// Its metrics out of their usual range (none while the history is short, or when
+    /// detection is off for the asset).
+    pub anomalies: Vec<RunAnomaly>,
+    /// Its durations trending past the asset's `timeout_secs` within a few runs.
+    pub predicted: Option<PredictedBreach>,
+}
+
+/// Judges `asset`'s newest successful run against its earlier ones.
+pub async fn judge_run(
     project: &Project,
     state: &StateStore,
     asset: &str,
-) -> Result<Vec<RunAnomaly>, ObserveError> {
-    let config = &project.config.anomalies;
-    let Some(sensitivity) = config.sensitivity_of(asset) else {
-        return Ok(Vec::new());
-    };
+) -> Result<RunFindings, ObserveError> {
     let mut runs = state
         .runs_with_status(Some(asset), Some("success"), HISTORY)
         .await?;
     // A replay publishes quarantined rows again: its row count says nothing of the input.
     runs.retain(|r| r.trigger != "replay");
     runs.reverse();
-    Ok(anomalies_of(&runs, sensitivity, config.min_change))
+    let config = &project.config.anomalies;
+    let anomalies = match config.sensitivity_of(asset) {
+        Some(sensitivity) => anomalies_of(&runs, sensitivity, config.min_change),
+        None => Vec::new(),
+    };
+    let predicted = project
+        .asset(asset)
+        .and_then(|a| a.timeout())
+        .and_then(|limit| {
+            let timed: Vec<Timed> = runs
+                .iter()
+                .filter_map(|r| {
+                    Some(Timed {
+                        started: instant(&r.started_at)?,
+                        seconds: duration_seconds(r)?,
+                    })
+                })
+                .collect();
+            predict_timeout(&timed, limit.as_secs_f64())
+        });
+    Ok(RunFindings {
+        anomalies,
+        predicted,
+    })
+}
+
+fn duration_seconds(r: &RunRecord) -> Option<f64> {
+    let start = instant(&r.started_at)?;
+    let end = instant(r.ended_at.as_deref()?)?;
+    Some((end - start).num_milliseconds() as f64 / 1000.0)
 }
 
 /// The anomalies of the last of `runs` (oldest first).
@@ -196,5 +227,60 @@ mod tests {
         let found = anomalies_of(&runs, 4.0, 0.1);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].metric, "duration_seconds");
+    }
+}
+
+#[cfg(test)]
+mod state_tests {
+    use weir_orchestrate::StateStore;
+
+    use super::*;
+
+    /// A one-source project whose runs may take `timeout_secs`.
+    fn project_with_timeout(dir: &std::path::Path, timeout_secs: u64) -> Project {
+        let write = |path: &str, text: &str| {
+            let path = dir.join(path);
+            std::fs::create_dir_all(path.parent().unwrap_or(dir)).expect("folder");
+            std::fs::write(path, text).expect("write");
+        };
+        write("weir.toml", "[project]\nname = \"shop\"\n");
+        write(
+            "contracts/orders.odcs.yaml",
+            "apiVersion: v3.1.0\nkind: DataContract\nid: orders\nversion: 1.0.0\nstatus: active\nschema:\n  - name: orders\n    properties:\n      - name: id\n        logicalType: integer\n",
+        );
+        write(
+            "sources/orders.toml",
+            &format!("format = \"csv\"\npath = \"data/*.csv\"\ntimeout_secs = {timeout_secs}\n"),
+        );
+        let (project, diagnostics) = weir_model::load_project(dir);
+        assert!(!diagnostics.has_errors(), "{diagnostics:?}");
+        project.expect("project")
+    }
+
+    #[tokio::test]
+    async fn durations_climbing_towards_the_timeout_predict_a_breach() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let project = project_with_timeout(dir.path(), 700);
+        let url = format!("sqlite://{}", dir.path().join("state.db").display());
+        let state = StateStore::connect(&url).await.expect("store");
+        let start = instant("2026-11-01T02:00:00Z").unwrap_or_default();
+        for day in 0..15i64 {
+            let run = weir_orchestrate::testing::finished_run(
+                "success",
+                start + chrono::Duration::days(day),
+                300 + 25 * day,
+                1000,
+                0,
+            );
+            state.insert_run(&run).await.expect("run");
+        }
+        let findings = judge_run(&project, &state, "orders").await.expect("judged");
+        let breach = findings.predicted.expect("a breach is predicted");
+        assert_eq!(breach.runs_ahead, 2, "{breach:?}");
+        assert!(findings.anomalies.is_empty(), "{:?}", findings.anomalies);
+        // With a generous limit, nothing.
+        let roomy = project_with_timeout(dir.path(), 5000);
+        let findings = judge_run(&roomy, &state, "orders").await.expect("judged");
+        assert!(findings.predicted.is_none());
     }
 }
