@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::project::{Asset, ProjectConfig};
+
 /// The robust z-score a run's metric must pass to be an anomaly (for runs daily or sparser;
 /// more frequent runs need more), unless weir.toml says else.
 pub const DEFAULT_ANOMALY_SENSITIVITY: f64 = 2.8;
@@ -48,4 +51,69 @@ fn default_sensitivity() -> f64 {
 
 fn default_min_change() -> f64 {
     0.1
+}
+
+/// Checks `[anomalies]` and `[slo]` of weir.toml: numbers in range, and per-asset settings that
+/// name an asset of the project (a misspelt name would silently keep the default).
+pub(crate) fn check_settings(
+    config: &ProjectConfig,
+    assets: &[Asset],
+    broken: &std::collections::BTreeSet<String>,
+    config_path: &std::path::Path,
+    diagnostics: &mut Diagnostics,
+) {
+    for (name, sensitivity) in &config.anomalies.assets {
+        if !assets.iter().any(|a| &a.name == name) && !broken.contains(name) {
+            diagnostics.push(
+                Diagnostic::warning(
+                    config_path,
+                    format!(
+                        "[anomalies.assets] names `{name}`, which is not an asset of the project"
+                    ),
+                )
+                .field(format!("anomalies.assets.{name}")),
+            );
+        }
+        if !sensitivity.is_finite() || *sensitivity < 0.0 {
+            diagnostics.push(
+                Diagnostic::error(
+                    config_path,
+                    format!("[anomalies.assets] {name} = {sensitivity}: a sensitivity is a number of at least 0 (0 turns detection off)"),
+                )
+                .field(format!("anomalies.assets.{name}")),
+            );
+        }
+    }
+    for (field, value, max) in [
+        (
+            "anomalies.sensitivity",
+            config.anomalies.sensitivity,
+            f64::MAX,
+        ),
+        (
+            "anomalies.min_change",
+            config.anomalies.min_change,
+            f64::MAX,
+        ),
+        ("slo.run_success", config.slo.run_success, 100.0),
+        ("slo.freshness", config.slo.freshness, 100.0),
+        ("slo.error_rate", config.slo.error_rate, 100.0),
+        ("slo.window_days", config.slo.window_days, 3650.0),
+    ] {
+        let zero_ok = field != "slo.window_days";
+        if !value.is_finite() || value < 0.0 || (value == 0.0 && !zero_ok) || value > max {
+            let expected = match (zero_ok, max < f64::MAX) {
+                (true, false) => "a number of at least 0".to_string(),
+                (true, true) => format!("a number from 0 to {max}"),
+                (false, _) => format!("a number above 0 and at most {max}"),
+            };
+            diagnostics.push(
+                Diagnostic::error(
+                    config_path,
+                    format!("{field} = {value}: expected {expected}"),
+                )
+                .field(field),
+            );
+        }
+    }
 }

@@ -454,7 +454,8 @@ fn median(values: &[f64]) -> f64 {
     median_in_place(&mut v)
 }
 
-fn median_in_place(values: &mut [f64]) -> f64 {
+/// The median (NaN for none), sorting `values`.
+pub(crate) fn median_in_place(values: &mut [f64]) -> f64 {
     if values.is_empty() {
         return f64::NAN;
     }

@@ -72,9 +72,13 @@ pub async fn observe_runs(
         };
         if is_good(report.status) {
             // An anomaly (or predicted breach) incident stays open while the runs still are.
+            // A run that found nothing new to read says nothing about them either.
+            let own_kind = unresolved.get(asset).map(|i| i.kind.as_str());
             let still = finding
                 .as_ref()
-                .is_some_and(|(kind, _)| unresolved.get(asset).is_some_and(|i| i.kind == *kind));
+                .is_some_and(|(kind, _)| own_kind == Some(*kind))
+                || (report.status == RunStatus::UpToDate
+                    && matches!(own_kind, Some(ANOMALY | PREDICTED_BREACH)));
             if !still && let Some(incident) = unresolved.remove(asset) {
                 let detail = match run_id {
                     Some(id) => format!("{asset} {} (run {id})", report.status.as_str()),

@@ -10,6 +10,8 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::anomaly::median_in_place as median;
+
 /// How many runs ahead a breach is predicted.
 pub const HORIZON: usize = 5;
 /// The recent runs the trend is fitted on.
@@ -113,19 +115,6 @@ fn theil_sen(points: &[(f64, f64)]) -> Option<f64> {
         }
     }
     (!slopes.is_empty()).then(|| median(&mut slopes))
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
 }
 
 #[cfg(test)]

@@ -42,6 +42,7 @@ pub fn router(api: Shared) -> Router {
         .route("/runs/{id}/cancel", post(cancel))
         .route("/backfills", post(backfill))
         .route("/incidents", get(list_incidents))
+        .route("/slo", get(slo))
         .route("/incidents/{id}", get(get_incident))
         .fallback(not_found)
         .with_state(api)
@@ -223,6 +224,29 @@ async fn list_incidents(
     match api.state.incidents(query.all, None).await {
         Ok(incidents) => Json(json!({ "incidents": incidents })).into_response(),
         Err(e) => internal(e),
+    }
+}
+
+/// `GET /slo`: every asset's SLOs now, as `weir slo --json` lists them.
+async fn slo(State(api): State<Shared>, headers: HeaderMap) -> Response {
+    if let Some(r) = denied(&api, &headers, false) {
+        return r;
+    }
+    let project = match project(&api) {
+        Ok(project) => project,
+        Err(r) => return *r,
+    };
+    match weir_observe::slo_statuses(&project, &api.state, chrono::Utc::now()).await {
+        Ok(slos) => Json(json!({
+            "window_days": project.config.slo.window_days,
+            "slos": slos,
+        }))
+        .into_response(),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("measuring SLOs: {e}"),
+        ),
     }
 }
 

@@ -564,6 +564,16 @@ fn an_unusual_row_count_is_an_anomaly_incident_and_a_normal_run_resolves_it() {
         "the alert names the metric, the value and the usual range: {title}"
     );
 
+    // A run with nothing new to read says nothing of the anomaly: it stays open.
+    let out = weir(&dir, &["run", "orders"]);
+    assert!(out.status.success());
+    let doc = incidents_json(&dir, false);
+    assert_eq!(
+        doc["incidents"].as_array().map(Vec::len),
+        Some(1),
+        "still open after an up-to-date run: {doc:#}"
+    );
+
     // Back to normal: resolved, and the same channel is told.
     let stderr = run_orders("batch-9", 300_000, 505);
     assert!(stderr.contains("resolved"), "{stderr}");
@@ -627,6 +637,18 @@ fn a_stale_source_burns_its_freshness_budget_and_pages_its_owners_once() {
         metrics.lines().any(|l| l
             .starts_with("weir_slo_burn_rate{asset=\"orders\",slo=\"freshness\",window=\"5m\"}")),
         "{metrics}"
+    );
+    let (status, api) = http(&server.base, "GET", "/slo", Some(TOKEN), None);
+    assert_eq!(status, 200, "{api}");
+    assert!(
+        api["slos"]
+            .as_array()
+            .is_some_and(|slos| slos.iter().any(|s| {
+                s["asset"] == "orders"
+                    && s["slo"] == "freshness"
+                    && s["alert"]["severity"] == "page"
+            })),
+        "{api:#}"
     );
     drop(server);
 
