@@ -53,8 +53,9 @@ fn default_min_change() -> f64 {
     0.1
 }
 
-/// Checks `[anomalies]` and `[slo]` of weir.toml: numbers in range, and per-asset settings that
-/// name an asset of the project (a misspelt name would silently keep the default).
+/// Checks the observability settings of weir.toml: team channels that look delivered but
+/// cannot be, `[anomalies]` and `[slo]` numbers in range, and per-asset settings that name an
+/// asset of the project (a misspelt name would silently keep the default).
 pub(crate) fn check_settings(
     config: &ProjectConfig,
     assets: &[Asset],
@@ -62,6 +63,16 @@ pub(crate) fn check_settings(
     config_path: &std::path::Path,
     diagnostics: &mut Diagnostics,
 ) {
+    for (team, settings) in &config.teams {
+        for (i, channel) in settings.channels.iter().enumerate() {
+            if let Some(problem) = crate::channel::channel_problem(channel) {
+                diagnostics.push(
+                    Diagnostic::error(config_path, format!("[teams.{team}] channels: {problem}"))
+                        .field(format!("teams.{team}.channels[{i}]")),
+                );
+            }
+        }
+    }
     for (name, sensitivity) in &config.anomalies.assets {
         if !assets.iter().any(|a| &a.name == name) && !broken.contains(name) {
             diagnostics.push(

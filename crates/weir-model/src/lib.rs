@@ -7,6 +7,7 @@
 //! project's own text files in [`load_project`]).
 
 mod anomalies;
+mod channel;
 mod contract;
 mod contract_draft;
 mod counts;
@@ -22,6 +23,7 @@ mod telemetry;
 mod types;
 
 pub use anomalies::{AnomalyConfig, DEFAULT_ANOMALY_SENSITIVITY};
+pub use channel::{Channel, Target};
 pub use contract::{
     Contract, LogicalType, LogicalTypeOptions, Operator, QualityRule, RuleKind, SchemaObject,
     SchemaProperty, Severity, SlaProperty, Support, Team, TeamMember, Unit, parse_contract,

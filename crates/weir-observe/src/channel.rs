@@ -3,74 +3,17 @@
 //! place for people and are shown, not sent to.
 
 use weir_model::Project;
+pub use weir_model::{Channel, Target};
 
-/// A URL, or the environment variable that holds it (`$NAME`), so that a webhook's secret
-/// never has to be written in the project.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    Url(String),
-    Env(String),
-}
-
-impl Target {
-    fn parse(text: &str) -> Option<Target> {
-        let text = text.trim();
-        if let Some(name) = text.strip_prefix('$') {
-            let valid =
-                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            return valid.then(|| Target::Env(name.to_string()));
-        }
-        (text.starts_with("http://") || text.starts_with("https://"))
-            .then(|| Target::Url(text.to_string()))
-    }
-
-    /// The URL, read from the environment when it names a variable.
-    pub fn resolve(&self) -> Result<String, String> {
-        match self {
-            Target::Url(url) => Ok(url.clone()),
-            Target::Env(name) => std::env::var(name)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| format!("the environment variable {name} is not set")),
-        }
-    }
-}
-
-/// One channel of a team.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Channel {
-    /// `webhook:URL` (or a bare `http(s)://` URL): the alert document as JSON, POSTed.
-    Webhook(Target),
-    /// `slack:URL`: a Slack incoming-webhook payload (`text` and `blocks`), POSTed.
-    Slack(Target),
-    /// `command:CMD`: run with `sh -c` in the project folder, the alert document on stdin.
-    Command(String),
-    /// Anything else: a place for people, not delivered by weir.
-    Label(String),
-}
-
-impl Channel {
-    pub fn parse(text: &str) -> Channel {
-        let text = text.trim();
-        if let Some(target) = Target::parse(text) {
-            return Channel::Webhook(target);
-        }
-        let Some((kind, rest)) = text.split_once(':') else {
-            return Channel::Label(text.to_string());
-        };
-        match (
-            kind.trim().to_ascii_lowercase().as_str(),
-            Target::parse(rest),
-        ) {
-            ("webhook", Some(target)) => Channel::Webhook(target),
-            ("slack", Some(target)) => Channel::Slack(target),
-            ("command", _) if !rest.trim().is_empty() => Channel::Command(rest.trim().to_string()),
-            _ => Channel::Label(text.to_string()),
-        }
-    }
-
-    pub fn is_deliverable(&self) -> bool {
-        !matches!(self, Channel::Label(_))
+/// The URL a target names, read from the environment when it names a variable (at delivery,
+/// so a secret never has to be written in the project).
+pub fn resolve(target: &Target) -> Result<String, String> {
+    match target {
+        Target::Url(url) => Ok(url.clone()),
+        Target::Env(name) => std::env::var(name)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| format!("the environment variable {name} is not set")),
     }
 }
 
@@ -159,7 +102,7 @@ mod tests {
     #[test]
     fn an_unset_variable_is_named() {
         let target = Target::Env("WEIR_TEST_SURELY_UNSET_VARIABLE".into());
-        let error = target.resolve().expect_err("unset");
+        let error = resolve(&target).expect_err("unset");
         assert!(error.contains("WEIR_TEST_SURELY_UNSET_VARIABLE"), "{error}");
     }
 }

@@ -22,14 +22,12 @@ mod slo;
 mod slo_incidents;
 mod stats;
 
-pub use channel::{Channel, Target, channel_label, deliverable_channels};
+pub use channel::{Channel, Target, channel_label, deliverable_channels, resolve};
 pub use error::ObserveError;
 pub use notify::{DeliveryRound, alert_document, deliver_due, slack_payload};
 pub use observe::{Observed, observe_runs, open_manual};
 pub use postmortem::postmortem;
 pub use run_anomalies::{RunAnomaly, RunFindings, anomalies_of, judge_run};
-pub use slo::{
-    BurnAlert, SloInputs, SloStatus, evaluate as evaluate_slos, window_start as slo_window_start,
-};
+pub use slo::{BurnAlert, SloStatus};
 pub use slo_incidents::{observe_slos, slo_statuses};
 pub use stats::{IncidentStats, incident_stats, seconds_between};

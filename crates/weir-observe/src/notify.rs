@@ -16,7 +16,7 @@ use tokio::io::AsyncWriteExt;
 
 use weir_orchestrate::{Alert, Incident, StateStore};
 
-use crate::channel::{Channel, channel_label, host_of};
+use crate::channel::{Channel, channel_label, host_of, resolve};
 use crate::error::ObserveError;
 use crate::stats::seconds_between;
 
@@ -103,13 +103,7 @@ pub async fn deliver_due(
 /// Exponential backoff with jitter: 2 s, 4 s, 8 s... up to [`MAX_RETRY`], three quarters
 /// fixed and a quarter random, so the channels of many incidents are not retried together.
 fn retry_delay(attempt: i64) -> Duration {
-    let exponent = u32::try_from(attempt.saturating_sub(1).clamp(0, 16)).unwrap_or(16);
-    let ceiling = FIRST_RETRY
-        .saturating_mul(2u32.saturating_pow(exponent))
-        .min(MAX_RETRY);
-    let fixed = ceiling * 3 / 4;
-    let spread = (ceiling - fixed).as_millis() as u64;
-    fixed + Duration::from_millis(rand::random_range(0..=spread))
+    weir_orchestrate::jittered_backoff(attempt, FIRST_RETRY, MAX_RETRY, 0.75)
 }
 
 async fn send(
@@ -119,9 +113,9 @@ async fn send(
     document: &Value,
 ) -> Result<(), String> {
     match Channel::parse(&alert.channel) {
-        Channel::Webhook(target) => post(client, &target.resolve()?, alert, document).await,
+        Channel::Webhook(target) => post(client, &resolve(&target)?, alert, document).await,
         Channel::Slack(target) => {
-            post(client, &target.resolve()?, alert, &slack_payload(document)).await
+            post(client, &resolve(&target)?, alert, &slack_payload(document)).await
         }
         Channel::Command(command) => run_command(root, &command, alert, document).await,
         Channel::Label(label) => Err(format!("`{label}` is not a channel weir delivers to")),

@@ -46,12 +46,7 @@ pub async fn observe_runs(
     options: &RunOptions,
 ) -> Result<Observed, ObserveError> {
     let judge = !options.full_refresh && options.partition.is_none();
-    let mut unresolved: BTreeMap<String, Incident> = state
-        .incidents(false, None)
-        .await?
-        .into_iter()
-        .map(|i| (i.root_asset.clone(), i))
-        .collect();
+    let mut unresolved = unresolved_by_root(state).await?;
     let mut observed = Observed::default();
     for report in reports {
         let asset = report.asset.as_str();
@@ -160,6 +155,18 @@ pub async fn observe_runs(
         unresolved.insert(asset.to_string(), incident);
     }
     Ok(observed)
+}
+
+/// The unresolved incidents, by root asset (at most one each).
+pub(crate) async fn unresolved_by_root(
+    state: &StateStore,
+) -> Result<BTreeMap<String, Incident>, ObserveError> {
+    Ok(state
+        .incidents(false, None)
+        .await?
+        .into_iter()
+        .map(|i| (i.root_asset.clone(), i))
+        .collect())
 }
 
 /// Opens an incident by hand (`weir incident open`), notifying the asset's team.

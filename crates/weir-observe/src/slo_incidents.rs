@@ -10,11 +10,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use weir_model::Project;
-use weir_orchestrate::{AssetGraph, Incident, NewIncident, StateStore};
+use weir_orchestrate::{AssetGraph, NewIncident, StateStore};
 
 use crate::channel::deliverable_channels;
 use crate::error::ObserveError;
-use crate::observe::{Observed, affected, truncate, upstream_incident};
+use crate::observe::{Observed, affected, truncate, unresolved_by_root, upstream_incident};
 use crate::slo::{SloInputs, SloStatus, evaluate, window_start};
 use crate::stats::instant;
 
@@ -59,12 +59,7 @@ pub async fn observe_slos(
             .or_default()
             .push(status);
     }
-    let mut unresolved: BTreeMap<String, Incident> = state
-        .incidents(false, None)
-        .await?
-        .into_iter()
-        .map(|i| (i.root_asset.clone(), i))
-        .collect();
+    let mut unresolved = unresolved_by_root(state).await?;
     // When each asset's last incident was resolved, over the SLO window.
     let since = window_start(project, now).to_rfc3339_opts(SecondsFormat::Micros, true);
     let mut last_resolved: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();

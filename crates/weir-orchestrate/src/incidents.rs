@@ -105,16 +105,16 @@ impl StateStore {
         channels: &[String],
     ) -> Result<(Incident, bool)> {
         let mut tx = self.begin_write().await?;
-        if let Some(existing) = unresolved_of(&mut tx, &new.root_asset, self.for_update()).await? {
-            tx.rollback().await.map_err(state_err)?;
-            return Ok((existing, false));
-        }
         let at = now();
         let affected = to_json(&new.affected)?;
         let owners = to_json(&new.owners)?;
+        // The partial unique index decides: of two processes opening one at once (two
+        // PostgreSQL workers), the second inserts nothing and gets the first one's incident.
         let row = sqlx::query(&format!(
             "INSERT INTO incidents (root_asset, team, owners, status, kind, title, started_at, detected_at, affected, opened_by)
-             VALUES ($1, $2, $3, 'open', $4, $5, $6, $7, $8, $9) RETURNING {INCIDENT_COLUMNS}"
+             VALUES ($1, $2, $3, 'open', $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (root_asset) WHERE status <> 'resolved' DO NOTHING
+             RETURNING {INCIDENT_COLUMNS}"
         ))
         .bind(&new.root_asset)
         .bind(&new.team)
@@ -125,9 +125,19 @@ impl StateStore {
         .bind(&at)
         .bind(affected)
         .bind(&new.opened_by)
-        .fetch_one(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(state_err)?;
+        let Some(row) = row else {
+            let existing = unresolved_of(&mut tx, &new.root_asset).await?;
+            tx.rollback().await.map_err(state_err)?;
+            return existing.map(|i| (i, false)).ok_or_else(|| {
+                OrchestrateError::State(format!(
+                    "opening an incident on {}: refused as a duplicate, yet none is unresolved",
+                    new.root_asset
+                ))
+            });
+        };
         let incident = incident_of(&row)?;
         insert_event(
             &mut tx,
@@ -141,18 +151,6 @@ impl StateStore {
         queue_alerts(&mut tx, incident.id, "opened", channels).await?;
         tx.commit().await.map_err(state_err)?;
         Ok((incident, true))
-    }
-
-    /// The unresolved incident whose root is `asset`, if any.
-    pub async fn unresolved_incident(&self, asset: &str) -> Result<Option<Incident>> {
-        let row = sqlx::query(&format!(
-            "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE root_asset = $1 AND status <> 'resolved'"
-        ))
-        .bind(asset)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(state_err)?;
-        row.as_ref().map(incident_of).transpose()
     }
 
     /// Incidents, newest first: the unresolved ones, or all detected since `since` (RFC 3339).
@@ -428,9 +426,9 @@ pub struct AlertCounts {
     pub retrying: u64,
 }
 
-async fn unresolved_of(tx: &mut WriteTx, asset: &str, lock: &str) -> Result<Option<Incident>> {
+async fn unresolved_of(tx: &mut WriteTx, asset: &str) -> Result<Option<Incident>> {
     let row = sqlx::query(&format!(
-        "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE root_asset = $1 AND status <> 'resolved'{lock}"
+        "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE root_asset = $1 AND status <> 'resolved'"
     ))
     .bind(asset)
     .fetch_optional(&mut **tx)

@@ -39,7 +39,7 @@ pub use leases::{
 };
 pub use ledger_sync::{LakeLedger, LedgerCheck, check_ledger, ledger_from_lake};
 pub use progress::{NoProgress, Phase, Progress};
-pub use queue::{AttemptOutcome, NewRun, QueueEvent, QueuedRun};
+pub use queue::{AttemptOutcome, NewRun, QueueEvent, QueuedRun, jittered_backoff};
 pub use recover::{Recovery, abandon, recover_pending};
 pub use replay::{ReplayOptions, ReplayReport, replay};
 pub use report::{AssetRunReport, RejectedFile, ReplacedFile, ReplacedPartition, RunStatus};

@@ -137,16 +137,21 @@ fn after(duration: Duration) -> String {
     timestamp(Utc::now() + chrono::Duration::from_std(duration).unwrap_or_default())
 }
 
-/// Exponential backoff with full jitter (AWS's "full jitter"): attempt `n` waits a random time
-/// up to `FIRST_BACKOFF * 2^(n-1)`, capped, so retries of many runs do not arrive together.
+/// The queue's retry backoff: [`jittered_backoff`] from `FIRST_BACKOFF`, capped at
+/// `MAX_BACKOFF`, half of it fixed and half random, so retries of many runs do not arrive
+/// together and never at once.
 pub fn backoff(attempt: i64) -> Duration {
+    jittered_backoff(attempt, FIRST_BACKOFF, MAX_BACKOFF, 0.5)
+}
+
+/// Exponential backoff with jitter: attempt `n`'s ceiling is `first * 2^(n-1)`, capped at
+/// `cap`; it waits the `fixed` share of that ceiling plus a random part of the rest.
+pub fn jittered_backoff(attempt: i64, first: Duration, cap: Duration, fixed: f64) -> Duration {
     let exponent = u32::try_from(attempt.saturating_sub(1).clamp(0, 16)).unwrap_or(16);
-    let ceiling = FIRST_BACKOFF
-        .saturating_mul(2u32.saturating_pow(exponent))
-        .min(MAX_BACKOFF);
-    let half = ceiling / 2;
-    // Half fixed, half random: never retry at once, never wait more than the ceiling.
-    half + Duration::from_millis(rand::rng().random_range(0..=half.as_millis() as u64))
+    let ceiling = first.saturating_mul(2u32.saturating_pow(exponent)).min(cap);
+    let floor = ceiling.mul_f64(fixed.clamp(0.0, 1.0));
+    let spread = (ceiling - floor).as_millis() as u64;
+    floor + Duration::from_millis(rand::rng().random_range(0..=spread))
 }
 
 impl StateStore {

@@ -59,10 +59,20 @@ pub async fn after_runs(
     )
     .await
     {
-        Ok(round) if round.retrying > 0 || round.given_up > 0 => eprintln!(
-            "warning: {} not delivered yet (see `weir incident show ID`); `weir serve` or the next `weir run` tries again",
-            crate::output::count(round.retrying + round.given_up, "notification")
-        ),
+        Ok(round) if round.retrying > 0 || round.given_up > 0 => {
+            if round.retrying > 0 {
+                eprintln!(
+                    "warning: {} not delivered yet (see `weir incident show ID`); `weir serve` or the next `weir run` tries again",
+                    crate::output::count(round.retrying, "notification")
+                );
+            }
+            if round.given_up > 0 {
+                eprintln!(
+                    "warning: {} given up after a day of failed deliveries (see `weir incident show ID`)",
+                    crate::output::count(round.given_up, "notification")
+                );
+            }
+        }
         Ok(_) => {}
         Err(e) => eprintln!("warning: delivering notifications failed: {e}"),
     }

@@ -323,10 +323,14 @@ fn a_sql_rule_must_return_one_number() {
 }
 
 #[test]
-fn anomaly_settings_name_unknown_assets_and_bad_numbers() {
+fn observability_settings_name_unknown_assets_bad_numbers_and_bad_channels() {
     let (_tmp, dir) = demo_project();
     let mut config = std::fs::read_to_string(dir.join("weir.toml")).expect("weir.toml");
     config.push_str("\n[anomalies]\nsensitivity = -1\nassets = { ordres = 5.0, orders = 0 }\n");
+    let config = config.replace(
+        "channels = [\"slack:#finance-data\"]",
+        "channels = [\"slack:#finance-data\", \"webhook:htps://alerts.example.com/x\"]",
+    );
     std::fs::write(dir.join("weir.toml"), config).expect("write weir.toml");
     let (code, stderr) = check(&dir);
     assert_eq!(code, 2, "{stderr}");
@@ -339,4 +343,9 @@ fn anomaly_settings_name_unknown_assets_and_bad_numbers() {
         "a misspelt asset is named: {stderr}"
     );
     assert!(!stderr.contains("`orders`, which"), "{stderr}");
+    assert!(
+        stderr.contains("teams.finance.channels[1]")
+            && stderr.contains("a webhook channel needs an http:// or https:// URL"),
+        "a mistyped channel is refused, not left to send nothing: {stderr}"
+    );
 }
