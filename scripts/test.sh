@@ -10,6 +10,8 @@
 #     ODCS JSON schemas, which settles where weir and datacontract-cli disagree).
 #   - `promtool` (Debian's `prometheus` package), the reference linter of the Prometheus
 #     exposition `weir serve` serves at /metrics;
+#   - Chromium and ChromeDriver (Debian's `chromium` and `chromium-driver` packages): the
+#     dashboard `weir serve` serves at / is tested end to end in the headless browser;
 #   - a PostgreSQL server (Debian's `postgresql` package), started on loopback for the run of
 #     the tests and stopped after: the state store and its workers are tested on it as well
 #     as on SQLite (scripts/pg_loopback.sh).
@@ -42,6 +44,14 @@ if ! command -v promtool >/dev/null 2>&1; then
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  echo "installing Debian's chromium and chromium-driver packages (the dashboard is tested in a headless browser)"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
 fi
 
 PG_DIR="$(mktemp -d)"

@@ -130,6 +130,24 @@ impl StateStore {
         asset_instants(&rows)
     }
 
+    /// Each asset's latest run (by start), one query for the whole project: what the
+    /// dashboard's health grid is drawn from every few seconds.
+    pub async fn last_runs(&self) -> Result<Vec<RunRecord>> {
+        let rows = sqlx::query(
+            "SELECT r.* FROM runs r
+             JOIN (SELECT asset, MAX(started_at) AS at FROM runs GROUP BY asset) l
+               ON l.asset = r.asset AND l.at = r.started_at
+             ORDER BY r.asset, r.id DESC",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(state_err)?;
+        let mut runs: Vec<RunRecord> = rows.iter().map(run_record).collect();
+        // Two runs of one asset started in the same microsecond: keep one.
+        runs.dedup_by(|a, b| a.asset == b.asset);
+        Ok(runs)
+    }
+
     /// When each asset's last run started.
     pub async fn last_run_starts(&self) -> Result<Vec<(String, String)>> {
         self.latest_by_asset("started_at", "1 = 1").await

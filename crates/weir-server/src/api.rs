@@ -44,6 +44,10 @@ pub fn router(api: Shared) -> Router {
         .route("/incidents", get(list_incidents))
         .route("/slo", get(slo))
         .route("/incidents/{id}", get(get_incident))
+        .route("/overview", get(overview))
+        .route("/assets/{name}", get(get_asset))
+        .route("/lineage", get(lineage))
+        .merge(crate::dashboard::routes())
         .fallback(not_found)
         .with_state(api)
 }
@@ -119,8 +123,12 @@ async fn not_found() -> Response {
     )
 }
 
-/// The project as it is on disk now, or the error response saying why it does not load.
-fn project(api: &Api) -> Result<weir_model::Project, Box<Response>> {
+/// For a read that needs the project: the refusal without the token, or the project as it
+/// is on disk now, or the error response saying why it does not load.
+fn readable_project(api: &Api, headers: &HeaderMap) -> Result<weir_model::Project, Box<Response>> {
+    if let Some(r) = denied(api, headers, false) {
+        return Err(Box::new(r));
+    }
     let (project, diagnostics) = weir_model::load_project(&api.root);
     project.ok_or_else(|| {
         let errors: Vec<String> = diagnostics.errors().map(|d| d.to_string()).collect();
@@ -134,10 +142,7 @@ fn project(api: &Api) -> Result<weir_model::Project, Box<Response>> {
 
 /// `GET /metrics`: the Prometheus exposition (a read: behind the token unless `open_reads`).
 async fn metrics(State(api): State<Shared>, headers: HeaderMap) -> Response {
-    if let Some(r) = denied(&api, &headers, false) {
-        return r;
-    }
-    let project = match project(&api) {
+    let project = match readable_project(&api, &headers) {
         Ok(project) => project,
         Err(r) => return *r,
     };
@@ -148,10 +153,7 @@ async fn metrics(State(api): State<Shared>, headers: HeaderMap) -> Response {
 }
 
 async fn assets(State(api): State<Shared>, headers: HeaderMap) -> Response {
-    if let Some(r) = denied(&api, &headers, false) {
-        return r;
-    }
-    let project = match project(&api) {
+    let project = match readable_project(&api, &headers) {
         Ok(project) => project,
         Err(r) => return *r,
     };
@@ -179,6 +181,53 @@ async fn assets(State(api): State<Shared>, headers: HeaderMap) -> Response {
         }));
     }
     Json(json!({ "assets": list })).into_response()
+}
+
+/// `GET /overview`: the dashboard's front page as JSON.
+async fn overview(State(api): State<Shared>, headers: HeaderMap) -> Response {
+    let project = match readable_project(&api, &headers) {
+        Ok(project) => project,
+        Err(r) => return *r,
+    };
+    match crate::views::overview(&project, &api.state, chrono::Utc::now()).await {
+        Ok(doc) => Json(doc).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+/// `GET /assets/{name}`: one asset in depth.
+async fn get_asset(
+    State(api): State<Shared>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    let project = match readable_project(&api, &headers) {
+        Ok(project) => project,
+        Err(r) => return *r,
+    };
+    let (graph, _) = weir_orchestrate::build_graph(&project);
+    match crate::views::asset(&project, &graph, &api.state, &name, chrono::Utc::now()).await {
+        Ok(Some(doc)) => Json(doc).into_response(),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "unknown_asset",
+            format!("no asset `{name}` in this project"),
+        ),
+        Err(e) => internal(e),
+    }
+}
+
+/// `GET /lineage`: the asset graph with each asset's health.
+async fn lineage(State(api): State<Shared>, headers: HeaderMap) -> Response {
+    let project = match readable_project(&api, &headers) {
+        Ok(project) => project,
+        Err(r) => return *r,
+    };
+    let (graph, _) = weir_orchestrate::build_graph(&project);
+    match crate::views::lineage(&project, &graph, &api.state, chrono::Utc::now()).await {
+        Ok(doc) => Json(doc).into_response(),
+        Err(e) => internal(e),
+    }
 }
 
 #[derive(Deserialize)]
@@ -229,10 +278,7 @@ async fn list_incidents(
 
 /// `GET /slo`: every asset's SLOs now, as `weir slo --json` lists them.
 async fn slo(State(api): State<Shared>, headers: HeaderMap) -> Response {
-    if let Some(r) = denied(&api, &headers, false) {
-        return r;
-    }
-    let project = match project(&api) {
+    let project = match readable_project(&api, &headers) {
         Ok(project) => project,
         Err(r) => return *r,
     };

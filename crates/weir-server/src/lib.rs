@@ -8,11 +8,13 @@
 
 mod api;
 mod backfill;
+mod dashboard;
 mod error;
 mod execute;
 mod freshness;
 mod metrics;
 mod service;
+mod views;
 
 pub use backfill::{BackfillReport, BackfillRequest, PartitionState, backfill};
 pub use error::ServeError;

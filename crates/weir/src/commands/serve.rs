@@ -35,6 +35,7 @@ pub async fn run(
                     "; no API token set, so the API refuses writes"
                 },
             );
+            eprintln!("weir serve: the dashboard is at http://{}/", l.addr);
         }
     };
     weir_server::serve(root, options, announce, stop_signal()).await?;

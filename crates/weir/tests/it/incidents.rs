@@ -118,7 +118,7 @@ fn route_alerts(dir: &Path, sales: &str, finance: &str) {
 }
 
 /// `n` orders from `first_id` on, every one with status `status`.
-fn orders_file(first_id: u64, n: u64, status: &str) -> String {
+pub(crate) fn orders_file(first_id: u64, n: u64, status: &str) -> String {
     (first_id..first_id + n)
         .map(|id| {
             format!(
@@ -146,7 +146,7 @@ fn incidents_json(dir: &Path, all: bool) -> Value {
     doc
 }
 
-fn assert_initial_run(dir: &Path) {
+pub(crate) fn assert_initial_run(dir: &Path) {
     let out = weir(dir, &["run", "--json"]);
     let doc: Value = serde_json::from_slice(&out.stdout).expect("run JSON");
     for run in doc["runs"].as_array().expect("runs") {

@@ -5,6 +5,7 @@ mod cli_output;
 mod contracts_interop;
 mod crash;
 mod csv_e2e;
+mod dashboard;
 mod e2e;
 mod first_project;
 mod incidents;
