@@ -9,6 +9,7 @@
 mod anomalies;
 mod channel;
 mod contract;
+mod contract_diff;
 mod contract_draft;
 mod counts;
 mod diagnostic;
@@ -28,6 +29,7 @@ pub use contract::{
     Contract, LogicalType, LogicalTypeOptions, Operator, QualityRule, RuleKind, SchemaObject,
     SchemaProperty, Severity, SlaProperty, Support, Team, TeamMember, Unit, parse_contract,
 };
+pub use contract_diff::{Change, ChangeClass, diff_contracts};
 pub use contract_draft::{
     ContractDraft, DraftColumn, WRITTEN_API_VERSION, asset_name_from, logical_type_of, yaml_scalar,
 };

@@ -8,6 +8,7 @@
 mod arrivals;
 mod changed_files;
 mod dag;
+mod deployments;
 mod error;
 mod incidents;
 mod leases;
@@ -32,6 +33,7 @@ mod upkeep;
 
 pub use arrivals::ArrivalWatch;
 pub use dag::{AssetGraph, build_graph, select};
+pub use deployments::DeployedAsset;
 pub use error::{OrchestrateError, Result};
 pub use incidents::{AffectedAsset, Alert, AlertCounts, Incident, IncidentEvent, NewIncident};
 pub use leases::{

@@ -10,6 +10,7 @@ mod deps;
 mod incremental;
 mod lineage;
 mod plan;
+mod plan_diff;
 
 pub use date_pruning::{DateRangePruning, pruning_session};
 pub use deps::{SqlError, find_word, qualified_table_references, table_references};
@@ -18,3 +19,4 @@ pub use lineage::{
     ColumnLineage, Edge, EdgeKind, Lineage, Subtype, column_lineage, lineage_of_plan,
 };
 pub use plan::{SchemaMismatch, check_output_schema, output_schema};
+pub use plan_diff::{PlanDiff, diff_plans};

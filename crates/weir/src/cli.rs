@@ -443,6 +443,31 @@ pub enum Command {
         /// The shell: bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
+    /// What a change to the project breaks before it ships: every asset whose contract, SQL
+    /// or settings differ from what `weir apply` recorded, each change classified breaking,
+    /// non-breaking or metadata-only, the downstream assets and columns a breaking change
+    /// reaches (through column lineage) with their owners, and what to rebuild.
+    ///
+    /// Exit code 0: no breaking change; 1: breaking changes (for CI gating); 2: an error.
+    ///
+    /// Example: weir plan --json
+    Plan {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Record the project as deployed: the definition of every asset (contract, SQL or source
+    /// settings, their fingerprints and their parents'), which `weir plan` compares with.
+    ///
+    /// A plan with breaking changes is not applied without --allow-breaking.
+    ///
+    /// Example: weir apply --allow-breaking
+    Apply {
+        /// Apply even though the plan has breaking changes (after telling their owners).
+        #[arg(long)]
+        allow_breaking: bool,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Service-level objectives: each asset's run success, freshness and good-row share over
     /// the SLO window, the error budget left and how fast it burns, and the same per team.
     ///

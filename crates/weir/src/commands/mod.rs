@@ -7,6 +7,7 @@ mod incidents;
 mod init;
 mod lineage;
 mod optimize;
+mod plan;
 mod quarantine;
 mod query;
 mod queue;
@@ -204,6 +205,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             recover::recover(&common.project, abandon.as_deref(), common.json).await
         }
         Command::Slo { common } => slo::slo(&common.project, common.json).await,
+        Command::Plan { common } => plan::plan_command(&common.project, common.json).await,
+        Command::Apply {
+            allow_breaking,
+            common,
+        } => plan::apply_command(&common.project, allow_breaking, common.json).await,
         Command::Incidents { all, since, common } => {
             incidents::list(&common.project, all, since.as_deref(), common.json).await
         }

@@ -78,6 +78,7 @@ fn every_command_prints_one_versioned_document() {
         vec!["runs", "--status", "success"],
         vec!["status"],
         vec!["slo"],
+        vec!["plan"],
         vec!["lineage"],
         vec!["query", "SELECT COUNT(*) AS n FROM orders"],
         vec!["doctor", "--dry-run"],

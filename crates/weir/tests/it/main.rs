@@ -19,6 +19,7 @@ mod malformed;
 mod narrowing;
 mod on_change;
 mod partitions;
+mod plan;
 mod python_reader;
 mod quarantine;
 mod randomized;

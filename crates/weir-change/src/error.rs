@@ -1,0 +1,10 @@
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Contract(String),
+}

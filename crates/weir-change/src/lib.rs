@@ -1,0 +1,14 @@
+//! Change safety: what a change to the project does before it ships. `snapshot` takes the
+//! definition of every asset (its contract, its model SQL or source settings, and their
+//! fingerprints) for `weir apply` to record; `plan` compares the working project with the
+//! recorded one, classifies each change (breaking, non-breaking, metadata) from the contracts
+//! and the models' logical plans, and follows column lineage downstream to the assets and
+//! owners a breaking change reaches.
+
+mod error;
+mod plan;
+mod snapshot;
+
+pub use error::ChangeError;
+pub use plan::{AssetChange, ChangePlan, Impact, plan};
+pub use snapshot::snapshot;
