@@ -7,4 +7,6 @@ pub enum ChangeError {
     },
     #[error("{0}")]
     Contract(String),
+    #[error("{0}")]
+    Diff(String),
 }

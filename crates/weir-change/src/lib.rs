@@ -3,12 +3,16 @@
 //! fingerprints) for `weir apply` to record; `plan` compares the working project with the
 //! recorded one, classifies each change (breaking, non-breaking, metadata) from the contracts
 //! and the models' logical plans, and follows column lineage downstream to the assets and
-//! owners a breaking change reaches.
+//! owners a breaking change reaches. `diff_tables` compares two tables row by row on a key.
 
+mod data_diff;
 mod error;
 mod plan;
 mod snapshot;
 
+pub use data_diff::{
+    ColumnDiff, DiffOptions, DiffReport, TABLE_A, TABLE_B, ValueSample, diff_tables,
+};
 pub use error::ChangeError;
 pub use plan::{AssetChange, ChangePlan, Impact, plan};
 pub use snapshot::snapshot;

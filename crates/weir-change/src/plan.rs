@@ -105,17 +105,24 @@ pub async fn plan(
     let now = snapshot(project, graph, "", "")?;
     let before: BTreeMap<&str, &DeployedAsset> =
         deployed.iter().map(|d| (d.asset.as_str(), d)).collect();
-    // The schemas each asset had when deployed (for planning old SQL) and has now.
-    let mut old_schemas: BTreeMap<String, SchemaRef> = BTreeMap::new();
-    for d in deployed {
-        old_schemas.insert(
-            d.asset.clone(),
-            schema_of(&d.asset, &deployed_contract(d)?)?,
-        );
-    }
+    // The schemas each asset has now and had when deployed (for planning old SQL). Only a
+    // contract whose text changed is parsed again: the plan of a large project stays quick.
     let mut new_schemas: BTreeMap<String, SchemaRef> = BTreeMap::new();
     for asset in &project.assets {
         new_schemas.insert(asset.name.clone(), schema_of(&asset.name, &asset.contract)?);
+    }
+    let current_text: BTreeMap<&str, &str> = now
+        .iter()
+        .map(|a| (a.asset.as_str(), a.contract_text.as_str()))
+        .collect();
+    let mut old_schemas: BTreeMap<String, SchemaRef> = BTreeMap::new();
+    for d in deployed {
+        let unchanged = current_text.get(d.asset.as_str()) == Some(&d.contract_text.as_str());
+        let schema = match new_schemas.get(&d.asset) {
+            Some(same) if unchanged => same.clone(),
+            _ => schema_of(&d.asset, &deployed_contract(d)?)?,
+        };
+        old_schemas.insert(d.asset.clone(), schema);
     }
     let upstream_of = |name: &str, schemas: &BTreeMap<String, SchemaRef>| {
         graph

@@ -468,6 +468,36 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Compare two tables row by row on a key: rows only in A, only in B, changed rows, and
+    /// per column how many rows differ, with samples. A side is an asset (`orders`), one Delta
+    /// version of it (`orders@12`), a Delta table folder, or a Parquet, CSV or NDJSON file.
+    ///
+    /// Exit code 0: they agree (within the tolerances); 1: they differ; 2: an error.
+    ///
+    /// Example: weir diff orders@3 orders --key order_id --abs-tolerance 0.005
+    Diff {
+        /// The first table (A).
+        a: String,
+        /// The second table (B).
+        b: String,
+        /// The columns that identify a row, comma-separated (unique on both sides).
+        #[arg(long, value_delimiter = ',', required = true)]
+        key: Vec<String>,
+        /// Numbers closer than this are equal.
+        #[arg(long, default_value_t = 0.0)]
+        abs_tolerance: f64,
+        /// Numbers whose difference is at most this share of the larger one are equal.
+        #[arg(long, default_value_t = 0.0)]
+        rel_tolerance: f64,
+        /// Timestamps closer than this many seconds are equal.
+        #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
+        time_tolerance: f64,
+        /// Sample rows shown of each kind of difference.
+        #[arg(long, default_value_t = 5)]
+        samples: usize,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Service-level objectives: each asset's run success, freshness and good-row share over
     /// the SLO window, the error budget left and how fast it burns, and the same per team.
     ///

@@ -2,6 +2,7 @@ mod author;
 mod backfill;
 mod check;
 mod check_inputs;
+mod diff;
 mod doctor;
 mod incidents;
 mod init;
@@ -205,6 +206,25 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             recover::recover(&common.project, abandon.as_deref(), common.json).await
         }
         Command::Slo { common } => slo::slo(&common.project, common.json).await,
+        Command::Diff {
+            a,
+            b,
+            key,
+            abs_tolerance,
+            rel_tolerance,
+            time_tolerance,
+            samples,
+            common,
+        } => {
+            let options = weir_change::DiffOptions {
+                key,
+                abs_tolerance,
+                rel_tolerance,
+                time_tolerance_secs: time_tolerance,
+                samples,
+            };
+            diff::diff(&common.project, &a, &b, &options, common.json).await
+        }
         Command::Plan { common } => plan::plan_command(&common.project, common.json).await,
         Command::Apply {
             allow_breaking,

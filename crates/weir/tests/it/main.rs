@@ -6,6 +6,7 @@ mod contracts_interop;
 mod crash;
 mod csv_e2e;
 mod dashboard;
+mod diff;
 mod e2e;
 mod first_project;
 mod incidents;

@@ -1,0 +1,184 @@
+//! `weir diff A B --key COLS`: two tables compared row by row. A side is an asset of the
+//! project (`orders`), one Delta version of it (`orders@12`), a Delta table folder, or a
+//! Parquet, CSV or NDJSON file. Exit 0 when they agree within tolerance, 1 when they differ,
+//! 2 on an error.
+
+use std::path::Path;
+
+use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext};
+use serde_json::json;
+use weir_change::{DiffOptions, DiffReport, TABLE_A, TABLE_B, diff_tables};
+use weir_orchestrate::table_paths;
+use weir_store::{LakeTable, register_delta};
+
+use crate::Outcome;
+
+/// Registers the side `spec` as `name`; the error sentence when it names nothing readable.
+async fn register(
+    ctx: &SessionContext,
+    project: &weir_model::Project,
+    spec: &str,
+    name: &str,
+) -> anyhow::Result<Result<(), String>> {
+    if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+        return Ok(Err(format!(
+            "`{spec}`: diffing against a PostgreSQL table is not built yet; export it to Parquet or CSV and diff the file"
+        )));
+    }
+    let (base, version) = match spec.rsplit_once('@') {
+        Some((base, v)) if !v.is_empty() && v.chars().all(|c| c.is_ascii_digit()) => {
+            (base, v.parse::<u64>().ok())
+        }
+        _ => (spec, None),
+    };
+    let delta_path = if project.asset(base).is_some() {
+        Some(table_paths(project, base).0)
+    } else if Path::new(base).join("_delta_log").is_dir() {
+        Some(Path::new(base).to_path_buf())
+    } else {
+        None
+    };
+    if let Some(path) = delta_path {
+        let table = match version {
+            Some(v) => match LakeTable::open(&path).await? {
+                Some(latest) if latest.version().is_some_and(|l| v > l) => {
+                    return Ok(Err(format!(
+                        "`{base}` has versions 0 to {}; there is no version {v}",
+                        latest.version().unwrap_or(0)
+                    )));
+                }
+                _ => LakeTable::open_at(&path, v).await?,
+            },
+            None => LakeTable::open(&path).await?,
+        };
+        let Some(table) = table else {
+            return Ok(Err(format!(
+                "`{base}` has no table yet (run it first: `weir run {base}`)"
+            )));
+        };
+        register_delta(ctx, name, &table).await?;
+        return Ok(Ok(()));
+    }
+    let file = Path::new(spec);
+    if !file.is_file() {
+        return Ok(Err(format!(
+            "`{spec}` is neither an asset of this project, a Delta table folder, nor a file"
+        )));
+    }
+    let extension = file
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let registered = match extension.as_str() {
+        "parquet" => {
+            ctx.register_parquet(name, spec, ParquetReadOptions::default())
+                .await
+        }
+        "csv" => ctx.register_csv(name, spec, CsvReadOptions::new()).await,
+        "ndjson" | "jsonl" | "json" => {
+            ctx.register_json(
+                name,
+                spec,
+                JsonReadOptions::default().file_extension(&format!(".{extension}")),
+            )
+            .await
+        }
+        _ => {
+            return Ok(Err(format!(
+                "`{spec}`: a file to diff must end in .parquet, .csv, .ndjson, .jsonl or .json"
+            )));
+        }
+    };
+    Ok(registered.map_err(|e| format!("`{spec}` cannot be read: {}", e.strip_backtrace())))
+}
+
+pub async fn diff(
+    root: &Path,
+    a: &str,
+    b: &str,
+    options: &DiffOptions,
+    json: bool,
+) -> anyhow::Result<Outcome> {
+    let Some(project) = super::load(root, json, false) else {
+        return Ok(Outcome::BadInput);
+    };
+    let ctx = SessionContext::new();
+    for (spec, name) in [(a, TABLE_A), (b, TABLE_B)] {
+        if let Err(why) = register(&ctx, &project, spec, name).await? {
+            return Ok(crate::output::user_error("diff", why));
+        }
+    }
+    let report = match diff_tables(&ctx, options).await {
+        Ok(report) => report,
+        Err(e) => return Ok(crate::output::user_error("diff", e)),
+    };
+    if json {
+        crate::output::print_json(json!({
+            "a": a,
+            "b": b,
+            "differs": report.differs(),
+            "report": report,
+        }));
+    } else {
+        print_report(a, b, &report);
+    }
+    Ok(if report.differs() {
+        Outcome::DataFailed
+    } else {
+        Outcome::Ok
+    })
+}
+
+fn print_report(a: &str, b: &str, r: &DiffReport) {
+    println!("A = {a}: {} rows", r.rows_a);
+    println!("B = {b}: {} rows", r.rows_b);
+    println!("key: {}\n", r.key.join(", "));
+    println!("identical rows   {}", r.identical);
+    println!("changed rows     {}", r.changed);
+    println!("only in A        {}", r.only_in_a);
+    println!("only in B        {}", r.only_in_b);
+    let show_key = |k: &std::collections::BTreeMap<String, String>| {
+        k.iter()
+            .map(|(c, v)| format!("{c}={v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (label, samples) in [
+        ("only in A", &r.samples_only_in_a),
+        ("only in B", &r.samples_only_in_b),
+    ] {
+        if !samples.is_empty() {
+            let keys: Vec<String> = samples.iter().map(show_key).collect();
+            println!("  {label}, e.g.: {}", keys.join("; "));
+        }
+    }
+    let differing: Vec<_> = r.columns.iter().filter(|c| c.mismatches > 0).collect();
+    if !differing.is_empty() {
+        println!("\ncolumns that differ:");
+        for c in differing {
+            println!("  {}: {} row(s)", c.column, c.mismatches);
+            for s in &c.samples {
+                println!(
+                    "    {}: A {} | B {}",
+                    show_key(&s.key),
+                    s.a.as_deref().unwrap_or("NULL"),
+                    s.b.as_deref().unwrap_or("NULL")
+                );
+            }
+        }
+    }
+    for (side, columns) in [("A", &r.only_in_a_columns), ("B", &r.only_in_b_columns)] {
+        if !columns.is_empty() {
+            println!("\nnot compared, only in {side}: {}", columns.join(", "));
+        }
+    }
+    println!(
+        "\n{}",
+        if r.differs() {
+            "the tables differ: exit 1"
+        } else {
+            "the tables agree"
+        }
+    );
+}

@@ -1,0 +1,154 @@
+//! `weir diff` on the demo: a table against a CSV export of itself with known edits reports
+//! exactly those rows (changed, only in A, only in B) and the column they differ in, with a
+//! tolerance that forgives a rounding; two Delta versions of one asset differ by exactly the
+//! rows the run in between appended; a table against itself agrees (exit 0); a key that is not
+//! unique is refused (exit 2).
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::incidents::{assert_initial_run, orders_file};
+use crate::support::{demo_project, weir};
+
+fn diff(dir: &Path, args: &[&str]) -> (i32, Value) {
+    let mut all = vec!["diff", "--json"];
+    all.extend_from_slice(args);
+    let out = weir(dir, &all);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "weir diff: {e}\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    crate::json_output::assert_documented(&["diff"], &doc);
+    (out.status.code().unwrap_or(-1), doc)
+}
+
+fn mismatches(report: &Value, column: &str) -> u64 {
+    report["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .find(|c| c["column"] == column)
+        .and_then(|c| c["mismatches"].as_u64())
+        .unwrap_or_else(|| panic!("no column {column}: {report:#}"))
+}
+
+#[test]
+fn diff_reports_exactly_the_rows_a_known_change_altered() {
+    let (_tmp, dir) = demo_project();
+    assert_initial_run(&dir);
+
+    // A CSV export of orders, then known edits: three amounts changed by 1, one by a
+    // rounding (0.001), two rows deleted and one added.
+    let out = weir(
+        &dir,
+        &["query", "SELECT * FROM orders ORDER BY order_id", "--csv"],
+    );
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let amount = header.iter().position(|h| *h == "amount").expect("amount");
+    let rows = lines.len() as u64 - 1;
+    let bump = |line: &str, by: f64| -> String {
+        let mut cells: Vec<String> = line.split(',').map(str::to_string).collect();
+        let value: f64 = cells[amount].parse().expect("an amount");
+        cells[amount] = format!("{:.3}", value + by);
+        cells.join(",")
+    };
+    for i in [10, 20, 30] {
+        lines[i] = bump(&lines[i], 1.0);
+    }
+    lines[40] = bump(&lines[40], 0.001);
+    let deleted: Vec<String> = [lines[50].clone(), lines[60].clone()]
+        .iter()
+        .map(|l| l.split(',').next().unwrap_or_default().to_string())
+        .collect();
+    lines.remove(60);
+    lines.remove(50);
+    let mut added: Vec<String> = lines[5].split(',').map(str::to_string).collect();
+    added[0] = "99999999".into();
+    lines.push(added.join(","));
+    let export = dir.join("orders_export.csv");
+    std::fs::write(&export, lines.join("\n") + "\n").expect("write export");
+    let export = export.display().to_string();
+
+    let (code, doc) = diff(
+        &dir,
+        &[
+            "orders",
+            &export,
+            "--key",
+            "order_id",
+            "--abs-tolerance",
+            "0.01",
+        ],
+    );
+    assert_eq!(code, 1, "they differ: exit 1\n{doc:#}");
+    let report = &doc["report"];
+    assert_eq!(report["rows_a"], rows);
+    assert_eq!(report["rows_b"], rows - 1);
+    assert_eq!(report["changed"], 3, "{report:#}");
+    assert_eq!(report["only_in_a"], 2);
+    assert_eq!(report["only_in_b"], 1);
+    assert_eq!(report["identical"], rows - 5);
+    assert_eq!(mismatches(report, "amount"), 3);
+    for column in ["customer_id", "order_ts", "status", "currency"] {
+        assert_eq!(mismatches(report, column), 0, "{column}: {report:#}");
+    }
+    let mut only_a: Vec<&str> = report["samples_only_in_a"]
+        .as_array()
+        .expect("samples")
+        .iter()
+        .filter_map(|k| k["order_id"].as_str())
+        .collect();
+    only_a.sort();
+    let mut deleted = deleted;
+    deleted.sort();
+    assert_eq!(only_a, deleted);
+    assert_eq!(report["samples_only_in_b"][0]["order_id"], "99999999");
+    // Without the tolerance the rounding counts too.
+    let (_, exact) = diff(&dir, &["orders", &export, "--key", "order_id"]);
+    assert_eq!(exact["report"]["changed"], 4);
+
+    // A table agrees with itself.
+    let (code, same) = diff(&dir, &["orders", "orders", "--key", "order_id"]);
+    assert_eq!((code, &same["differs"]), (0, &Value::Bool(false)));
+    assert_eq!(same["report"]["identical"], rows);
+
+    // Two Delta versions: the rows one run appended, nothing else.
+    let version = |dir: &Path| -> u64 {
+        let out = weir(dir, &["show", "orders", "--json"]);
+        let doc: Value = serde_json::from_slice(&out.stdout).expect("show JSON");
+        doc["table_version"].as_u64().expect("a version")
+    };
+    let before = version(&dir);
+    std::fs::write(
+        dir.join("data/orders/2026-11-05.ndjson"),
+        orders_file(800_001, 40, "placed"),
+    )
+    .expect("new orders");
+    assert!(weir(&dir, &["run", "orders"]).status.success());
+    let (code, versions) = diff(
+        &dir,
+        &[&format!("orders@{before}"), "orders", "--key", "order_id"],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(versions["report"]["only_in_b"], 40, "{versions:#}");
+    assert_eq!(versions["report"]["only_in_a"], 0);
+    assert_eq!(versions["report"]["changed"], 0);
+    assert!(version(&dir) > before);
+
+    // A key that does not identify rows is refused, not joined into nonsense.
+    let (code, refused) = diff(&dir, &["orders", "orders", "--key", "status"]);
+    assert_eq!(code, 2);
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not unique")),
+        "{refused:#}"
+    );
+}
