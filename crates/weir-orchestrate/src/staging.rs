@@ -113,7 +113,7 @@ impl Staging {
             .description
             .as_ref()
             .and_then(|d| d.purpose.as_deref());
-        let table = LakeTable::open_or_create(
+        let table = LakeTable::open_or_create_evolving(
             &report.table_path,
             &asset.name,
             &validator.schema(),

@@ -51,7 +51,7 @@ pub fn quarantine_schema() -> SchemaRef {
 
 /// Opens (creating or evolving if needed) the quarantine table at `path`.
 pub async fn open_quarantine(path: &Path, name: &str) -> Result<LakeTable> {
-    LakeTable::open_or_create_evolving(path, name, &quarantine_schema()).await
+    LakeTable::open_or_create_evolving(path, name, &quarantine_schema(), None).await
 }
 
 /// The rows of one data file of a table, in file order, in `schema` (missing nullable columns

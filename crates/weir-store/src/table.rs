@@ -175,30 +175,38 @@ impl LakeTable {
         })
     }
 
-    /// Like [`LakeTable::open_or_create`], but an existing table whose columns are the first
-    /// columns of `schema` gets the others (all nullable) in one metadata commit: old rows read
-    /// them as null. Any other difference is the same error.
+    /// Like [`LakeTable::open_or_create`], but an existing table that lacks some nullable
+    /// columns of `schema`, and has every other column with its type, gets them in one
+    /// metadata commit (Delta schema evolution: no data file is rewritten, old rows read them
+    /// as null). They go after the table's columns, wherever `schema` has them:
+    /// [`StagedWriter::write`] puts a batch's columns in the table's order. Any other
+    /// difference (a column removed, retyped, or a new required one) is the same error.
     pub async fn open_or_create_evolving(
         path: &Path,
         name: &str,
         schema: &SchemaRef,
+        description: Option<&str>,
     ) -> Result<LakeTable> {
         let Some(mut existing) = LakeTable::open(path).await? else {
-            return LakeTable::open_or_create(path, name, schema, None).await;
+            return LakeTable::open_or_create(path, name, schema, description).await;
         };
         let actual = existing.columns()?;
-        let wanted = kernel_columns(schema)?;
-        if actual.len() < wanted.len()
-            && actual[..] == wanted[..actual.len()]
-            && schema.fields()[actual.len()..]
-                .iter()
-                .all(|f| f.is_nullable())
-        {
-            let struct_type: StructType = schema
-                .as_ref()
-                .try_into_kernel()
-                .map_err(|e| StoreError::Other(format!("{name}: {e}")))?;
-            let added: Vec<_> = struct_type.fields().skip(actual.len()).cloned().collect();
+        let struct_type: StructType = schema
+            .as_ref()
+            .try_into_kernel()
+            .map_err(|e| StoreError::Other(format!("{name}: {e}")))?;
+        let has = |column: &str| actual.iter().any(|(n, _)| n == column);
+        let keeps_every_column = actual.iter().all(|(n, t)| {
+            struct_type
+                .fields()
+                .any(|f| f.name() == n && &f.data_type().to_string() == t)
+        });
+        let added: Vec<_> = struct_type
+            .fields()
+            .filter(|f| !has(f.name()))
+            .cloned()
+            .collect();
+        if keeps_every_column && !added.is_empty() && added.iter().all(|f| f.is_nullable()) {
             existing.table = existing
                 .table
                 .clone()
@@ -207,7 +215,7 @@ impl LakeTable {
                 .await
                 .map_err(StoreError::delta(path))?;
         }
-        existing.check_schema(schema)?;
+        existing.check_schema_by_name(schema)?;
         Ok(existing)
     }
 
@@ -223,24 +231,21 @@ impl LakeTable {
             .collect())
     }
 
+    /// Like `check_schema`, with the columns in any order.
+    fn check_schema_by_name(&self, expected: &SchemaRef) -> Result<()> {
+        let mut actual = self.columns()?;
+        let mut wanted = kernel_columns(expected)?;
+        actual.sort();
+        wanted.sort();
+        if actual == wanted {
+            return Ok(());
+        }
+        self.check_schema(expected)
+    }
+
     fn check_schema(&self, expected: &SchemaRef) -> Result<()> {
-        let snapshot = self
-            .table
-            .snapshot()
-            .map_err(StoreError::delta(&self.path))?;
-        let actual: Vec<(String, String)> = snapshot
-            .schema()
-            .fields()
-            .map(|f| (f.name().to_string(), f.data_type().to_string()))
-            .collect();
-        let wanted: StructType = expected
-            .as_ref()
-            .try_into_kernel()
-            .map_err(|e| StoreError::Other(e.to_string()))?;
-        let wanted: Vec<(String, String)> = wanted
-            .fields()
-            .map(|f| (f.name().to_string(), f.data_type().to_string()))
-            .collect();
+        let actual = self.columns()?;
+        let wanted = kernel_columns(expected)?;
         if actual != wanted {
             let show = |cols: &[(String, String)]| {
                 cols.iter()
@@ -249,7 +254,7 @@ impl LakeTable {
                     .join(", ")
             };
             return Err(StoreError::Other(format!(
-                "table {} has columns ({}) but the contract now says ({}); rebuild it with `weir run --full-refresh` after removing the table directory",
+                "table {} has columns ({}) but the contract now says ({}): a change that is not only new optional columns is breaking (`weir plan` says who reads what). Rebuild it (`weir run --full-refresh` after removing the table directory), or keep this contract and publish the change as a new contract version beside it",
                 self.path.display(),
                 show(&actual),
                 show(&wanted)
@@ -431,6 +436,7 @@ impl StagedWriter {
             return Ok(());
         }
         self.rows += batch.num_rows() as u64;
+        let batch = in_table_order(batch, &self.writer.arrow_schema(), &self.path)?;
         self.writer
             .write(batch)
             .await
@@ -602,6 +608,30 @@ pub fn discard_staged(table_path: &Path, staged: &[Add]) -> usize {
 }
 
 /// The absolute paths of staged files, for [`register_files`].
+/// `batch` with its columns in the order of the table's `schema` (an evolved table has its
+/// new columns last, wherever the contract lists them).
+fn in_table_order(batch: RecordBatch, schema: &SchemaRef, path: &Path) -> Result<RecordBatch> {
+    if batch.schema().fields().len() != schema.fields().len()
+        || batch
+            .schema()
+            .fields()
+            .iter()
+            .zip(schema.fields())
+            .all(|(a, b)| a.name() == b.name())
+    {
+        return Ok(batch);
+    }
+    let order = schema
+        .fields()
+        .iter()
+        .map(|f| batch.schema().index_of(f.name()))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| StoreError::Other(format!("{}: {e}", path.display())))?;
+    batch
+        .project(&order)
+        .map_err(|e| StoreError::Other(format!("{}: {e}", path.display())))
+}
+
 pub fn staged_paths(table_path: &Path, staged: &[Add]) -> Vec<PathBuf> {
     staged
         .iter()
