@@ -14,11 +14,11 @@ use crate::serve::contract;
 /// How many chains fan out of the root model.
 const FAN: usize = 13;
 
-fn name(i: usize) -> String {
+pub(crate) fn name(i: usize) -> String {
     format!("m{i:04}")
 }
 
-fn write_project(dir: &Path, models: usize) -> anyhow::Result<()> {
+pub(crate) fn write_project(dir: &Path, models: usize) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(dir);
     for folder in ["models", "contracts"] {
         std::fs::create_dir_all(dir.join(folder))?;
@@ -43,14 +43,22 @@ fn write_project(dir: &Path, models: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The project at `root` and its graph; an error if it does not load cleanly.
+pub(crate) fn load(
+    root: &Path,
+) -> anyhow::Result<(weir_model::Project, weir_orchestrate::AssetGraph)> {
+    let (project, diagnostics) = weir_model::load_project(root);
+    anyhow::ensure!(!diagnostics.has_errors(), "{diagnostics}");
+    let project = project.context("project")?;
+    let (graph, _) = weir_orchestrate::build_graph(&project);
+    Ok((project, graph))
+}
+
 pub async fn dag(dir: &Path, models: usize) -> anyhow::Result<()> {
     let root = dir.join("dag-bench");
     write_project(&root, models)?;
     let started = Instant::now();
-    let (project, diagnostics) = weir_model::load_project(&root);
-    anyhow::ensure!(!diagnostics.has_errors(), "{diagnostics}");
-    let project = project.context("project")?;
-    let (graph, _) = weir_orchestrate::build_graph(&project);
+    let (project, graph) = load(&root)?;
     let loaded = started.elapsed().as_secs_f64();
     let state = StateStore::connect(&project.state_url()).await?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());

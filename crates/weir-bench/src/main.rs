@@ -18,6 +18,7 @@
 //!                                    to run start over 200 files
 //!   weir-bench dag DIR [MODELS]      MODELS (default 1,000) trivial table models in a
 //!                                    chain-and-fan DAG: first run and no-op run, per model
+//!   weir-bench plan DIR [MODELS]     `weir plan` on that DAG applied, one model edited
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -38,6 +39,7 @@ use weir_orchestrate::{NoProgress, RunOptions, StateStore, run_assets};
 use weir_quality::{AuditScope, ParseOptions, Validator, audit};
 
 mod dag;
+mod plan;
 mod serve;
 
 const CONTRACT: &str = r#"apiVersion: v3.1.0
@@ -118,7 +120,7 @@ fn main() -> anyhow::Result<()> {
             .init();
     }
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: weir-bench generate|ingest|validate|validate-csv|models|increment|peers|all|queue|serve|dag DIR [ROWS]";
+    let usage = "usage: weir-bench generate|ingest|validate|validate-csv|models|increment|peers|all|queue|serve|dag|plan DIR [ROWS]";
     let command = args.get(1).context(usage)?;
     let dir = PathBuf::from(args.get(2).context(usage)?);
     let rows: u64 = args
@@ -134,15 +136,19 @@ fn main() -> anyhow::Result<()> {
         "models" => models(&dir, rows / 100),
         "increment" => increment(&dir, rows / 100),
         "peers" => peers(&dir),
-        "queue" | "serve" | "dag" => {
+        "queue" | "serve" | "dag" | "plan" => {
             std::fs::create_dir_all(&dir)?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
             runtime.block_on(async {
-                if command == "dag" {
+                if command == "dag" || command == "plan" {
                     let models = args.get(3).map(|r| r.parse()).transpose()?.unwrap_or(1_000);
-                    dag::dag(&dir, models).await
+                    if command == "dag" {
+                        dag::dag(&dir, models).await
+                    } else {
+                        plan::plan(&dir, models).await
+                    }
                 } else if command == "queue" {
                     let runs = args
                         .get(3)
@@ -179,7 +185,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Peak resident memory of this process, from /proc.
-fn peak_rss_mb() -> f64 {
+pub(crate) fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
