@@ -171,7 +171,7 @@ pub async fn plan(
                 found.push(weir_model::Change {
                     class: ChangeClass::Metadata,
                     column: None,
-                    what: "contract text changed (comments or layout)".into(),
+                    what: "contract text changed, nothing weir enforces or describes (comments, layout, custom properties)".into(),
                 });
             }
             for c in &contract_changes {

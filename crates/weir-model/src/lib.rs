@@ -15,6 +15,7 @@ mod counts;
 mod diagnostic;
 mod jobs;
 mod model_def;
+mod model_tests;
 mod odcs_schema;
 mod partition;
 mod project;
@@ -37,6 +38,7 @@ pub use counts::TableCounts;
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use jobs::{CatchUp, FRESHNESS_LEAD, JobConfig, ServeConfig};
 pub use model_def::{Materialization, ModelDef};
+pub use model_tests::{LocatedTest, ModelTest, TestRow, load_model_tests};
 pub use odcs_schema::SUPPORTED_API_VERSIONS;
 pub use partition::{Grain, MAX_PARTITIONS, PartitionKey, Partitioning, partition_range};
 pub use project::{

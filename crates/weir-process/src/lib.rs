@@ -9,6 +9,7 @@ mod date_pruning;
 mod deps;
 mod incremental;
 mod lineage;
+mod model_test;
 mod plan;
 mod plan_diff;
 
@@ -18,5 +19,6 @@ pub use incremental::{IncrementalPlan, KeySource, analyze_incremental, analyze_p
 pub use lineage::{
     ColumnLineage, Edge, EdgeKind, Lineage, Subtype, column_lineage, lineage_of_plan,
 };
+pub use model_test::{Row, TestOutcome, run_model_test};
 pub use plan::{SchemaMismatch, check_output_schema, output_schema};
 pub use plan_diff::{PlanDiff, diff_plans};

@@ -498,6 +498,19 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Run the model unit tests under tests/*.yaml: given rows for a model's upstream tables,
+    /// the rows it must produce. In memory on DataFusion; no table is read or written.
+    ///
+    /// Exit code 0: all pass; 1: a test fails (its missing and unexpected rows are shown);
+    /// 2: a test cannot run (an unknown model, table or column).
+    ///
+    /// Example: weir test daily_revenue
+    Test {
+        /// Test or model names; none runs every test.
+        names: Vec<String>,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Service-level objectives: each asset's run success, freshness and good-row share over
     /// the SLO window, the error budget left and how fast it burns, and the same per team.
     ///

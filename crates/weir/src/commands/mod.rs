@@ -7,6 +7,7 @@ mod doctor;
 mod incidents;
 mod init;
 mod lineage;
+mod model_test;
 mod optimize;
 mod plan;
 mod quarantine;
@@ -224,6 +225,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
                 samples,
             };
             diff::diff(&common.project, &a, &b, &options, common.json).await
+        }
+        Command::Test { names, common } => {
+            model_test::test(&common.project, &names, common.json).await
         }
         Command::Plan { common } => plan::plan_command(&common.project, common.json).await,
         Command::Apply {

@@ -79,6 +79,7 @@ fn every_command_prints_one_versioned_document() {
         vec!["status"],
         vec!["slo"],
         vec!["plan"],
+        vec!["test"],
         vec!["lineage"],
         vec!["query", "SELECT COUNT(*) AS n FROM orders"],
         vec!["doctor", "--dry-run"],

@@ -18,6 +18,7 @@ mod json_output;
 mod lake_record;
 mod leases;
 mod malformed;
+mod model_tests;
 mod narrowing;
 mod on_change;
 mod partitions;
