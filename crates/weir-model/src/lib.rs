@@ -42,8 +42,8 @@ pub use model_tests::{LocatedTest, ModelTest, TestRow, load_model_tests};
 pub use odcs_schema::SUPPORTED_API_VERSIONS;
 pub use partition::{Grain, MAX_PARTITIONS, PartitionKey, Partitioning, partition_range};
 pub use project::{
-    Asset, OnDefinitionChange, Project, ProjectConfig, ProjectSection, TeamConfig, did_you_mean,
-    is_valid_asset_name, load_project, slash_path,
+    Asset, Environment, OnDefinitionChange, Project, ProjectConfig, ProjectSection, TeamConfig,
+    check_environment_name, did_you_mean, is_valid_asset_name, load_project, slash_path,
 };
 pub use slo_config::SloConfig;
 pub use source::{

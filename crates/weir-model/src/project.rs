@@ -104,6 +104,38 @@ pub struct Project {
     /// source or model file, models reading them) is not reported again: one root cause, one
     /// diagnostic.
     pub broken_assets: std::collections::BTreeSet<String>,
+    /// Set by `weir run --env NAME` and the commands that read an environment: the tables of
+    /// `Environment::assets` live in the environment's own lake, every other table is read
+    /// from production, and the state store is the environment's own.
+    pub environment: Option<Environment>,
+}
+
+/// An isolated namespace beside production (`weir run --env dev`): its tables, run history and
+/// journal live under `.weir/envs/NAME/`, so building in it never writes production.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Environment {
+    pub name: String,
+    /// The assets whose tables the environment holds (or builds now); the others are read
+    /// from production, never copied.
+    pub assets: std::collections::BTreeSet<String>,
+}
+
+/// Why `name` cannot name an environment: it becomes a folder name and a table suffix
+/// (`orders@dev`), so it is kept to lowercase letters, digits, `-` and `_`.
+pub fn check_environment_name(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= 40
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not an environment name: use 1 to 40 lowercase letters, digits, `-` or `_`, starting with a letter"
+        ))
+    }
 }
 
 /// A dataset weir produces and guarantees: one producer, one contract, one owner.
@@ -149,14 +181,40 @@ impl Project {
         self.root.join(&self.config.project.lake)
     }
 
+    /// Where the run journal and the environments live: `.weir`, or the environment's own
+    /// folder when one is set.
     pub fn state_dir(&self) -> PathBuf {
-        self.root.join(".weir")
+        match &self.environment {
+            Some(env) => self.environment_dir(&env.name),
+            None => self.root.join(".weir"),
+        }
+    }
+
+    /// The folder of environment `name`: its lake (`lake/`), state store and journal.
+    pub fn environment_dir(&self, name: &str) -> PathBuf {
+        self.root.join(".weir").join("envs").join(name)
+    }
+
+    /// The lake folder `asset`'s table is in: the environment's when the environment holds
+    /// it, else production's.
+    pub fn lake_dir_of(&self, asset: &str) -> PathBuf {
+        match &self.environment {
+            Some(env) if env.assets.contains(asset) => self.environment_dir(&env.name).join("lake"),
+            _ => self.lake_dir(),
+        }
     }
 
     /// The state store URL with a relative SQLite path resolved against the project root.
     /// `WEIR_STATE` in the environment, when set, replaces `state` in weir.toml: a PostgreSQL
     /// URL with a password, or one that differs by machine, stays out of the project's files.
     pub fn state_url(&self) -> String {
+        if let Some(env) = &self.environment {
+            // An environment's runs, leases and journal never touch production's store.
+            return format!(
+                "sqlite://{}",
+                self.environment_dir(&env.name).join("state.db").display()
+            );
+        }
         let from_env = std::env::var(STATE_ENV)
             .ok()
             .filter(|s| !s.trim().is_empty());
@@ -412,6 +470,7 @@ pub fn load_project(root: &Path) -> (Option<Project>, Diagnostics) {
         config,
         assets,
         broken_assets: broken,
+        environment: None,
     };
     (Some(project), diagnostics)
 }

@@ -15,6 +15,7 @@ mod leases;
 mod ledger_sync;
 mod partition_rows;
 mod progress;
+mod promote;
 mod quarantine_rows;
 mod queue;
 mod recover;
@@ -41,6 +42,10 @@ pub use leases::{
 };
 pub use ledger_sync::{LakeLedger, LedgerCheck, check_ledger, ledger_from_lake};
 pub use progress::{NoProgress, Phase, Progress};
+pub use promote::{
+    PROMOTE_APP_ID, PromotedTable, PromotionReport, promote, promotion_journal_path,
+    recover_promotion,
+};
 pub use queue::{AttemptOutcome, NewRun, QueueEvent, QueuedRun, jittered_backoff};
 pub use recover::{Recovery, abandon, recover_pending};
 pub use replay::{ReplayOptions, ReplayReport, replay};

@@ -53,9 +53,10 @@ pub fn check_partition_selection(
     Ok(())
 }
 
-/// Where an asset's Delta table and its quarantine table live.
+/// Where an asset's Delta table and its quarantine table live: in production's lake, or in
+/// the environment's when the project is set to one that holds the asset.
 pub fn table_paths(project: &Project, asset: &str) -> (PathBuf, PathBuf) {
-    let lake = project.lake_dir();
+    let lake = project.lake_dir_of(asset);
     (lake.join(asset), lake.join(QUARANTINE_DIR).join(asset))
 }
 

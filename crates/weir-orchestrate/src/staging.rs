@@ -844,6 +844,7 @@ impl Staging {
                 replace,
                 merge_keys: Vec::new(),
                 removes,
+                schema: None,
             });
         }
         parts.push(PublicationPart {
@@ -852,6 +853,7 @@ impl Staging {
             replace,
             merge_keys: merge_keys.to_vec(),
             removes: data_removes,
+            schema: None,
         });
         let mut final_record = record.clone();
         final_record.status = "success".into();
@@ -1007,6 +1009,7 @@ async fn keep_failed_rows(
             replace: false,
             merge_keys: Vec::new(),
             removes: Vec::new(),
+            schema: None,
         }],
         payload: serde_json::Value::Null,
     };

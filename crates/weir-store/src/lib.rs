@@ -10,6 +10,7 @@
 mod changes;
 mod compact;
 mod error;
+mod promote;
 mod publish;
 mod quarantine;
 mod rollback;
@@ -20,6 +21,7 @@ pub use changes::{CommitRecord, TableChanges};
 pub use compact::{COMPACT, Compaction, OPERATION_KEY, compact};
 pub use deltalake::kernel::Add;
 pub use error::{Result, StoreError};
+pub use promote::{PROMOTED_PREFIX, delete_lake, place_live_files};
 pub use publish::{
     PartOutcome, Publication, PublicationPart, move_journal_aside, read_journal, remove_journal,
     write_journal,

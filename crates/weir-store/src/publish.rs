@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
-use deltalake::kernel::{Action, Add, Transaction};
+use deltalake::kernel::{Action, Add, MetadataExt, StructType, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use std::sync::Arc;
 
@@ -49,6 +49,11 @@ pub struct PublicationPart {
     /// (a replay marking quarantined rows as replayed).
     #[serde(default)]
     pub removes: Vec<String>,
+    /// The table's schema after this commit (a Delta schema as JSON) when a `replace` brings
+    /// rows of another shape (a promoted table whose contract changed): the commit then
+    /// carries the new metadata too, so the rows and their schema switch together.
+    #[serde(default)]
+    pub schema: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -166,6 +171,22 @@ impl Publication {
                 )));
             }
             actions.extend(removes);
+        }
+        if let Some(schema) = &part.schema {
+            let wanted: StructType = serde_json::from_str(schema).map_err(|e| {
+                StoreError::Other(format!(
+                    "table {}: the schema to publish: {e}",
+                    path.display()
+                ))
+            })?;
+            if snapshot.schema().as_ref() != &wanted {
+                let metadata = snapshot
+                    .metadata()
+                    .clone()
+                    .with_schema(&wanted)
+                    .map_err(|e| StoreError::delta(&path)(e.into()))?;
+                actions.push(Action::Metadata(metadata));
+            }
         }
         actions.extend(part.adds.iter().cloned().map(Action::Add));
         let properties = CommitProperties::default()

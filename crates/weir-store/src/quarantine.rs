@@ -227,6 +227,7 @@ mod tests {
                 replace: false,
                 merge_keys: Vec::new(),
                 removes: Vec::new(),
+                schema: None,
             }],
             payload: serde_json::Value::Null,
         };

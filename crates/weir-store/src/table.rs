@@ -682,6 +682,7 @@ mod tests {
                 replace: false,
                 merge_keys: Vec::new(),
                 removes,
+                schema: None,
             }],
             payload: serde_json::Value::Null,
         }

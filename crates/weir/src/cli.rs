@@ -252,6 +252,7 @@ pub enum Command {
     ///
     /// Example: weir run orders+ --full-refresh
     /// Example: weir run daily_orders --partition 2026-11-25
+    /// Example: weir run --env dev
     Run {
         /// Asset selectors; none means every asset.
         assets: Vec<String>,
@@ -263,6 +264,11 @@ pub enum Command {
         /// earlier rows are replaced in one commit.
         #[arg(long)]
         partition: Option<String>,
+        /// Build into this isolated environment (`.weir/envs/NAME/`) instead of production:
+        /// without selectors, what `weir plan` says must be rebuilt since `weir apply`;
+        /// unchanged upstream tables are read from production, which is never written.
+        #[arg(long, value_name = "NAME")]
+        env: Option<String>,
         /// How many independent assets run at the same time.
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
         threads: u16,
@@ -316,6 +322,9 @@ pub enum Command {
         /// Read every table as of this RFC 3339 instant.
         #[arg(long)]
         as_of: Option<String>,
+        /// Read the tables environment NAME holds from it, the others from production.
+        #[arg(long, value_name = "NAME")]
+        env: Option<String>,
         /// Print CSV instead of a table.
         #[arg(long, conflicts_with = "json")]
         csv: bool,
@@ -468,13 +477,31 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Publish the tables an environment built (`weir run --env NAME`) to production, once
+    /// every one passed its checks there: each table replaced in one Delta commit, upstream
+    /// first, and readers that go through weir (`weir query`, `weir diff`) switched to all of
+    /// them at once. A promotion killed half-way is completed by the next command. The
+    /// environment's folder is removed afterwards.
+    ///
+    /// Exit code 0: promoted; 1: refused (a check did not pass, or it holds a source's
+    /// table); 2: an error.
+    ///
+    /// Example: weir promote dev
+    Promote {
+        /// The environment to publish.
+        environment: String,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Compare two tables row by row on a key: rows only in A, only in B, changed rows, and
     /// per column how many rows differ, with samples. A side is an asset (`orders`), one Delta
-    /// version of it (`orders@12`), a Delta table folder, or a Parquet, CSV or NDJSON file.
+    /// version of it (`orders@12`), its table in an environment (`orders@dev`), a Delta table
+    /// folder, or a Parquet, CSV or NDJSON file.
     ///
     /// Exit code 0: they agree (within the tolerances); 1: they differ; 2: an error.
     ///
     /// Example: weir diff orders@3 orders --key order_id --abs-tolerance 0.005
+    /// Example: weir diff daily_revenue@dev daily_revenue --key day
     Diff {
         /// The first table (A).
         a: String,

@@ -1,5 +1,6 @@
 //! `weir diff A B --key COLS`: two tables compared row by row. A side is an asset of the
-//! project (`orders`), one Delta version of it (`orders@12`), a Delta table folder, or a
+//! project (`orders`), one Delta version of it (`orders@12`), its table in an environment
+//! (`orders@dev`), a Delta table folder, or a
 //! Parquet, CSV or NDJSON file. Exit 0 when they agree within tolerance, 1 when they differ,
 //! 2 on an error.
 
@@ -25,13 +26,27 @@ async fn register(
             "`{spec}`: diffing against a PostgreSQL table is not built yet; export it to Parquet or CSV and diff the file"
         )));
     }
-    let (base, version) = match spec.rsplit_once('@') {
+    let (base, version, env) = match spec.rsplit_once('@') {
         Some((base, v)) if !v.is_empty() && v.chars().all(|c| c.is_ascii_digit()) => {
-            (base, v.parse::<u64>().ok())
+            (base, v.parse::<u64>().ok(), None)
         }
-        _ => (spec, None),
+        Some((base, env)) if project.asset(base).is_some() => (base, None, Some(env)),
+        _ => (spec, None, None),
     };
-    let delta_path = if project.asset(base).is_some() {
+    let delta_path = if let Some(env) = env {
+        if !super::environment::exists(project, env) {
+            return Ok(Err(format!(
+                "`{spec}`: there is no environment `{env}` (build one with `weir run --env {env}`)"
+            )));
+        }
+        let path = project.environment_dir(env).join("lake").join(base);
+        if !path.join("_delta_log").is_dir() {
+            return Ok(Err(format!(
+                "`{spec}`: environment `{env}` holds no table for `{base}` (it reads production's, so they are the same)"
+            )));
+        }
+        Some(path)
+    } else if project.asset(base).is_some() {
         Some(table_paths(project, base).0)
     } else if Path::new(base).join("_delta_log").is_dir() {
         Some(Path::new(base).to_path_buf())
@@ -49,6 +64,14 @@ async fn register(
                 }
                 _ => LakeTable::open_at(&path, v).await?,
             },
+            // A promotion publishing right now: the production table as it was before.
+            None if env.is_none() && project.asset(base).is_some() => {
+                match super::environment::reader_pins(project).await?.get(base) {
+                    Some(Some(pinned)) => LakeTable::open_at(&path, *pinned).await?,
+                    Some(None) => None,
+                    None => LakeTable::open(&path).await?,
+                }
+            }
             None => LakeTable::open(&path).await?,
         };
         let Some(table) = table else {

@@ -4,12 +4,14 @@ mod check;
 mod check_inputs;
 mod diff;
 mod doctor;
+mod environment;
 mod incidents;
 mod init;
 mod lineage;
 mod model_test;
 mod optimize;
 mod plan;
+mod promote;
 mod quarantine;
 mod query;
 mod queue;
@@ -109,6 +111,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             assets,
             full_refresh,
             partition,
+            env,
             threads,
             common,
         } => {
@@ -118,6 +121,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
                 run::Mode {
                     full_refresh,
                     partition,
+                    env,
                 },
                 usize::from(threads),
                 common.json,
@@ -149,6 +153,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             sql,
             at,
             as_of,
+            env,
             csv,
             common,
         } => {
@@ -159,7 +164,15 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             } else {
                 query::Format::Table
             };
-            query::query(&common.project, &sql, at, as_of.as_deref(), format).await
+            query::query(
+                &common.project,
+                &sql,
+                at,
+                as_of.as_deref(),
+                env.as_deref(),
+                format,
+            )
+            .await
         }
         Command::Lineage {
             selectors,
@@ -234,6 +247,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             allow_breaking,
             common,
         } => plan::apply_command(&common.project, allow_breaking, common.json).await,
+        Command::Promote {
+            environment,
+            common,
+        } => promote::promote_command(&common.project, &environment, common.json).await,
         Command::Incidents { all, since, common } => {
             incidents::list(&common.project, all, since.as_deref(), common.json).await
         }
@@ -443,6 +460,10 @@ pub(crate) async fn open_and_recover(
 ) -> anyhow::Result<(weir_orchestrate::StateStore, weir_orchestrate::Recovery)> {
     let state = weir_orchestrate::StateStore::connect(&project.state_url()).await?;
     let mut recovery = weir_orchestrate::recover_pending(project, &state).await?;
+    if project.environment.is_none() {
+        let promoted = weir_orchestrate::recover_promotion(project, &state).await?;
+        recovery.messages.extend(promoted);
+    }
     recovery
         .messages
         .splice(0..0, state.notices().iter().cloned());

@@ -22,17 +22,24 @@ pub enum Format {
 
 /// Ad-hoc SQL over every asset's table (by asset name) and every quarantine table (as
 /// `quarantine.<asset>`). `at` reads the table the query names at a Delta version (one table
-/// only); `as_of` reads every table as of an RFC 3339 instant.
+/// only); `as_of` reads every table as of an RFC 3339 instant; `env` reads the tables that
+/// environment holds from it.
 pub async fn query(
     root: &Path,
     sql: &str,
     at: Option<u64>,
     as_of: Option<&str>,
+    env: Option<&str>,
     format: Format,
 ) -> anyhow::Result<Outcome> {
-    let Some(project) = super::load(root, format == Format::Json, false) else {
+    let Some(mut project) = super::load(root, format == Format::Json, false) else {
         return Ok(Outcome::BadInput);
     };
+    if let Some(env) = env
+        && let Err(why) = super::environment::read(&mut project, env)
+    {
+        return Ok(crate::output::user_error("environment", why));
+    }
     let referenced = match weir_process::qualified_table_references(sql) {
         Ok(t) => t,
         Err(e) => {
@@ -64,14 +71,30 @@ pub async fn query(
     if let Some(catalog) = ctx.catalog("datafusion") {
         catalog.register_schema(QUARANTINE_SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
     }
+    // A promotion publishing right now: read every table it touches as it was before.
+    let pins = if at.is_none() && as_of.is_none() {
+        super::environment::reader_pins(&project).await?
+    } else {
+        Default::default()
+    };
     for asset in &project.assets {
+        let from_production = project
+            .environment
+            .as_ref()
+            .is_none_or(|env| !env.assets.contains(&asset.name));
         let (table_path, quarantine_path) = table_paths(&project, &asset.name);
         let quarantine_name = format!("{QUARANTINE_SCHEMA}.{}", asset.name);
         for (name, path) in [
             (asset.name.clone(), table_path),
             (quarantine_name, quarantine_path),
         ] {
-            let Some(mut table) = LakeTable::open(&path).await? else {
+            let pinned = pins.get(&name).filter(|_| from_production);
+            let opened = match pinned {
+                Some(Some(version)) => LakeTable::open_at(&path, *version).await?,
+                Some(None) => None,
+                None => LakeTable::open(&path).await?,
+            };
+            let Some(mut table) = opened else {
                 continue;
             };
             let named = referenced.contains(&name)

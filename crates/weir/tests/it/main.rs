@@ -8,6 +8,7 @@ mod csv_e2e;
 mod dashboard;
 mod diff;
 mod e2e;
+mod environments;
 mod evolution;
 mod first_project;
 mod incidents;
