@@ -3,11 +3,13 @@
 //! fingerprints) for `weir apply` to record; `plan` compares the working project with the
 //! recorded one, classifies each change (breaking, non-breaking, metadata) from the contracts
 //! and the models' logical plans, and follows column lineage downstream to the assets and
-//! owners a breaking change reaches. `diff_tables` compares two tables row by row on a key.
+//! owners a breaking change reaches. `diff_tables` compares two tables row by row on a key;
+//! `diff_with_postgres` does it across systems, moving only the segments that differ.
 
 mod data_diff;
 mod error;
 mod plan;
+mod segment_diff;
 mod snapshot;
 
 pub use data_diff::{
@@ -15,4 +17,5 @@ pub use data_diff::{
 };
 pub use error::ChangeError;
 pub use plan::{AssetChange, ChangePlan, Impact, plan};
+pub use segment_diff::{PostgresTable, RemoteSide, Transfer, diff_with_postgres};
 pub use snapshot::snapshot;

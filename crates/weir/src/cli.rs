@@ -496,12 +496,15 @@ pub enum Command {
     /// Compare two tables row by row on a key: rows only in A, only in B, changed rows, and
     /// per column how many rows differ, with samples. A side is an asset (`orders`), one Delta
     /// version of it (`orders@12`), its table in an environment (`orders@dev`), a Delta table
-    /// folder, or a Parquet, CSV or NDJSON file.
+    /// folder, a Parquet, CSV or NDJSON file, or a PostgreSQL table
+    /// (`postgres://USER@HOST:PORT/DB#SCHEMA.TABLE`; only the key segments whose checksums
+    /// differ are fetched).
     ///
     /// Exit code 0: they agree (within the tolerances); 1: they differ; 2: an error.
     ///
     /// Example: weir diff orders@3 orders --key order_id --abs-tolerance 0.005
     /// Example: weir diff daily_revenue@dev daily_revenue --key day
+    /// Example: weir diff orders postgres://app@db.internal/shop#public.orders --key order_id
     Diff {
         /// The first table (A).
         a: String,

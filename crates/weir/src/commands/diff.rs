@@ -1,6 +1,7 @@
 //! `weir diff A B --key COLS`: two tables compared row by row. A side is an asset of the
 //! project (`orders`), one Delta version of it (`orders@12`), its table in an environment
-//! (`orders@dev`), a Delta table folder, or a
+//! (`orders@dev`), a PostgreSQL table (`postgres://USER@HOST/DB#SCHEMA.TABLE`, compared by
+//! checksummed segments so only what differs is fetched), a Delta table folder, or a
 //! Parquet, CSV or NDJSON file. Exit 0 when they agree within tolerance, 1 when they differ,
 //! 2 on an error.
 
@@ -8,8 +9,11 @@ use std::path::Path;
 
 use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext};
 use serde_json::json;
-use weir_change::{DiffOptions, DiffReport, TABLE_A, TABLE_B, diff_tables};
-use weir_orchestrate::table_paths;
+use weir_change::{
+    DiffOptions, DiffReport, PostgresTable, RemoteSide, TABLE_A, TABLE_B, diff_tables,
+    diff_with_postgres,
+};
+use weir_orchestrate::{redact, table_paths};
 use weir_store::{LakeTable, register_delta};
 
 use crate::Outcome;
@@ -21,11 +25,6 @@ async fn register(
     spec: &str,
     name: &str,
 ) -> anyhow::Result<Result<(), String>> {
-    if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
-        return Ok(Err(format!(
-            "`{spec}`: diffing against a PostgreSQL table is not built yet; export it to Parquet or CSV and diff the file"
-        )));
-    }
     let (base, version, env) = match spec.rsplit_once('@') {
         Some((base, v)) if !v.is_empty() && v.chars().all(|c| c.is_ascii_digit()) => {
             (base, v.parse::<u64>().ok(), None)
@@ -127,24 +126,65 @@ pub async fn diff(
         return Ok(Outcome::BadInput);
     };
     let ctx = SessionContext::new();
-    for (spec, name) in [(a, TABLE_A), (b, TABLE_B)] {
-        if let Err(why) = register(&ctx, &project, spec, name).await? {
-            return Ok(crate::output::user_error("diff", why));
+    let remote = |spec: &str| spec.starts_with("postgres://") || spec.starts_with("postgresql://");
+    let side = match (remote(a), remote(b)) {
+        (true, true) => {
+            return Ok(crate::output::user_error(
+                "diff",
+                "both sides are PostgreSQL tables: diff one of them against a table weir reads (an asset, a Delta folder or a file)",
+            ));
         }
-    }
-    let report = match diff_tables(&ctx, options).await {
-        Ok(report) => report,
-        Err(e) => return Ok(crate::output::user_error("diff", e)),
+        (true, false) => Some((RemoteSide::A, a, b, TABLE_B)),
+        (false, true) => Some((RemoteSide::B, b, a, TABLE_A)),
+        (false, false) => None,
     };
+    let (report, transfer) = match side {
+        Some((side, remote_spec, local_spec, local_name)) => {
+            let table = match PostgresTable::parse(remote_spec) {
+                Ok(t) => t,
+                Err(why) => return Ok(crate::output::user_error("diff", why)),
+            };
+            if let Err(why) = register(&ctx, &project, local_spec, local_name).await? {
+                return Ok(crate::output::user_error("diff", why));
+            }
+            match diff_with_postgres(&ctx, local_name, &table, side, options).await {
+                Ok((report, transfer)) => (report, Some(transfer)),
+                Err(e) => return Ok(crate::output::user_error("diff", e)),
+            }
+        }
+        None => {
+            for (spec, name) in [(a, TABLE_A), (b, TABLE_B)] {
+                if let Err(why) = register(&ctx, &project, spec, name).await? {
+                    return Ok(crate::output::user_error("diff", why));
+                }
+            }
+            match diff_tables(&ctx, options).await {
+                Ok(report) => (report, None),
+                Err(e) => return Ok(crate::output::user_error("diff", e)),
+            }
+        }
+    };
+    // A URL's password never reaches the output.
+    let (a, b) = (&redact(a), &redact(b));
     if json {
-        crate::output::print_json(json!({
+        let mut doc = json!({
             "a": a,
             "b": b,
             "differs": report.differs(),
             "report": report,
-        }));
+        });
+        if let Some(transfer) = &transfer {
+            doc["transfer"] = json!(transfer);
+        }
+        crate::output::print_json(doc);
     } else {
         print_report(a, b, &report);
+        if let Some(t) = &transfer {
+            println!(
+                "\nfrom PostgreSQL: {} queries, {} segments compared, {} of {} rows fetched, {} bytes",
+                t.queries, t.segments_compared, t.rows_fetched, t.remote_rows, t.bytes_fetched
+            );
+        }
     }
     Ok(if report.differs() {
         Outcome::DataFailed

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::incidents::{assert_initial_run, orders_file};
 use crate::support::{demo_project, weir};
 
-fn diff(dir: &Path, args: &[&str]) -> (i32, Value) {
+pub(crate) fn diff(dir: &Path, args: &[&str]) -> (i32, Value) {
     let mut all = vec!["diff", "--json"];
     all.extend_from_slice(args);
     let out = weir(dir, &all);
@@ -26,7 +26,7 @@ fn diff(dir: &Path, args: &[&str]) -> (i32, Value) {
     (out.status.code().unwrap_or(-1), doc)
 }
 
-fn mismatches(report: &Value, column: &str) -> u64 {
+pub(crate) fn mismatches(report: &Value, column: &str) -> u64 {
     report["columns"]
         .as_array()
         .expect("columns")

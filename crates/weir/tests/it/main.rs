@@ -23,6 +23,7 @@ mod model_tests;
 mod narrowing;
 mod on_change;
 mod partitions;
+mod pg_diff;
 mod plan;
 mod python_reader;
 mod quarantine;
