@@ -9,4 +9,6 @@ pub enum ChangeError {
     Contract(String),
     #[error("{0}")]
     Diff(String),
+    #[error(transparent)]
+    State(#[from] weir_orchestrate::OrchestrateError),
 }

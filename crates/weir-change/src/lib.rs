@@ -10,6 +10,7 @@ mod data_diff;
 mod error;
 mod plan;
 mod segment_diff;
+mod shadow;
 mod snapshot;
 
 pub use data_diff::{
@@ -18,4 +19,5 @@ pub use data_diff::{
 pub use error::ChangeError;
 pub use plan::{AssetChange, ChangePlan, Impact, plan};
 pub use segment_diff::{PostgresTable, RemoteSide, Transfer, diff_with_postgres};
+pub use shadow::compare_shadows;
 pub use snapshot::snapshot;

@@ -43,7 +43,8 @@ pub use odcs_schema::SUPPORTED_API_VERSIONS;
 pub use partition::{Grain, MAX_PARTITIONS, PartitionKey, Partitioning, partition_range};
 pub use project::{
     Asset, Environment, OnDefinitionChange, Project, ProjectConfig, ProjectSection, TeamConfig,
-    check_environment_name, did_you_mean, is_valid_asset_name, load_project, slash_path,
+    check_environment_name, did_you_mean, is_valid_asset_name, load_project, shadow_key,
+    slash_path,
 };
 pub use slo_config::SloConfig;
 pub use source::{

@@ -26,6 +26,13 @@ pub struct ModelDef {
     pub timeout_secs: Option<u64>,
     /// `pool`: the concurrency pool (`[pools]` in weir.toml) its runs take a slot of.
     pub pool: Option<String>,
+    /// `shadow_of`: the asset this model is a new version of (a rewrite of a legacy
+    /// pipeline, a new version of a model): after each run both are diffed on `shadow_key`
+    /// and their agreement recorded, so a migration shows its consistency before a cut-over.
+    pub shadow_of: Option<String>,
+    /// `shadow_key`: the columns a shadow is compared on (joined with +); when empty, the
+    /// model's `unique_key`, else the shadowed asset's primary key.
+    pub shadow_key: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +68,8 @@ impl ModelDef {
         let mut grain = Grain::Day;
         let mut timeout_secs = None;
         let mut pool = None;
+        let mut shadow_of = None;
+        let mut shadow_key = Vec::new();
         for (idx, line) in text.lines().enumerate() {
             let trimmed = line.trim();
             let Some(settings) = trimmed.strip_prefix("-- weir:") else {
@@ -85,6 +94,10 @@ impl ModelDef {
                     "tags" => tags = value.split('+').map(|s| s.trim().to_string()).collect(),
                     "partition_by" => partition_by = Some(value),
                     "pool" => pool = Some(value),
+                    "shadow_of" => shadow_of = Some(value),
+                    "shadow_key" => {
+                        shadow_key = value.split('+').map(|s| s.trim().to_string()).collect()
+                    }
                     "timeout_secs" => {
                         timeout_secs = Some(value.parse::<u64>().ok().filter(|t| *t > 0).ok_or_else(
                             || {
@@ -105,7 +118,7 @@ impl ModelDef {
                     }
                     other => {
                         return Err(at(format!(
-                            "unknown model setting `{other}`; expected materialized, strategy, watermark, unique_key, tags, partition_by, partition_grain, timeout_secs or pool"
+                            "unknown model setting `{other}`; expected materialized, strategy, watermark, unique_key, tags, partition_by, partition_grain, timeout_secs, pool, shadow_of or shadow_key"
                         ))
                         .field(other.to_string()));
                     }
@@ -149,6 +162,8 @@ impl ModelDef {
             partition: partition_by.map(|column| Partitioning { column, grain }),
             timeout_secs,
             pool,
+            shadow_of,
+            shadow_key,
             path: path.to_path_buf(),
             sql: text.to_string(),
             materialization,

@@ -464,6 +464,7 @@ pub fn load_project(root: &Path) -> (Option<Project>, Diagnostics) {
             model,
         });
     }
+    check_shadows(&assets, &mut diagnostics);
     crate::anomalies::check_settings(&config, &assets, &broken, &config_path, &mut diagnostics);
     let project = Project {
         root: root.to_path_buf(),
@@ -600,6 +601,95 @@ fn edit_distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
+}
+
+/// A shadow (`shadow_of`) must name another asset and be compared on columns both have.
+fn check_shadows(assets: &[Asset], diagnostics: &mut Diagnostics) {
+    let by_name: BTreeMap<&str, &Asset> = assets.iter().map(|a| (a.name.as_str(), a)).collect();
+    for asset in assets {
+        let Some(model) = &asset.model else { continue };
+        let Some(target) = &model.shadow_of else {
+            if !model.shadow_key.is_empty() {
+                diagnostics.push(
+                    Diagnostic::error(&model.path, "`shadow_key` needs `shadow_of`")
+                        .field("shadow_key"),
+                );
+            }
+            continue;
+        };
+        let error = |message: String, field: &str| {
+            Diagnostic::error(&model.path, message).field(field.to_string())
+        };
+        let Some(primary) = by_name
+            .get(target.as_str())
+            .filter(|p| p.name != asset.name)
+        else {
+            let names: Vec<&String> = assets.iter().map(|a| &a.name).collect();
+            let hint = did_you_mean(target, names.into_iter());
+            diagnostics.push(error(
+                format!("`shadow_of = {target}` names no other asset of the project{hint}"),
+                "shadow_of",
+            ));
+            continue;
+        };
+        let key = shadow_key(asset, primary);
+        if key.is_empty() {
+            diagnostics.push(error(
+                format!(
+                    "shadow `{}` has no key to compare with `{target}` on: set `shadow_key` (columns joined with +), or give one of them a key",
+                    asset.name
+                ),
+                "shadow_key",
+            ));
+            continue;
+        }
+        let columns = |a: &Asset| -> Vec<String> {
+            a.contract
+                .schema
+                .iter()
+                .flat_map(|o| o.properties.iter())
+                .map(|p| p.name.clone())
+                .collect()
+        };
+        let (mine, theirs) = (columns(asset), columns(primary));
+        if let Some(missing) = key
+            .iter()
+            .find(|k| !mine.contains(k) || !theirs.contains(k))
+        {
+            diagnostics.push(error(
+                format!(
+                    "shadow key column `{missing}` is not a column of both `{}` and `{target}`",
+                    asset.name
+                ),
+                "shadow_key",
+            ));
+        }
+    }
+}
+
+/// The columns shadow `asset` is compared with `primary` on: its `shadow_key`, else its
+/// `unique_key`, else `primary`'s primary key.
+pub fn shadow_key(asset: &Asset, primary: &Asset) -> Vec<String> {
+    let Some(model) = &asset.model else {
+        return Vec::new();
+    };
+    if !model.shadow_key.is_empty() {
+        return model.shadow_key.clone();
+    }
+    if !model.unique_key.is_empty() {
+        return model.unique_key.clone();
+    }
+    let mut key: Vec<(i64, String)> = primary
+        .contract
+        .schema
+        .iter()
+        .flat_map(|o| o.properties.iter())
+        .filter(|p| p.primary_key)
+        .enumerate()
+        .map(|(i, p)| (p.primary_key_position.unwrap_or(i as i64), p.name.clone()))
+        .collect();
+    key.sort();
+    key.into_iter().map(|(_, name)| name).collect()
 }
 
 /// A partitioned model's `partition_by` must name a `date` or `timestamp` column of its

@@ -40,7 +40,7 @@ use crate::staging::{Finish, Staging};
 use crate::state::{RunRecord, StateStore};
 
 /// `commitInfo` key holding the [`Inputs`] a model's publish was computed from.
-pub(crate) const INPUTS_KEY: &str = "weir.inputs";
+pub const INPUTS_KEY: &str = "weir.inputs";
 
 /// What a model's table was computed from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -279,7 +279,45 @@ pub(crate) async fn render(
         f.sample("weir_notifications", &[("status", status)], n as f64);
     }
     slo_families(&mut out, project, state).await?;
+    shadow_families(&mut out, state).await?;
     Ok(out)
+}
+
+/// Each shadow's agreement with the asset it shadows, at its last comparison.
+async fn shadow_families(out: &mut String, state: &StateStore) -> Result<(), OrchestrateError> {
+    let mut last: BTreeMap<(String, String), weir_orchestrate::ShadowComparison> = BTreeMap::new();
+    for c in state.shadow_comparisons(None).await? {
+        if c.compared {
+            last.insert((c.asset.clone(), c.shadow_of.clone()), c);
+        }
+    }
+    let mut f = Family::new(
+        out,
+        "weir_shadow_agreement_ratio",
+        "gauge",
+        "The share of rows a shadow asset and the asset it shadows agree on, at their last comparison.",
+    );
+    for ((asset, of), c) in &last {
+        f.sample(
+            "weir_shadow_agreement_ratio",
+            &[("asset", asset), ("shadow_of", of)],
+            c.agreement.unwrap_or(0.0),
+        );
+    }
+    let mut f = Family::new(
+        out,
+        "weir_shadow_differing_rows",
+        "gauge",
+        "Rows changed or on one side only between a shadow asset and the asset it shadows, at their last comparison.",
+    );
+    for ((asset, of), c) in &last {
+        f.sample(
+            "weir_shadow_differing_rows",
+            &[("asset", asset), ("shadow_of", of)],
+            (c.changed + c.only_in_primary + c.only_in_shadow) as f64,
+        );
+    }
+    Ok(())
 }
 
 /// SLO objectives, compliance over the SLO window, error budget left and burn rates, per asset

@@ -477,6 +477,17 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// How each shadow asset (a model with `shadow_of = ASSET`) has agreed with the asset it
+    /// shadows: every comparison made after its runs (on the same upstream versions), and for
+    /// how many comparisons, since when, it has agreed fully.
+    ///
+    /// Example: weir shadow daily_revenue_v2
+    Shadow {
+        /// One shadow asset; all of them by default.
+        asset: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Publish the tables an environment built (`weir run --env NAME`) to production, once
     /// every one passed its checks there: each table replaced in one Delta commit, upstream
     /// first, and readers that go through weir (`weir query`, `weir diff`) switched to all of

@@ -20,6 +20,7 @@ mod replay;
 mod run;
 mod runs;
 mod serve;
+mod shadow;
 mod show;
 mod slo;
 mod status;
@@ -251,6 +252,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             environment,
             common,
         } => promote::promote_command(&common.project, &environment, common.json).await,
+        Command::Shadow { asset, common } => {
+            shadow::shadow_command(&common.project, asset.as_deref(), common.json).await
+        }
         Command::Incidents { all, since, common } => {
             incidents::list(&common.project, all, since.as_deref(), common.json).await
         }

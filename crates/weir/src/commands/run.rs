@@ -83,9 +83,19 @@ pub async fn run(
     if project.environment.is_none() {
         super::incidents::after_runs(&project, &graph, &state, &reports, &options).await;
     }
+    let shadows = match weir_change::compare_shadows(&project, &state, &reports).await {
+        Ok(shadows) => shadows,
+        Err(e) => {
+            eprintln!("warning: the runs were recorded, but comparing shadow assets failed: {e}");
+            Vec::new()
+        }
+    };
     state.close().await;
     if json {
         let mut doc = run_json(&reports, &recovery);
+        if !shadows.is_empty() {
+            doc["shadows"] = serde_json::json!(shadows);
+        }
         if let Some(env) = &project.environment {
             doc["environment"] = serde_json::json!({
                 "name": env.name,
@@ -96,6 +106,9 @@ pub async fn run(
         crate::output::print_json(doc);
     } else {
         print_run_summary(&reports);
+        for c in &shadows {
+            println!("{}", super::shadow::describe(c));
+        }
         if let Some(env) = &project.environment {
             println!(
                 "\nenvironment `{}` ({}): built {}; read from production: {}. Production was not written.",

@@ -15,23 +15,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::support::{demo_project, runs, weir, weir_bin};
-
-/// Runs `weir ARGS --json`: its exit code and its (documented) document.
-fn json_of(dir: &Path, args: &[&str]) -> (i32, Value) {
-    let mut all = args.to_vec();
-    all.push("--json");
-    let out = weir(dir, &all);
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "weir {args:?}: {e}\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    crate::json_output::assert_documented(args, &doc);
-    (out.status.code().unwrap_or(-1), doc)
-}
+use crate::support::{demo_project, json_of, runs, weir_bin};
 
 /// One number from `weir query SQL` (with `extra` arguments).
 fn number(dir: &Path, sql: &str, extra: &[&str]) -> f64 {

@@ -30,6 +30,7 @@ mod quarantine;
 mod randomized;
 mod readme_walkthrough;
 mod serve;
+mod shadow;
 mod support;
 mod vacuum;
 mod workers;

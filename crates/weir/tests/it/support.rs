@@ -255,3 +255,19 @@ impl Drop for PyLake {
         let _ = self.child.wait();
     }
 }
+
+/// Runs `weir ARGS --json`: its exit code and its (documented) document.
+pub fn json_of(dir: &Path, args: &[&str]) -> (i32, Value) {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let out = weir(dir, &all);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "weir {args:?}: {e}\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    crate::json_output::assert_documented(args, &doc);
+    (out.status.code().unwrap_or(-1), doc)
+}
