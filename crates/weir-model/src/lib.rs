@@ -38,7 +38,10 @@ pub use counts::TableCounts;
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use jobs::{CatchUp, FRESHNESS_LEAD, JobConfig, ServeConfig};
 pub use model_def::{Materialization, ModelDef};
-pub use model_tests::{LocatedTest, ModelTest, TestRow, load_model_tests};
+pub use model_tests::{
+    CheckVerdict, ContractExpectation, ContractTest, LocatedContractTest, LocatedTest, ModelTest,
+    TestRow, load_contract_tests, load_model_tests,
+};
 pub use odcs_schema::SUPPORTED_API_VERSIONS;
 pub use partition::{Grain, MAX_PARTITIONS, PartitionKey, Partitioning, partition_range};
 pub use project::{

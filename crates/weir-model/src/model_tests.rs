@@ -38,10 +38,72 @@ pub struct ModelTest {
     pub expect: Vec<TestRow>,
 }
 
+/// A contract test: sample rows checked against a contract's rules, the way a source run
+/// checks them, with the rows it must quarantine (and for which rule) and the verdict of the
+/// named dataset checks.
+///
+/// ```yaml
+/// contract_tests:
+///   - name: negative_amounts_are_quarantined
+///     contract: orders
+///     rows:
+///       - {order_id: 1, customer_id: 7, order_ts: "2026-11-01T10:00:00Z", status: paid, amount: 10.5, currency: EUR}
+///       - {order_id: 2, customer_id: 7, order_ts: "2026-11-01T11:00:00Z", status: paid, amount: -1, currency: EUR}
+///     expect:
+///       stored: 1
+///       quarantined: {2: amount.minimum}
+///       checks: {orders_volume: fail}
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContractTest {
+    pub name: String,
+    /// The asset whose contract is tested.
+    pub contract: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The sample rows, as a text file would give them (values are read as their text).
+    pub rows: Vec<TestRow>,
+    #[serde(default)]
+    pub expect: ContractExpectation,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContractExpectation {
+    /// Rows that must be stored; unchecked when absent.
+    #[serde(default)]
+    pub stored: Option<u64>,
+    /// Row number (1-based) → the rule id it must be quarantined for; every other row must
+    /// be stored.
+    #[serde(default)]
+    pub quarantined: BTreeMap<u64, String>,
+    /// Dataset check id → `pass` or `fail`; checks not named are not compared.
+    #[serde(default)]
+    pub checks: BTreeMap<String, CheckVerdict>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckVerdict {
+    Pass,
+    Fail,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TestFile {
+    #[serde(default)]
     tests: Vec<ModelTest>,
+    #[serde(default)]
+    contract_tests: Vec<ContractTest>,
+}
+
+/// A contract test with the file it came from.
+#[derive(Debug, Clone)]
+pub struct LocatedContractTest {
+    pub file: PathBuf,
+    pub test: ContractTest,
 }
 
 /// A test with the file it came from.
@@ -51,9 +113,9 @@ pub struct LocatedTest {
     pub test: ModelTest,
 }
 
-/// Every test under `root/tests/` (`*.yaml`, `*.yml`), by file name then order in the file;
-/// or the first file that does not parse, with why.
-pub fn load_model_tests(root: &Path) -> Result<Vec<LocatedTest>, String> {
+/// Every test file under `root/tests/` (`*.yaml`, `*.yml`), by file name; or the first file
+/// that does not parse, with why.
+fn load_test_files(root: &Path) -> Result<Vec<(PathBuf, TestFile)>, String> {
     let dir = root.join("tests");
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Ok(Vec::new());
@@ -73,14 +135,39 @@ pub fn load_model_tests(root: &Path) -> Result<Vec<LocatedTest>, String> {
             std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
         let parsed: TestFile =
             serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
-        for test in parsed.tests {
-            out.push(LocatedTest {
-                file: file.clone(),
-                test,
-            });
-        }
+        out.push((file, parsed));
     }
     Ok(out)
+}
+
+/// Every model test under `root/tests/`, by file name then order in the file; or the first
+/// file that does not parse, with why.
+pub fn load_model_tests(root: &Path) -> Result<Vec<LocatedTest>, String> {
+    Ok(load_test_files(root)?
+        .into_iter()
+        .flat_map(|(file, parsed)| {
+            parsed.tests.into_iter().map(move |test| LocatedTest {
+                file: file.clone(),
+                test,
+            })
+        })
+        .collect())
+}
+
+/// Every contract test under `root/tests/`, in the same order.
+pub fn load_contract_tests(root: &Path) -> Result<Vec<LocatedContractTest>, String> {
+    Ok(load_test_files(root)?
+        .into_iter()
+        .flat_map(|(file, parsed)| {
+            parsed
+                .contract_tests
+                .into_iter()
+                .map(move |test| LocatedContractTest {
+                    file: file.clone(),
+                    test,
+                })
+        })
+        .collect())
 }
 
 #[cfg(test)]

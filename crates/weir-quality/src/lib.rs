@@ -7,6 +7,7 @@
 
 mod audit;
 mod check;
+mod contract_test;
 mod convert;
 mod error;
 mod exact;
@@ -17,6 +18,7 @@ mod validate;
 
 pub use audit::{AuditScope, audit};
 pub use check::{CheckResult, CheckScope};
+pub use contract_test::{ContractTestOutcome, run_contract_test};
 pub use error::{QualityError, Result};
 pub use keys::{KeyGuard, Origin};
 pub use profile::{ColumnProfile, LOW_CARDINALITY, profile};

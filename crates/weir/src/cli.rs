@@ -539,16 +539,22 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Run the model unit tests under tests/*.yaml: given rows for a model's upstream tables,
-    /// the rows it must produce. In memory on DataFusion; no table is read or written.
+    /// Run the tests under tests/*.yaml: model unit tests (given rows for a model's upstream
+    /// tables, the rows it must produce) and contract tests (sample rows checked against a
+    /// contract). In memory; no table is read or written.
     ///
-    /// Exit code 0: all pass; 1: a test fails (its missing and unexpected rows are shown);
-    /// 2: a test cannot run (an unknown model, table or column).
+    /// Exit code 0: all pass; 1: a test fails (what differs is shown); 2: a test cannot run
+    /// (an unknown model, contract, table or column).
     ///
     /// Example: weir test daily_revenue
+    /// Example: weir test --contracts
     Test {
-        /// Test or model names; none runs every test.
+        /// Test, model or contract (asset) names; none runs every test.
         names: Vec<String>,
+        /// Run only the contract tests (`contract_tests:`): sample rows checked against a
+        /// contract's rules, with the rows they must quarantine and the checks' verdicts.
+        #[arg(long)]
+        contracts: bool,
         #[command(flatten)]
         common: Common,
     },

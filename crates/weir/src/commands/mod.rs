@@ -240,9 +240,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             };
             diff::diff(&common.project, &a, &b, &options, common.json).await
         }
-        Command::Test { names, common } => {
-            model_test::test(&common.project, &names, common.json).await
-        }
+        Command::Test {
+            names,
+            contracts,
+            common,
+        } => model_test::test(&common.project, &names, contracts, common.json).await,
         Command::Plan { common } => plan::plan_command(&common.project, common.json).await,
         Command::Apply {
             allow_breaking,

@@ -1,11 +1,11 @@
-//! `weir test`: the model unit tests under `tests/`, each run in memory on DataFusion (no
-//! table is read or written). Exit 0 when all pass, 1 when one fails, 2 when one cannot run
-//! (a test naming an unknown model, table or column; SQL that does not plan).
+//! `weir test`: the model unit tests and contract tests under `tests/`, each run in memory
+//! (no table is read or written). Exit 0 when all pass, 1 when one fails, 2 when one cannot
+//! run (a test naming an unknown model, contract, table or column; SQL that does not plan).
 
 use std::path::Path;
 
 use serde_json::json;
-use weir_model::{LocatedTest, did_you_mean};
+use weir_model::{LocatedContractTest, LocatedTest, did_you_mean};
 use weir_quality::{ParseOptions, Validator};
 
 use crate::Outcome;
@@ -49,7 +49,12 @@ async fn run_one(
     }
 }
 
-pub async fn test(root: &Path, only: &[String], json: bool) -> anyhow::Result<Outcome> {
+pub async fn test(
+    root: &Path,
+    only: &[String],
+    contracts_only: bool,
+    json: bool,
+) -> anyhow::Result<Outcome> {
     let Some(project) = super::load(root, json, false) else {
         return Ok(Outcome::BadInput);
     };
@@ -62,7 +67,18 @@ pub async fn test(root: &Path, only: &[String], json: bool) -> anyhow::Result<Ou
     };
     let tests: Vec<LocatedTest> = tests
         .into_iter()
+        .filter(|_| !contracts_only)
         .filter(|t| only.is_empty() || only.contains(&t.test.name) || only.contains(&t.test.model))
+        .collect();
+    let contract_tests = match weir_model::load_contract_tests(&project.root) {
+        Ok(tests) => tests,
+        Err(why) => return Ok(crate::output::user_error("project", why)),
+    };
+    let contract_tests: Vec<LocatedContractTest> = contract_tests
+        .into_iter()
+        .filter(|t| {
+            only.is_empty() || only.contains(&t.test.name) || only.contains(&t.test.contract)
+        })
         .collect();
     let (mut passed, mut failed, mut errors) = (0, 0, 0);
     let mut docs = Vec::new();
@@ -98,16 +114,92 @@ pub async fn test(root: &Path, only: &[String], json: bool) -> anyhow::Result<Ou
         }
         docs.push(doc);
     }
+    let mut contract_docs = Vec::new();
+    for t in &contract_tests {
+        let file = t
+            .file
+            .strip_prefix(&project.root)
+            .unwrap_or(&t.file)
+            .display()
+            .to_string();
+        let outcome = match project.asset(&t.test.contract) {
+            Some(asset) => {
+                weir_quality::run_contract_test(
+                    &asset.name,
+                    &asset.contract,
+                    &t.test.rows,
+                    &t.test.expect,
+                )
+                .await
+            }
+            None => {
+                let names: Vec<String> = project.assets.iter().map(|a| a.name.clone()).collect();
+                Err(format!(
+                    "no contract for `{}`{}",
+                    t.test.contract,
+                    did_you_mean(&t.test.contract, names.iter())
+                ))
+            }
+        };
+        let doc = match &outcome {
+            Ok(o) => {
+                let status = if o.failures.is_empty() {
+                    passed += 1;
+                    "passed"
+                } else {
+                    failed += 1;
+                    "failed"
+                };
+                if !json {
+                    println!(
+                        "{}  {} (contract {}: {} stored, {} quarantined)",
+                        if status == "passed" { "PASS" } else { "FAIL" },
+                        t.test.name,
+                        t.test.contract,
+                        o.stored,
+                        o.quarantined.len()
+                    );
+                    for f in &o.failures {
+                        println!("      {f}");
+                    }
+                }
+                let checks: Vec<serde_json::Value> = o
+                    .checks
+                    .iter()
+                    .map(|c| json!({"id": c.id, "passed": c.passed, "value": c.value}))
+                    .collect();
+                json!({"name": t.test.name, "contract": t.test.contract, "file": file, "status": status,
+                       "stored": o.stored, "quarantined": o.quarantined, "checks": checks,
+                       "failures": o.failures, "error": null})
+            }
+            Err(e) => {
+                errors += 1;
+                if !json {
+                    println!(
+                        "ERROR {} (contract {}, {file}): {e}",
+                        t.test.name, t.test.contract
+                    );
+                }
+                json!({"name": t.test.name, "contract": t.test.contract, "file": file, "status": "error",
+                       "stored": 0, "quarantined": {}, "checks": [], "failures": [], "error": e})
+            }
+        };
+        contract_docs.push(doc);
+    }
+    let total = tests.len() + contract_tests.len();
     if json {
         crate::output::print_json(json!({
-            "tests": docs, "passed": passed, "failed": failed, "errors": errors,
+            "tests": docs, "contract_tests": contract_docs,
+            "passed": passed, "failed": failed, "errors": errors,
         }));
-    } else if tests.is_empty() {
-        println!("no model tests under tests/ (see the README's \"Model unit tests\")");
+    } else if total == 0 {
+        println!(
+            "no tests under tests/ (see the README's \"Model unit tests\" and \"Contract tests\")"
+        );
     } else {
         println!(
             "\n{}: {passed} passed, {failed} failed, {errors} could not run",
-            crate::output::count(tests.len(), "test")
+            crate::output::count(total, "test")
         );
     }
     Ok(if errors > 0 {
