@@ -49,6 +49,14 @@ async fn run_one(
     }
 }
 
+/// A test file's path relative to the project, for messages.
+fn relative(project: &weir_model::Project, file: &Path) -> String {
+    file.strip_prefix(&project.root)
+        .unwrap_or(file)
+        .display()
+        .to_string()
+}
+
 pub async fn test(
     root: &Path,
     only: &[String],
@@ -83,12 +91,7 @@ pub async fn test(
     let (mut passed, mut failed, mut errors) = (0, 0, 0);
     let mut docs = Vec::new();
     for t in &tests {
-        let file = t
-            .file
-            .strip_prefix(&project.root)
-            .unwrap_or(&t.file)
-            .display()
-            .to_string();
+        let file = relative(&project, &t.file);
         let verdict = run_one(&project, &graph, t).await;
         let doc = match &verdict {
             Verdict::Ran(o) if o.passed() => {
@@ -116,12 +119,7 @@ pub async fn test(
     }
     let mut contract_docs = Vec::new();
     for t in &contract_tests {
-        let file = t
-            .file
-            .strip_prefix(&project.root)
-            .unwrap_or(&t.file)
-            .display()
-            .to_string();
+        let file = relative(&project, &t.file);
         let outcome = match project.asset(&t.test.contract) {
             Some(asset) => {
                 weir_quality::run_contract_test(
