@@ -192,6 +192,7 @@ async fn prepare(
         }
     }
     state.begin_promotion(id, &env.name, &pins).await?;
+    failpoint("promote-pinned", &env.name);
     let mut tables = Vec::with_capacity(order.len());
     for name in order {
         let asset = project

@@ -69,6 +69,26 @@ fn commits(dir: &Path, table: &str) -> usize {
         .count()
 }
 
+/// `weir promote dev` started and stopped at `failpoint` (`point@name`), still alive.
+fn stopped_at(dir: &Path, failpoint: &str) -> std::process::Child {
+    let mut child = Command::new(weir_bin())
+        .args(["promote", "dev", "--project"])
+        .arg(dir)
+        .env("WEIR_FAILPOINT", failpoint)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promote starts");
+    let point = failpoint.split('@').next().unwrap_or(failpoint);
+    let stderr = child.stderr.take().expect("stderr");
+    let reached = BufReader::new(stderr)
+        .lines()
+        .map_while(std::result::Result::ok)
+        .any(|line| line.contains(&format!("weir-failpoint: {point}")));
+    assert!(reached, "the promotion never reached {failpoint}");
+    child
+}
+
 fn edit(dir: &Path, file: &str, from: &str, to: &str) {
     let path = dir.join(file);
     let text = std::fs::read_to_string(&path).expect("read");
@@ -229,20 +249,7 @@ fn a_promotion_killed_between_tables_is_invisible_until_the_next_command_complet
     assert!(new.0 < old.0 && new.1 < old.1, "{new:?} vs {old:?}");
     let stg_commits = commits(&dir, "stg_orders");
 
-    let mut child = Command::new(weir_bin())
-        .args(["promote", "dev", "--project"])
-        .arg(&dir)
-        .env("WEIR_FAILPOINT", "promote-between-tables@stg_orders")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promote starts");
-    let stderr = child.stderr.take().expect("stderr");
-    let reached = BufReader::new(stderr)
-        .lines()
-        .map_while(std::result::Result::ok)
-        .any(|line| line.contains("weir-failpoint: promote-between-tables"));
-    assert!(reached, "the promotion never reached its failpoint");
+    let mut child = stopped_at(&dir, "promote-between-tables@stg_orders");
     // stg_orders is committed, daily_revenue not yet: weir's readers see neither.
     assert_eq!(commits(&dir, "stg_orders"), stg_commits + 1);
     assert_eq!(count(&[]), old);
@@ -269,4 +276,47 @@ fn a_promotion_killed_between_tables_is_invisible_until_the_next_command_complet
         assert_eq!(status_of(&doc, asset), "up_to_date", "{doc}");
     }
     assert!(!dir.join(".weir/envs/dev").exists());
+}
+
+#[test]
+fn a_promotion_killed_before_its_journal_is_abandoned_and_can_be_made_again() {
+    let (_tmp, dir) = demo_project();
+    assert_eq!(json_of(&dir, &["run"]).0, 0);
+    assert_eq!(json_of(&dir, &["apply"]).0, 0);
+    edit(
+        &dir,
+        "models/daily_revenue.sql",
+        "COALESCE(SUM(o.amount), 0) AS revenue",
+        "COALESCE(SUM(o.amount), 0) + 1 AS revenue",
+    );
+    assert_eq!(json_of(&dir, &["run", "--env", "dev"]).0, 0);
+    let production = lake_files(&dir);
+    let sum = "SELECT SUM(revenue) FROM daily_revenue";
+    let before = number(&dir, sum, &[]);
+
+    // Killed after pinning the readers, before the journal: nothing was committed.
+    let mut child = stopped_at(&dir, "promote-pinned");
+    child.kill().expect("kill");
+    let _ = child.wait();
+    assert_eq!(number(&dir, sum, &[]), before);
+    // (Production's own daily_revenue would refuse the edited SQL: run another asset.)
+    let (code, doc) = json_of(&dir, &["run", "customers"]);
+    assert_eq!(code, 0, "{doc}");
+    assert!(
+        doc["recovered"]
+            .to_string()
+            .contains("abandoned the promotion"),
+        "{doc}"
+    );
+    assert_eq!(number(&dir, sum, &[]), before);
+    // Production's tables were not written (a created quarantine aside, nothing changed).
+    for (file, hash) in &production {
+        assert_eq!(lake_files(&dir).get(file), Some(hash), "{file} changed");
+    }
+
+    // Made again, it goes through.
+    let (code, doc) = json_of(&dir, &["promote", "dev"]);
+    assert_eq!(code, 0, "{doc}");
+    let rows = number(&dir, "SELECT COUNT(*) FROM daily_revenue", &[]);
+    assert!((number(&dir, sum, &[]) - (before + rows)).abs() < 0.01);
 }
