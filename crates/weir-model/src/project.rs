@@ -208,13 +208,23 @@ impl Project {
     /// `WEIR_STATE` in the environment, when set, replaces `state` in weir.toml: a PostgreSQL
     /// URL with a password, or one that differs by machine, stays out of the project's files.
     pub fn state_url(&self) -> String {
-        if let Some(env) = &self.environment {
+        match &self.environment {
             // An environment's runs, leases and journal never touch production's store.
-            return format!(
-                "sqlite://{}",
-                self.environment_dir(&env.name).join("state.db").display()
-            );
+            Some(env) => self.environment_state_url(&env.name),
+            None => self.production_state_url(),
         }
+    }
+
+    /// The state store of environment `name`: a SQLite file in its folder.
+    pub fn environment_state_url(&self, name: &str) -> String {
+        format!(
+            "sqlite://{}",
+            self.environment_dir(name).join("state.db").display()
+        )
+    }
+
+    /// Production's state store, whatever environment the project is set to.
+    pub fn production_state_url(&self) -> String {
         let from_env = std::env::var(STATE_ENV)
             .ok()
             .filter(|s| !s.trim().is_empty());

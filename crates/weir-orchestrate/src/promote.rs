@@ -9,13 +9,16 @@
 //! (or abandoned, when it was stopped before its journal, so before any commit).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use weir_model::{Environment, Project};
 use weir_quality::{ParseOptions, Validator};
-use weir_store::{LakeTable, Publication, PublicationPart, open_quarantine, place_live_files};
+use weir_store::{
+    LakeTable, Publication, PublicationPart, open_quarantine, place_live_files, read_journal,
+    remove_journal, rows_of, write_journal,
+};
 
 use crate::dag::AssetGraph;
 use crate::error::{OrchestrateError, Result};
@@ -92,6 +95,12 @@ pub async fn promote(
     env: &Environment,
     env_state: &StateStore,
 ) -> Result<std::result::Result<PromotionReport, String>> {
+    if project.environment.is_some() {
+        return Err(OrchestrateError::Config(
+            "a promotion is made from production's view of the project, not an environment's"
+                .into(),
+        ));
+    }
     let order: Vec<String> = graph
         .order
         .iter()
@@ -171,15 +180,13 @@ async fn prepare(
         environment: Some(env.clone()),
         ..project.clone()
     };
-    let production = Project {
-        environment: None,
-        ..project.clone()
-    };
+    // `project` is production's (`promote` checks it), so its paths are production's tables.
+    let production = project;
     // The readers' pins first: from here on they read every table as it was.
     let mut pins: BTreeMap<String, Option<u64>> = BTreeMap::new();
     let mut txn = 0;
     for asset in order {
-        let (table, quarantine) = table_paths(&production, asset);
+        let (table, quarantine) = table_paths(production, asset);
         for (name, path) in [
             (asset.clone(), table),
             (format!("quarantine.{asset}"), quarantine),
@@ -199,7 +206,7 @@ async fn prepare(
             .asset(name)
             .ok_or_else(|| OrchestrateError::Config(format!("unknown asset `{name}`")))?;
         let (env_path, env_quarantine_path) = table_paths(&env_project, name);
-        let (path, quarantine_path) = table_paths(&production, name);
+        let (path, quarantine_path) = table_paths(production, name);
         let from = LakeTable::open(&env_path).await?.ok_or_else(|| {
             OrchestrateError::Config(format!(
                 "environment `{}` lost its table `{name}` while promoting",
@@ -395,7 +402,12 @@ pub async fn recover_promotion(project: &Project, state: &StateStore) -> Result<
     let mut messages = Vec::new();
     let path = promotion_journal_path(project);
     let mut completed = None;
-    if let Some(journal) = read_journal(&path)? {
+    let journal: Option<Journal> = read_journal(&path).map_err(|e| {
+        OrchestrateError::Config(format!(
+            "{e}; production's tables are each whole, but the promotion it records may be half-done: compare them with `weir diff`, then remove the file"
+        ))
+    })?;
+    if let Some(journal) = journal {
         let assets: Vec<String> = journal.tables.iter().map(|t| t.asset.clone()).collect();
         let leases = AssetLeases::acquire(state, &assets).await?;
         let done = complete(project, state, &journal).await;
@@ -417,58 +429,6 @@ pub async fn recover_promotion(project: &Project, state: &StateStore) -> Result<
         }
     }
     Ok(messages)
-}
-
-fn rows_of(add: &weir_store::Add) -> u64 {
-    add.stats
-        .as_deref()
-        .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
-        .and_then(|v| v.get("numRecords").and_then(serde_json::Value::as_u64))
-        .unwrap_or(0)
-}
-
-fn write_journal(path: &Path, journal: &Journal) -> Result<()> {
-    let io = |e: std::io::Error| OrchestrateError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    };
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(io)?;
-    }
-    let text =
-        serde_json::to_vec_pretty(journal).map_err(|e| OrchestrateError::Config(e.to_string()))?;
-    let partial = path.with_extension("json.partial");
-    std::fs::write(&partial, text).map_err(io)?;
-    std::fs::File::open(&partial)
-        .and_then(|f| f.sync_all())
-        .map_err(io)?;
-    std::fs::rename(&partial, path).map_err(io)
-}
-
-fn read_journal(path: &Path) -> Result<Option<Journal>> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-            OrchestrateError::Config(format!(
-                "the promotion journal {} does not parse ({e}); production tables are each whole, but the promotion may be half-done: compare them with `weir diff` and remove the file",
-                path.display()
-            ))
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(OrchestrateError::Io {
-            path: path.to_path_buf(),
-            source: e,
-        }),
-    }
-}
-
-fn remove_journal(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(OrchestrateError::Io {
-            path: path.to_path_buf(),
-            source: e,
-        }),
-        _ => Ok(()),
-    }
 }
 
 impl StateStore {

@@ -180,7 +180,7 @@ async fn recover_owned(
         if !owned.contains(&asset) {
             continue;
         }
-        match weir_store::read_journal(&journal) {
+        match weir_store::read_journal::<Publication>(&journal) {
             Ok(None) => {}
             Ok(Some(publication)) => match complete(state, &publication, &journal).await {
                 Ok(done) => recovery.messages.push(format!(
@@ -272,7 +272,7 @@ pub async fn abandon(project: &Project, state: &StateStore, asset: &str) -> Resu
     let journal = journal_path(project, asset);
     let mut lines = Vec::new();
     let mut note = None;
-    match weir_store::read_journal(&journal) {
+    match weir_store::read_journal::<Publication>(&journal) {
         Ok(None) => {}
         Ok(Some(publication)) => {
             let committed = publication.committed().await?;

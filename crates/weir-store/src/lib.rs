@@ -30,7 +30,7 @@ pub use quarantine::{
     QUARANTINE_DIR, RUN_STATUS_FAILED, RUN_STATUS_PUBLISHED, data_files, failed_app_id,
     open_quarantine, quarantine_schema, read_data_file, restage_with_value, stage_with_values,
 };
-pub use rollback::{Rollback, TxnCommit};
+pub use rollback::{Rollback, TxnCommit, rows_of};
 pub use table::{
     LakeTable, LiveFile, ORIGIN_TAG, StagedWriter, TableInfo, discard_staged, origin_of,
     register_delta, register_delta_without, register_files, register_post_publish_view,

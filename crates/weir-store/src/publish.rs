@@ -348,8 +348,9 @@ fn quote(identifier: &str) -> String {
     format!("\"{}\"", identifier.replace('"', "\"\""))
 }
 
-/// Writes the journal atomically: a reader sees the whole file or none of it.
-pub fn write_journal(path: &Path, publication: &Publication) -> Result<()> {
+/// Writes a journal (a run's `Publication`, a promotion's plan) atomically: a reader sees the
+/// whole file or none of it.
+pub fn write_journal<T: Serialize>(path: &Path, journal: &T) -> Result<()> {
     let io = |source| StoreError::Io {
         path: path.to_path_buf(),
         source,
@@ -357,7 +358,7 @@ pub fn write_journal(path: &Path, publication: &Publication) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io)?;
     let tmp = path.with_extension("tmp");
-    let bytes = serde_json::to_vec(publication).map_err(|e| StoreError::Journal {
+    let bytes = serde_json::to_vec(journal).map_err(|e| StoreError::Journal {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
@@ -371,7 +372,7 @@ pub fn write_journal(path: &Path, publication: &Publication) -> Result<()> {
     Ok(())
 }
 
-pub fn read_journal(path: &Path) -> Result<Option<Publication>> {
+pub fn read_journal<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -48,7 +48,8 @@ pub struct Rollback {
     pub info: BTreeMap<String, serde_json::Value>,
 }
 
-fn rows_of(add: &Add) -> u64 {
+/// The rows of the file an `add` action names, from its statistics (0 without any).
+pub fn rows_of(add: &Add) -> u64 {
     add.stats
         .as_deref()
         .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())

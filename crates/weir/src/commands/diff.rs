@@ -24,6 +24,7 @@ async fn register(
     project: &weir_model::Project,
     spec: &str,
     name: &str,
+    pins: &std::collections::BTreeMap<String, Option<u64>>,
 ) -> anyhow::Result<Result<(), String>> {
     let (base, version, env) = match spec.rsplit_once('@') {
         Some((base, v)) if !v.is_empty() && v.chars().all(|c| c.is_ascii_digit()) => {
@@ -64,13 +65,11 @@ async fn register(
                 _ => LakeTable::open_at(&path, v).await?,
             },
             // A promotion publishing right now: the production table as it was before.
-            None if env.is_none() && project.asset(base).is_some() => {
-                match super::environment::reader_pins(project).await?.get(base) {
-                    Some(Some(pinned)) => LakeTable::open_at(&path, *pinned).await?,
-                    Some(None) => None,
-                    None => LakeTable::open(&path).await?,
-                }
-            }
+            None if env.is_none() && project.asset(base).is_some() => match pins.get(base) {
+                Some(Some(pinned)) => LakeTable::open_at(&path, *pinned).await?,
+                Some(None) => None,
+                None => LakeTable::open(&path).await?,
+            },
             None => LakeTable::open(&path).await?,
         };
         let Some(table) = table else {
@@ -126,6 +125,8 @@ pub async fn diff(
         return Ok(Outcome::BadInput);
     };
     let ctx = SessionContext::new();
+    // A promotion publishing right now: production's tables as they were before, read once.
+    let pins = super::environment::reader_pins(&project).await?;
     let remote = |spec: &str| spec.starts_with("postgres://") || spec.starts_with("postgresql://");
     let side = match (remote(a), remote(b)) {
         (true, true) => {
@@ -144,7 +145,7 @@ pub async fn diff(
                 Ok(t) => t,
                 Err(why) => return Ok(crate::output::user_error("diff", why)),
             };
-            if let Err(why) = register(&ctx, &project, local_spec, local_name).await? {
+            if let Err(why) = register(&ctx, &project, local_spec, local_name, &pins).await? {
                 return Ok(crate::output::user_error("diff", why));
             }
             match diff_with_postgres(&ctx, local_name, &table, side, options).await {
@@ -154,7 +155,7 @@ pub async fn diff(
         }
         None => {
             for (spec, name) in [(a, TABLE_A), (b, TABLE_B)] {
-                if let Err(why) = register(&ctx, &project, spec, name).await? {
+                if let Err(why) = register(&ctx, &project, spec, name, &pins).await? {
                     return Ok(crate::output::user_error("diff", why));
                 }
             }

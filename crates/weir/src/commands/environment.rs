@@ -59,7 +59,7 @@ pub(crate) async fn prepare_build(
         Some(selected) => selected.iter().cloned().collect(),
         None => {
             // The plan compares with production's deployment record.
-            let state = StateStore::connect(&project.state_url()).await?;
+            let state = StateStore::connect(&project.production_state_url()).await?;
             let deployed = state.deployed_assets().await;
             state.close().await;
             let deployed = deployed?;
@@ -120,11 +120,7 @@ pub(crate) fn shown(project: &Project, path: &Path) -> String {
 pub(crate) async fn reader_pins(
     project: &Project,
 ) -> anyhow::Result<BTreeMap<String, Option<u64>>> {
-    let production = Project {
-        environment: None,
-        ..project.clone()
-    };
-    let state = StateStore::connect(&production.state_url()).await?;
+    let state = StateStore::connect(&project.production_state_url()).await?;
     let pins = state.promotion_pins().await;
     state.close().await;
     Ok(pins?)

@@ -25,11 +25,7 @@ pub async fn promote_command(root: &Path, name: &str, json: bool) -> anyhow::Res
             format!("no environment `{name}`"),
         ));
     };
-    let env_state_url = weir_model::Project {
-        environment: Some(env.clone()),
-        ..project.clone()
-    }
-    .state_url();
+    let env_state_url = project.environment_state_url(&env.name);
     let (state, recovery) = super::open_and_recover(&project, json).await?;
     let env_state = StateStore::connect(&env_state_url).await?;
     let outcome = promote(&project, &graph, &state, &env, &env_state).await;
