@@ -19,6 +19,8 @@
 //!   weir-bench dag DIR [MODELS]      MODELS (default 1,000) trivial table models in a
 //!                                    chain-and-fan DAG: first run and no-op run, per model
 //!   weir-bench plan DIR [MODELS]     `weir plan` on that DAG applied, one model edited
+//!   weir-bench diff DIR [ROWS]       `weir diff` of two ROWS-row tables with 0 and 1 % of rows
+//!                                    differing, beside reladiff (PyPI) on the same rows in DuckDB
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -39,6 +41,7 @@ use weir_orchestrate::{NoProgress, RunOptions, StateStore, run_assets};
 use weir_quality::{AuditScope, ParseOptions, Validator, audit};
 
 mod dag;
+mod diff;
 mod plan;
 mod serve;
 
@@ -120,9 +123,18 @@ fn main() -> anyhow::Result<()> {
             .init();
     }
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: weir-bench generate|ingest|validate|validate-csv|models|increment|peers|all|queue|serve|dag|plan DIR [ROWS]";
+    let usage = "usage: weir-bench generate|ingest|validate|validate-csv|models|increment|peers|all|queue|serve|dag|plan|diff DIR [ROWS]";
     let command = args.get(1).context(usage)?;
     let dir = PathBuf::from(args.get(2).context(usage)?);
+    if command == "diff-one" {
+        let b = args
+            .get(3)
+            .context("usage: weir-bench diff-one DIR B.parquet")?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        return runtime.block_on(diff::diff_one(&dir, b));
+    }
     let rows: u64 = args
         .get(3)
         .map(|r| r.parse())
@@ -136,6 +148,7 @@ fn main() -> anyhow::Result<()> {
         "models" => models(&dir, rows / 100),
         "increment" => increment(&dir, rows / 100),
         "peers" => peers(&dir),
+        "diff" => diff::diff(&dir, rows),
         "queue" | "serve" | "dag" | "plan" => {
             std::fs::create_dir_all(&dir)?;
             let runtime = tokio::runtime::Builder::new_multi_thread()

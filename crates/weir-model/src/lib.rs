@@ -54,5 +54,5 @@ pub use source::{
     DEFAULT_DELIMITER, DEFAULT_QUOTE, FileFormat, MAX_RECORD_BYTES, OnChange, QuarantineLimit,
     SourceDef, SourceOptions,
 };
-pub use telemetry::ComponentMetrics;
+pub use telemetry::{ComponentKind, ComponentMetrics, ComponentReport, ERROR_STAGES};
 pub use types::arrow_type;

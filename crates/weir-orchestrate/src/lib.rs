@@ -30,6 +30,7 @@ mod shadows;
 mod staging;
 mod state;
 mod stats;
+mod telemetry;
 #[doc(hidden)]
 pub mod testing;
 mod upkeep;
@@ -51,10 +52,13 @@ pub use promote::{
 pub use queue::{AttemptOutcome, NewRun, QueueEvent, QueuedRun, jittered_backoff};
 pub use recover::{Recovery, abandon, recover_pending};
 pub use replay::{ReplayOptions, ReplayReport, replay};
-pub use report::{AssetRunReport, RejectedFile, ReplacedFile, ReplacedPartition, RunStatus};
+pub use report::{
+    AssetRunReport, RejectedFile, ReplacedFile, ReplacedPartition, RunStatus, StageTelemetry,
+};
 pub use runner::{RunOptions, check_partition_selection, run_assets, table_paths};
 pub use schedule::{Due, ON_TIME, due};
 pub use shadows::ShadowComparison;
 pub use state::{Backend, LakeLedgerEntry, LedgerEntry, RunRecord, StateStore, redact};
 pub use stats::{EndedRun, RunTotals};
+pub use telemetry::ComponentTotals;
 pub use upkeep::{TableCompaction, TableVacuum, VacuumOptions, optimize, vacuum};

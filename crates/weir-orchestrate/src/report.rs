@@ -105,6 +105,39 @@ pub struct AssetRunReport {
     pub warnings: Vec<String>,
     pub error: Option<String>,
     pub duration: Duration,
+    /// What each stage of the run measured, from which `components` is made.
+    pub stages: StageTelemetry,
+    /// What each component of the run reported (source or model, check, sink), the same
+    /// figures for every kind: logged, recorded with the run and exported in `/metrics`.
+    pub components: Vec<weir_model::ComponentReport>,
+}
+
+/// Measured while an asset runs: time per stage, and the bytes crossing to and from storage.
+#[derive(Debug, Clone, Default)]
+pub struct StageTelemetry {
+    /// The source's reading thread: opening, reading and decoding its files.
+    pub reading: Duration,
+    /// A model's query: planning and computing its batches.
+    pub computing: Duration,
+    /// Rows and bytes a model's query scanned in its upstream tables.
+    pub rows_scanned: u64,
+    pub bytes_scanned: u64,
+    /// The contract: row rules, the key check, the dataset audit.
+    pub validating: Duration,
+    /// Staging rows in files, then journalling and committing them.
+    pub writing: Duration,
+    /// Bytes of the data files staged for the table, and for its quarantine.
+    pub bytes_written: u64,
+    pub quarantine_bytes_written: u64,
+    /// The component that last started work: an error that ends the run is counted against it.
+    pub at: Option<weir_model::ComponentKind>,
+}
+
+impl StageTelemetry {
+    /// `kind` starts (or resumes) work: an error from here on is counted against it.
+    pub(crate) fn enter(&mut self, kind: weir_model::ComponentKind) {
+        self.at = Some(kind);
+    }
 }
 
 impl AssetRunReport {

@@ -26,7 +26,9 @@ use datafusion::prelude::{DataFrame, SessionContext, col, ident, lit};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use weir_ingest::SourceBatch;
-use weir_model::{Asset, Materialization, ModelDef, OnDefinitionChange, PartitionKey, Project};
+use weir_model::{
+    Asset, ComponentKind, Materialization, ModelDef, OnDefinitionChange, PartitionKey, Project,
+};
 use weir_quality::{ParseOptions, Validator};
 use weir_store::{LakeTable, TableChanges, register_delta, register_files};
 
@@ -88,6 +90,7 @@ pub(crate) async fn materialize(
     record: &mut RunRecord,
 ) -> Result<()> {
     let started = std::time::Instant::now();
+    report.stages.enter(ComponentKind::Model);
     let merging = model.materialization == Materialization::IncrementalMerge;
     let mut contract = asset.contract.clone();
     if merging {
@@ -183,7 +186,13 @@ pub(crate) async fn materialize(
     tracing::debug!(asset = %asset.name, elapsed_ms = started.elapsed().as_millis() as u64, "planned and decided");
     progress.asset_started(&asset.name, 0);
     progress.phase(&asset.name, crate::progress::Phase::Computing);
+    // Opening the tables, planning the query and deciding what to compute.
+    report.stages.computing += started.elapsed();
+    report.stages.enter(ComponentKind::Sink);
+    let opening = std::time::Instant::now();
     let mut staging = Staging::open(asset, &validator, report, record, state).await?;
+    report.stages.writing += opening.elapsed();
+    report.stages.enter(ComponentKind::Model);
     tracing::debug!(asset = %asset.name, elapsed_ms = started.elapsed().as_millis() as u64, "staging opened");
     // A partition run leaves the other partitions as they were computed: the table is what
     // the current inputs give only if it already was before (else the next run without a
@@ -256,6 +265,7 @@ pub(crate) async fn materialize(
                 }
             }
             Work::Merge(changed) => {
+                let finding = std::time::Instant::now();
                 let mut keys = Vec::new();
                 for ctx in delta_contexts(&upstream, &changed).await? {
                     let key_columns: Vec<Expr> =
@@ -273,6 +283,7 @@ pub(crate) async fn materialize(
                 let df = restrict_to_keys(&ctx, df, &model.unique_key, keys)
                     .await
                     .map_err(|e| sql_error(model, e))?;
+                report.stages.computing += finding.elapsed();
                 run.stream(df, &mut staging, report).await?;
             }
             Work::AuditOnly => {}
@@ -528,14 +539,26 @@ impl ModelStream<'_> {
                 self.model.path.display()
             )));
         }
+        let computing = std::time::Instant::now();
         let df = df
             .select_columns(&columns.iter().map(String::as_str).collect::<Vec<_>>())
             .map_err(|e| sql_error(self.model, e))?;
-        let mut stream = df
-            .execute_stream()
+        // Executed from its physical plan, whose scans then tell what they read upstream.
+        let task = std::sync::Arc::new(df.task_ctx());
+        let plan = df
+            .create_physical_plan()
             .await
             .map_err(|e| sql_error(self.model, e))?;
-        while let Some(batch) = stream.next().await {
+        let mut stream = datafusion::physical_plan::execute_stream(plan.clone(), task)
+            .map_err(|e| sql_error(self.model, e))?;
+        report.stages.computing += computing.elapsed();
+        loop {
+            let polling = std::time::Instant::now();
+            let next = stream.next().await;
+            report.stages.computing += polling.elapsed();
+            let Some(batch) = next else {
+                break;
+            };
             let batch = batch.map_err(|e| sql_error(self.model, e))?;
             if batch.num_rows() == 0 {
                 continue;
@@ -559,8 +582,15 @@ impl ModelStream<'_> {
             }
         }
         if self.group.take().is_some() {
+            report.stages.enter(ComponentKind::Sink);
+            let writing = std::time::Instant::now();
             staging.commit_group(report).await?;
+            report.stages.writing += writing.elapsed();
+            report.stages.enter(ComponentKind::Model);
         }
+        let (rows, bytes) = scanned(&plan);
+        report.stages.rows_scanned += rows;
+        report.stages.bytes_scanned += bytes;
         Ok(())
     }
 
@@ -580,15 +610,45 @@ impl ModelStream<'_> {
                 rejects: Vec::new(),
             };
             self.next_row += n;
+            report.stages.enter(ComponentKind::Check);
+            let validating = std::time::Instant::now();
             let validated = self.validator.validate(&source)?;
+            report.stages.validating += validating.elapsed();
             report.rows_in += n;
             report.rows_stored += validated.good.num_rows() as u64;
             report.rows_quarantined += validated.quarantined.len() as u64;
             report.bytes_in += source.bytes;
+            report.stages.enter(ComponentKind::Sink);
+            let writing = std::time::Instant::now();
             staging.accept(&self.origin, validated, report).await?;
+            report.stages.writing += writing.elapsed();
+            report.stages.enter(ComponentKind::Model);
         }
         Ok(())
     }
+}
+
+/// Rows and bytes the plan's scans (its leaves) read, from their execution metrics.
+fn scanned(plan: &std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> (u64, u64) {
+    let children = plan.children();
+    if children.is_empty() {
+        let Some(metrics) = plan.metrics() else {
+            return (0, 0);
+        };
+        // A filter pushed into a Parquet scan drops rows it read: they were scanned too.
+        let pruned = metrics
+            .sum_by_name("pushdown_rows_pruned")
+            .map_or(0, |v| v.as_usize() as u64);
+        let rows = metrics.output_rows().unwrap_or(0) as u64 + pruned;
+        let bytes = metrics
+            .sum_by_name("bytes_scanned")
+            .map_or(0, |v| v.as_usize() as u64);
+        return (rows, bytes);
+    }
+    children.into_iter().fold((0, 0), |(r, b), child| {
+        let (cr, cb) = scanned(child);
+        (r + cr, b + cb)
+    })
 }
 
 fn partition_error(model: &ModelDef, e: String) -> OrchestrateError {

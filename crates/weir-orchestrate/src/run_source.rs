@@ -5,7 +5,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use weir_ingest::{FileUnit, IngestError, SourceBatch, discover_files_cached, open_unit};
-use weir_model::{Asset, OnChange, Project, SourceDef};
+use weir_model::{Asset, ComponentKind, OnChange, Project, SourceDef};
 use weir_quality::{KeyGuard, ParseOptions, Validated, Validator};
 use weir_store::LakeTable;
 
@@ -33,6 +33,7 @@ pub(crate) async fn ingest(
     };
     let validator = Arc::new(Validator::new(&asset.name, &asset.contract, parse)?);
     let started = std::time::Instant::now();
+    report.stages.enter(ComponentKind::Source);
     let found = discover(state, project, source, options.full_refresh).await?;
     let units = found.units;
     report.rejected_files = found
@@ -125,7 +126,11 @@ pub(crate) async fn ingest(
         && !options.full_refresh
     {
         tracing::debug!(asset = %asset.name, elapsed_ms = started.elapsed().as_millis() as u64, "files read and staged");
-        let refused = match staging.refuse_published_keys(guard, report).await {
+        report.stages.enter(ComponentKind::Check);
+        let checking = std::time::Instant::now();
+        let refused = staging.refuse_published_keys(guard, report).await;
+        report.stages.validating += checking.elapsed();
+        let refused = match refused {
             Ok(refused) => refused,
             Err(e) => {
                 staging.abandon().await;
@@ -263,7 +268,11 @@ async fn read_all(
         let pending = pending.to_vec();
         let columns = validator.column_names();
         let required = validator.required_column_names();
-        std::thread::spawn(move || read_units(&pending, &source, &columns, &required, &tx))
+        std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            read_units(&pending, &source, &columns, &required, &tx);
+            started.elapsed()
+        })
     };
     // Decoding runs on the reader thread; validation of consecutive batches runs on the
     // blocking pool, several at once, and comes back in order for staging.
@@ -278,17 +287,20 @@ async fn read_all(
                         Piece::Failed { file, error } => Ok(Step::Failed { file, error }),
                         Piece::Read { file, batch } => {
                             let (records, bytes) = (batch.records(), batch.bytes);
-                            let validated =
-                                tokio::task::spawn_blocking(move || validator.validate(&batch))
-                                    .await
-                                    .map_err(|_| {
-                                        OrchestrateError::Config(
+                            let (validated, validating) = tokio::task::spawn_blocking(move || {
+                                let started = std::time::Instant::now();
+                                (validator.validate(&batch), started.elapsed())
+                            })
+                            .await
+                            .map_err(|_| {
+                                OrchestrateError::Config(
                                     "internal error: a validation task stopped unexpectedly".into(),
                                 )
-                                    })??;
+                            })?;
                             Ok(Step::Batch {
                                 file,
-                                validated,
+                                validated: validated?,
+                                validating,
                                 records,
                                 bytes,
                             })
@@ -301,8 +313,13 @@ async fn read_all(
     let mut failure = None;
     let mut warnings: Vec<String> = Vec::new();
     while let Some(step) = steps.next().await {
+        // Time spent handing rows to the staging writers is the sink's.
+        let mut writing = std::time::Instant::now();
         let outcome = match step {
-            Err(e) => Err(e),
+            Err(e) => {
+                report.stages.enter(ComponentKind::Check);
+                Err(e)
+            }
             Ok(Step::Opened { file, warnings: w }) => {
                 staging.begin_group(&pending[file].key);
                 warnings = w;
@@ -312,15 +329,21 @@ async fn read_all(
             Ok(Step::Batch {
                 file,
                 mut validated,
+                validating,
                 records,
                 bytes,
             }) => {
+                report.stages.enter(ComponentKind::Check);
+                let admitting = std::time::Instant::now();
                 let admitted = match guard.as_deref_mut() {
                     Some(g) => g
                         .admit(&mut validated, file)
                         .map_err(OrchestrateError::from),
                     None => Ok(()),
                 };
+                report.stages.validating += validating + admitting.elapsed();
+                report.stages.enter(ComponentKind::Sink);
+                writing = std::time::Instant::now();
                 match admitted {
                     Err(e) => Err(e),
                     Ok(()) => {
@@ -355,17 +378,21 @@ async fn read_all(
                 staging.abort_group().await
             }
         };
+        report.stages.writing += writing.elapsed();
         if let Err(e) = outcome {
             failure = Some(e);
             break;
         }
     }
     drop(steps);
-    let reader_died = reader.join().is_err();
+    let read = reader.join();
+    let reader_died = read.is_err();
+    report.stages.reading += read.unwrap_or_default();
     if let Some(e) = failure {
         return Err(e);
     }
     if reader_died {
+        report.stages.enter(ComponentKind::Source);
         return Err(OrchestrateError::Config(
             "internal error: the reading thread stopped unexpectedly; nothing was published".into(),
         ));
@@ -428,6 +455,8 @@ enum Step {
     Batch {
         file: usize,
         validated: Validated,
+        /// Time the validation task took, on the blocking pool.
+        validating: std::time::Duration,
         records: u64,
         bytes: u64,
     },

@@ -190,6 +190,8 @@ pub(crate) fn empty_report(project: &Project, asset: &Asset) -> AssetRunReport {
         warnings: Vec::new(),
         error: None,
         duration: Default::default(),
+        stages: Default::default(),
+        components: Vec::new(),
     }
 }
 
@@ -367,6 +369,9 @@ async fn run_leased(
         record.ended_at = Some(now());
         state.insert_run(&record).await?;
     }
+    report.components = crate::telemetry::components(asset, &report);
+    crate::telemetry::emit(&report);
+    state.record_components(&report).await?;
     Ok(report)
 }
 

@@ -653,6 +653,30 @@ impl Staging {
     /// published is recorded as `partial`.
     #[allow(clippy::too_many_arguments)]
     pub async fn finish(
+        self,
+        project: &Project,
+        state: &StateStore,
+        asset: &Asset,
+        validator: &Validator,
+        how: Finish<'_>,
+        files: Vec<LedgerEntry>,
+        report: &mut AssetRunReport,
+        record: &mut RunRecord,
+    ) -> Result<()> {
+        // The sink's time, but for the audit within, which is the check's.
+        let started = std::time::Instant::now();
+        let validating = report.stages.validating;
+        report.stages.enter(weir_model::ComponentKind::Sink);
+        let finished = self
+            .publish(project, state, asset, validator, how, files, report, record)
+            .await;
+        let audit = report.stages.validating.saturating_sub(validating);
+        report.stages.writing += started.elapsed().saturating_sub(audit);
+        finished
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn publish(
         mut self,
         project: &Project,
         state: &StateStore,
@@ -691,6 +715,13 @@ impl Staging {
         }
         let mut quarantine_adds = std::mem::take(&mut self.quarantine_adds);
         quarantine_adds.extend(self.quarantine_writer.finish().await?);
+        let sizes = |adds: &[Add]| -> u64 {
+            adds.iter()
+                .map(|a| u64::try_from(a.size).unwrap_or(0))
+                .sum()
+        };
+        report.stages.bytes_written = sizes(&adds);
+        report.stages.quarantine_bytes_written = sizes(&quarantine_adds);
         failpoint("staged", &asset.name);
 
         let ctx = SessionContext::new();
@@ -704,6 +735,8 @@ impl Staging {
             merge_keys,
         )
         .await?;
+        report.stages.enter(weir_model::ComponentKind::Check);
+        let auditing = std::time::Instant::now();
         let mut checks = validator.run_checks(report.rows_in, &self.rule_counts);
         let dataset_rules: Vec<DatasetRule> = if keys_enforced {
             checks.extend(validator.key_checks(&report.quarantine_by_rule));
@@ -773,6 +806,8 @@ impl Staging {
             )
             .await?,
         );
+        report.stages.validating += auditing.elapsed();
+        report.stages.enter(weir_model::ComponentKind::Sink);
         tracing::debug!(asset = %asset.name, elapsed_ms = started.elapsed().as_millis() as u64, "staged files closed, audit done");
         report.checks = checks;
         record.rows_in = report.rows_in;
@@ -794,10 +829,11 @@ impl Staging {
             let kept = if quarantine_adds.is_empty() {
                 String::new()
             } else {
-                report.quarantine_version = Some(
-                    keep_failed_rows(&self.quarantine, asset, &report.run_id, &quarantine_adds)
-                        .await?,
-                );
+                let run_id = report.run_id.clone();
+                let version =
+                    keep_failed_rows(&self.quarantine, asset, &run_id, &quarantine_adds, report)
+                        .await?;
+                report.quarantine_version = Some(version);
                 format!(
                     "; its {} quarantined rows are kept with run_status = failed",
                     report.rows_quarantined
@@ -981,6 +1017,7 @@ async fn keep_failed_rows(
     asset: &Asset,
     run_id: &str,
     staged: &[Add],
+    report: &mut AssetRunReport,
 ) -> Result<u64> {
     let adds = weir_store::restage_with_value(
         quarantine,
@@ -989,6 +1026,11 @@ async fn keep_failed_rows(
         weir_store::RUN_STATUS_FAILED,
     )
     .await?;
+    // The files kept are these, not the ones first staged.
+    report.stages.quarantine_bytes_written = adds
+        .iter()
+        .map(|a| u64::try_from(a.size).unwrap_or(0))
+        .sum();
     let app_id = weir_store::failed_app_id(&asset.name);
     let version = quarantine.txn_version(&app_id).await?.unwrap_or(0) + 1;
     let mut commit_metadata = BTreeMap::new();

@@ -280,7 +280,88 @@ pub(crate) async fn render(
     }
     slo_families(&mut out, project, state).await?;
     shadow_families(&mut out, state).await?;
+    component_families(&mut out, state).await?;
     Ok(out)
+}
+
+/// What every component (source, model, check, sink) of every asset reported over its runs:
+/// the same families for each kind, labelled with the asset, the kind and which one.
+async fn component_families(out: &mut String, state: &StateStore) -> Result<(), OrchestrateError> {
+    let totals = state.component_totals().await?;
+    type Pick = fn(&weir_model::ComponentMetrics) -> f64;
+    let families: [(&str, &str, Pick); 7] = [
+        (
+            "weir_component_received_rows_total",
+            "Rows a component took in.",
+            |m| m.rows_in as f64,
+        ),
+        (
+            "weir_component_sent_rows_total",
+            "Rows a component passed on (a sink: wrote).",
+            |m| m.rows_out as f64,
+        ),
+        (
+            "weir_component_quarantined_rows_total",
+            "Rows a component set aside in quarantine.",
+            |m| m.rows_quarantined as f64,
+        ),
+        (
+            "weir_component_discarded_rows_total",
+            "Rows a component neither passed on nor quarantined: a failed run's sink publishes nothing.",
+            |m| m.rows_discarded as f64,
+        ),
+        (
+            "weir_component_received_bytes_total",
+            "Bytes a component read from storage.",
+            |m| m.bytes_in as f64,
+        ),
+        (
+            "weir_component_sent_bytes_total",
+            "Bytes a component wrote to storage.",
+            |m| m.bytes_out as f64,
+        ),
+        (
+            "weir_component_busy_seconds_total",
+            "Time a component was busy, summed over its parallel tasks.",
+            |m| m.duration.as_secs_f64(),
+        ),
+    ];
+    for (name, help, pick) in families {
+        let mut f = Family::new(out, name, "counter", help);
+        for t in &totals {
+            f.sample(
+                name,
+                &[
+                    ("asset", &t.asset),
+                    ("component_kind", &t.kind),
+                    ("component", &t.name),
+                ],
+                pick(&t.metrics),
+            );
+        }
+    }
+    let name = "weir_component_errors_total";
+    let mut f = Family::new(
+        out,
+        name,
+        "counter",
+        "Errors a component met, by stage (receiving, processing, sending).",
+    );
+    for t in &totals {
+        for (stage, n) in &t.metrics.errors_by_stage {
+            f.sample(
+                name,
+                &[
+                    ("asset", &t.asset),
+                    ("component_kind", &t.kind),
+                    ("component", &t.name),
+                    ("stage", stage),
+                ],
+                *n as f64,
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Each shadow's agreement with the asset it shadows, at its last comparison.

@@ -131,6 +131,7 @@ pub fn run_json(reports: &[AssetRunReport], recovery: &Recovery) -> Value {
                 "checks_failed": r.checks_failed(),
                 "checks": checks,
                 "quarantine_by_rule": r.quarantine_by_rule,
+                "components": r.components,
                 "warnings": r.warnings,
                 "error": r.error,
                 "duration_ms": r.duration.as_millis() as u64,

@@ -2,6 +2,7 @@
 
 mod check;
 mod cli_output;
+mod component_telemetry;
 mod contracts_interop;
 mod crash;
 mod csv_e2e;
