@@ -31,7 +31,8 @@ pub struct ShadowComparison {
     pub note: Option<String>,
 }
 
-fn count(row: &AnyRow, name: &str) -> Result<u64> {
+/// A count column, which both stores hand back as an `i64`.
+pub(crate) fn count(row: &AnyRow, name: &str) -> Result<u64> {
     let n: i64 = row.try_get(name).map_err(state_err)?;
     Ok(u64::try_from(n).unwrap_or(0))
 }

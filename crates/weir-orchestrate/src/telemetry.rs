@@ -11,6 +11,7 @@ use weir_model::{Asset, ComponentKind, ComponentMetrics, ComponentReport};
 
 use crate::error::Result;
 use crate::report::{AssetRunReport, RunStatus};
+use crate::shadows::count;
 use crate::state::{StateStore, state_err};
 
 /// The components of `asset`'s run and what each reported; none for a run that did not start
@@ -141,11 +142,6 @@ pub struct ComponentTotals {
     pub kind: String,
     pub name: String,
     pub metrics: ComponentMetrics,
-}
-
-fn count(row: &sqlx::any::AnyRow, name: &str) -> Result<u64> {
-    let n: i64 = row.try_get(name).map_err(state_err)?;
-    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 impl StateStore {
