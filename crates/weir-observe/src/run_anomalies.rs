@@ -1,9 +1,12 @@
-//! The anomalies of a successful run: its row count, quarantine rate and duration, each
-//! judged against the asset's earlier successful runs (see [`crate::anomaly`]).
+//! The anomalies of a successful run: its row count, quarantine rate, duration and the null
+//! rate of each column it stored, each judged against the asset's earlier successful runs
+//! (see [`crate::anomaly`]).
 //!
 //! Runs that rebuild a table (a full refresh, a partition) are not judged: their row count is
 //! the table's, not an increment's. Those in the history weigh little: the median and the MAD
 //! shrug off a few outliers. Replays are left out of the history.
+
+use std::collections::BTreeMap;
 
 use weir_model::Project;
 use weir_orchestrate::{RunRecord, StateStore};
@@ -19,8 +22,8 @@ const HISTORY: u32 = 500;
 /// One metric of a run that is out of its usual range.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunAnomaly {
-    /// `rows_in`, `quarantine_rate` or `duration_seconds`.
-    pub metric: &'static str,
+    /// `rows_in`, `quarantine_rate`, `duration_seconds` or `null_rate(COLUMN)`.
+    pub metric: String,
     pub verdict: Verdict,
 }
 
@@ -41,9 +44,10 @@ impl RunAnomaly {
         } else {
             "above".to_string()
         };
-        let show = |x: f64| match self.metric {
+        let show = |x: f64| match self.metric.as_str() {
             "quarantine_rate" => format!("{:.2} %", 100.0 * x),
             "duration_seconds" => format!("{x:.1} s"),
+            m if m.starts_with("null_rate(") => format!("{:.2} %", 100.0 * x),
             _ => format!("{x:.0}"),
         };
         let season = v
@@ -155,25 +159,15 @@ fn duration_seconds(r: &RunRecord) -> Option<f64> {
     Some((end - start).num_milliseconds() as f64 / 1000.0)
 }
 
+/// A column's null rate must grow by at least this share of the rows (five in a hundred) to
+/// be news: a column a few rows more often empty than usual is not.
+const NULL_RATE_MIN_CHANGE: f64 = 0.05;
+
 /// The anomalies of the last of `runs` (oldest first).
 pub fn anomalies_of(runs: &[RunRecord], sensitivity: f64, min_change: f64) -> Vec<RunAnomaly> {
-    METRICS
+    let mut found: Vec<RunAnomaly> = METRICS
         .iter()
         .filter_map(|metric| {
-            let series: Vec<Point> = runs
-                .iter()
-                .filter_map(|r| {
-                    Some(Point {
-                        at: instant(&r.started_at)?,
-                        value: (metric.value)(r)?,
-                    })
-                })
-                .collect();
-            // The newest run must be the series' last point, or there is nothing to judge.
-            let newest = runs.last().and_then(|r| instant(&r.started_at))?;
-            if series.last().map(|p| p.at) != Some(newest) {
-                return None;
-            }
             let detector = Detector {
                 sensitivity,
                 min_relative: min_change.max(metric.min_relative),
@@ -182,13 +176,65 @@ pub fn anomalies_of(runs: &[RunRecord], sensitivity: f64, min_change: f64) -> Ve
                 log_scale: metric.log_scale,
                 ..Detector::default()
             };
-            let verdict = judge_last(&series, &detector)?;
-            verdict.anomalous.then_some(RunAnomaly {
-                metric: metric.name,
-                verdict,
+            judge_newest(
+                runs,
+                metric.name.to_string(),
+                |i| (metric.value)(&runs[i]),
+                &detector,
+            )
+        })
+        .collect();
+    // Each column the newest run stored: the share of its rows that were null.
+    let nulls: Vec<BTreeMap<String, u64>> = runs
+        .iter()
+        .map(|r| serde_json::from_str(&r.null_counts).unwrap_or_default())
+        .collect();
+    let detector = Detector {
+        sensitivity,
+        min_relative: min_change,
+        min_absolute: NULL_RATE_MIN_CHANGE,
+        direction: Direction::Spike,
+        log_scale: false,
+        ..Detector::default()
+    };
+    for column in nulls.last().into_iter().flat_map(|n| n.keys()) {
+        let rate = |i: usize| {
+            let r = &runs[i];
+            let n = nulls[i].get(column)?;
+            (r.rows_stored > 0).then(|| *n as f64 / r.rows_stored as f64)
+        };
+        found.extend(judge_newest(
+            runs,
+            format!("null_rate({column})"),
+            rate,
+            &detector,
+        ));
+    }
+    found
+}
+
+/// Judges the newest run's value (`value` of a run's index) against the earlier runs'.
+fn judge_newest(
+    runs: &[RunRecord],
+    metric: String,
+    value: impl Fn(usize) -> Option<f64>,
+    detector: &Detector,
+) -> Option<RunAnomaly> {
+    let series: Vec<Point> = (0..runs.len())
+        .filter_map(|i| {
+            Some(Point {
+                at: instant(&runs[i].started_at)?,
+                value: value(i)?,
             })
         })
-        .collect()
+        .collect();
+    // The newest run must be the series' last point, or there is nothing to judge.
+    let newest = runs.last().and_then(|r| instant(&r.started_at))?;
+    if series.last().map(|p| p.at) != Some(newest) {
+        return None;
+    }
+    let verdict = judge_last(&series, detector)?;
+    verdict.anomalous.then_some(RunAnomaly { metric, verdict })
 }
 
 #[cfg(test)]
@@ -209,13 +255,39 @@ mod tests {
         assert!(anomalies_of(&runs, 4.0, 0.1).is_empty());
         runs.push(run(10, 4_000, 900, 31));
         let found = anomalies_of(&runs, 4.0, 0.1);
-        let metrics: Vec<&str> = found.iter().map(|a| a.metric).collect();
+        let metrics: Vec<&str> = found.iter().map(|a| a.metric.as_str()).collect();
         assert_eq!(metrics, ["rows_in", "quarantine_rate"]);
         let text = found[0].describe();
         assert!(
             text.starts_with("rows_in 4000 is 60 % below the usual 10100"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_column_that_starts_arriving_empty_is_an_anomaly_and_a_small_rise_is_not() {
+        let with_nulls = |d: i64, email: u64, rows: u64| {
+            let mut r = run(d, rows, 0, 30);
+            r.null_counts = format!(r#"{{"email": {email}, "id": 0}}"#);
+            r
+        };
+        // About 1 % of emails missing, run after run; runs recorded before null counts were
+        // kept (`{}`) are left out of the series, not read as zero.
+        let mut runs: Vec<RunRecord> = vec![run(0, 10_000, 0, 30)];
+        runs.extend((1..12).map(|d| with_nulls(d, 90 + (d as u64 % 4) * 10, 10_000)));
+        assert!(anomalies_of(&runs, 4.0, 0.1).is_empty());
+        let mut small = runs.clone();
+        small.push(with_nulls(12, 400, 10_000));
+        assert!(
+            anomalies_of(&small, 4.0, 0.1).is_empty(),
+            "4 % is far from 1 % in MADs but under the 5-point gate"
+        );
+        runs.push(with_nulls(12, 4_000, 10_000));
+        let found = anomalies_of(&runs, 4.0, 0.1);
+        let metrics: Vec<&str> = found.iter().map(|a| a.metric.as_str()).collect();
+        assert_eq!(metrics, ["null_rate(email)"]);
+        let text = found[0].describe();
+        assert!(text.starts_with("null_rate(email) 40.00 % is"), "{text}");
     }
 
     #[test]

@@ -98,6 +98,8 @@ pub struct AssetRunReport {
     pub compacted: Option<(u64, u64)>,
     pub checks: Vec<CheckResult>,
     pub quarantine_by_rule: BTreeMap<String, u64>,
+    /// Nulls per column in the rows stored, from the staged files' statistics.
+    pub null_counts: BTreeMap<String, u64>,
     pub table_version: Option<u64>,
     pub quarantine_version: Option<u64>,
     pub table_path: PathBuf,

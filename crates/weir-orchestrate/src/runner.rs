@@ -183,6 +183,7 @@ pub(crate) fn empty_report(project: &Project, asset: &Asset) -> AssetRunReport {
         compacted: None,
         checks: Vec::new(),
         quarantine_by_rule: BTreeMap::new(),
+        null_counts: BTreeMap::new(),
         table_version: None,
         quarantine_version: None,
         table_path,

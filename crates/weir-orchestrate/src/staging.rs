@@ -721,6 +721,7 @@ impl Staging {
                 .sum()
         };
         report.stages.bytes_written = sizes(&adds);
+        report.null_counts = weir_store::null_counts(&adds);
         report.stages.quarantine_bytes_written = sizes(&quarantine_adds);
         failpoint("staged", &asset.name);
 
@@ -817,6 +818,7 @@ impl Staging {
         record.checks = checks_json(&report.checks);
         record.files = serde_json::Value::from(report.files.clone()).to_string();
         record.quarantine_by_rule = serde_json::json!(report.quarantine_by_rule).to_string();
+        record.null_counts = serde_json::json!(report.null_counts).to_string();
         if report.checks.iter().any(|c| c.blocks()) {
             weir_store::discard_staged(&self.table.path, &adds);
             if let Some(rewrite) = &self.quarantine_rewrite {

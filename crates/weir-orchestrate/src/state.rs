@@ -101,6 +101,10 @@ pub struct RunRecord {
     /// JSON object: quarantined rows by rule.
     #[serde(default = "empty_object")]
     pub quarantine_by_rule: String,
+    /// JSON object: nulls per column in the rows the run stored, from the statistics of the
+    /// data files it staged (what null-rate anomalies are judged on).
+    #[serde(default = "empty_object")]
+    pub null_counts: String,
 }
 
 fn empty_list() -> String {
@@ -133,6 +137,7 @@ impl RunRecord {
             rejected_files: "[]".into(),
             files: "[]".into(),
             quarantine_by_rule: "{}".into(),
+            null_counts: "{}".into(),
         }
     }
 }
@@ -388,13 +393,13 @@ impl StateStore {
 
     pub async fn insert_run(&self, run: &RunRecord) -> Result<()> {
         sqlx::query(
-            "INSERT INTO runs (id, asset, trigger, status, started_at, ended_at, rows_in, rows_stored, rows_quarantined, bytes_in, table_version, txn_version, contract_version, checks, error, rejected_files, files, quarantine_by_rule)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+            "INSERT INTO runs (id, asset, trigger, status, started_at, ended_at, rows_in, rows_stored, rows_quarantined, bytes_in, table_version, txn_version, contract_version, checks, error, rejected_files, files, quarantine_by_rule, null_counts)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
              ON CONFLICT (id) DO UPDATE SET status = excluded.status, ended_at = excluded.ended_at, rows_in = excluded.rows_in,
                rows_stored = excluded.rows_stored, rows_quarantined = excluded.rows_quarantined, bytes_in = excluded.bytes_in,
                table_version = excluded.table_version, txn_version = excluded.txn_version, checks = excluded.checks, error = excluded.error,
                rejected_files = excluded.rejected_files, files = excluded.files,
-               quarantine_by_rule = excluded.quarantine_by_rule",
+               quarantine_by_rule = excluded.quarantine_by_rule, null_counts = excluded.null_counts",
         )
         .bind(&run.id)
         .bind(&run.asset)
@@ -414,6 +419,7 @@ impl StateStore {
         .bind(&run.rejected_files)
         .bind(&run.files)
         .bind(&run.quarantine_by_rule)
+        .bind(&run.null_counts)
         .execute(&self.pool)
         .await
         .map_err(state_err)?;
@@ -627,6 +633,7 @@ pub(crate) fn run_record(r: &AnyRow) -> RunRecord {
         rejected_files: r.get("rejected_files"),
         files: r.get("files"),
         quarantine_by_rule: r.get("quarantine_by_rule"),
+        null_counts: r.get("null_counts"),
     }
 }
 

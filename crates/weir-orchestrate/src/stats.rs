@@ -248,6 +248,7 @@ mod tests {
             rejected_files: "[]".into(),
             files: "[]".into(),
             quarantine_by_rule: "{}".into(),
+            null_counts: "{}".into(),
         }
     }
 

@@ -58,5 +58,6 @@ pub fn finished_run(
         rejected_files: "[]".into(),
         files: "[]".into(),
         quarantine_by_rule: "{}".into(),
+        null_counts: "{}".into(),
     }
 }

@@ -32,8 +32,8 @@ pub use quarantine::{
 };
 pub use rollback::{Rollback, TxnCommit, rows_of};
 pub use table::{
-    LakeTable, LiveFile, ORIGIN_TAG, StagedWriter, TableInfo, discard_staged, origin_of,
-    register_delta, register_delta_without, register_files, register_post_publish_view,
+    LakeTable, LiveFile, ORIGIN_TAG, StagedWriter, TableInfo, discard_staged, null_counts,
+    origin_of, register_delta, register_delta_without, register_files, register_post_publish_view,
     staged_paths, tag_origin,
 };
 pub use vacuum::{Unreferenced, delete_unreferenced, unreferenced_files, vacuum_removed};

@@ -98,6 +98,18 @@ impl LiveFile {
     }
 }
 
+/// Nulls per column over the data files `adds` add, from their statistics: what a run
+/// stored, counted without reading a row.
+pub fn null_counts(adds: &[Add]) -> std::collections::BTreeMap<String, u64> {
+    let mut total = std::collections::BTreeMap::new();
+    for add in adds {
+        for (column, n) in LiveFile::of(add.path.clone(), add).nulls {
+            *total.entry(column).or_default() += n;
+        }
+    }
+    total
+}
+
 /// What `weir show` tells about a table.
 #[derive(Debug, Clone)]
 pub struct TableInfo {

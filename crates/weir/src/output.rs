@@ -131,6 +131,7 @@ pub fn run_json(reports: &[AssetRunReport], recovery: &Recovery) -> Value {
                 "checks_failed": r.checks_failed(),
                 "checks": checks,
                 "quarantine_by_rule": r.quarantine_by_rule,
+                "null_counts": r.null_counts,
                 "components": r.components,
                 "warnings": r.warnings,
                 "error": r.error,
@@ -152,6 +153,7 @@ pub fn run_record_json(r: &RunRecord) -> Value {
         "rejected_files": serde_json::from_str::<Value>(&r.rejected_files).unwrap_or(Value::Null),
         "files": serde_json::from_str::<Value>(&r.files).unwrap_or(Value::Null),
         "quarantine_by_rule": serde_json::from_str::<Value>(&r.quarantine_by_rule).unwrap_or(Value::Null),
+        "null_counts": serde_json::from_str::<Value>(&r.null_counts).unwrap_or(Value::Null),
         "duration_ms": duration_ms(&r.started_at, r.ended_at.as_deref()),
     })
 }

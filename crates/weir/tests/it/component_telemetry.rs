@@ -131,6 +131,22 @@ fn every_component_kind_reports_the_full_set_and_the_lake_agrees() {
             written += bytes_added(quarantine, n(run, "quarantine_version"));
         }
         assert_eq!(n(sink, "bytes_out"), written, "{}: {sink}", run["asset"]);
+        // The nulls per column recorded from the staged files' statistics are the nulls a
+        // scan of the table finds (it holds only this first run's rows).
+        let nulls = run["null_counts"].as_object().expect("null counts");
+        assert!(!nulls.is_empty(), "{}", run["asset"]);
+        for (column, recorded) in nulls {
+            let counted = crate::support::scalar(
+                table,
+                &format!("SELECT COUNT(*) FROM t WHERE \"{column}\" IS NULL"),
+            );
+            assert_eq!(
+                recorded.as_u64(),
+                Some(counted),
+                "{}.{column}",
+                run["asset"]
+            );
+        }
     }
     assert_eq!(
         seen_kinds,
