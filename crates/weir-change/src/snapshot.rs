@@ -69,12 +69,7 @@ pub fn snapshot(
         fingerprints.insert(name, hash(&[&fingerprint, &parents_fingerprint]));
         out.push(DeployedAsset {
             asset: name.clone(),
-            kind: if asset.model.is_some() {
-                "model"
-            } else {
-                "source"
-            }
-            .into(),
+            kind: asset.kind().into(),
             contract_path: relative(project, &asset.contract_path),
             contract_text,
             definition_path: definition.as_ref().map(|d| d.0.clone()),

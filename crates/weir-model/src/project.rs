@@ -150,6 +150,15 @@ pub struct Asset {
 }
 
 impl Asset {
+    /// `model` for an asset a SQL model produces, else `source` (what every listing calls it).
+    pub fn kind(&self) -> &'static str {
+        if self.model.is_some() {
+            "model"
+        } else {
+            "source"
+        }
+    }
+
     pub fn owners(&self) -> Vec<String> {
         self.contract.owners()
     }

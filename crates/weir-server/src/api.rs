@@ -165,7 +165,7 @@ async fn assets(State(api): State<Shared>, headers: HeaderMap) -> Response {
         };
         list.push(json!({
             "name": asset.name,
-            "kind": if asset.model.is_some() { "model" } else { "source" },
+            "kind": asset.kind(),
             "owners": asset.contract.owners(),
             "team": asset.contract.team_name(),
             "last_run": last.map(|r| json!({

@@ -80,7 +80,7 @@ async fn healths(
             asset.name.clone(),
             json!({
                 "name": asset.name,
-                "kind": if asset.model.is_some() { "model" } else { "source" },
+                "kind": asset.kind(),
                 "team": asset.team(),
                 "owners": asset.owners(),
                 "health": health(last, lag, sla),

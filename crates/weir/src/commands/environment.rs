@@ -120,7 +120,14 @@ pub(crate) fn shown(project: &Project, path: &Path) -> String {
 pub(crate) async fn reader_pins(
     project: &Project,
 ) -> anyhow::Result<BTreeMap<String, Option<u64>>> {
-    let state = StateStore::connect(&project.production_state_url()).await?;
+    let url = project.production_state_url();
+    // A project never run has no SQLite store, so no promotion: reading it must not create one.
+    if let Some(path) = url.strip_prefix("sqlite://")
+        && !std::path::Path::new(path.split('?').next().unwrap_or(path)).exists()
+    {
+        return Ok(BTreeMap::new());
+    }
+    let state = StateStore::connect(&url).await?;
     let pins = state.promotion_pins().await;
     state.close().await;
     Ok(pins?)

@@ -139,7 +139,7 @@ pub async fn lineage(
                         .collect();
                     json!({
                         "name": asset.name,
-                        "kind": if asset.model.is_some() { "model" } else { "source" },
+                        "kind": asset.kind(),
                         "team": asset.team(),
                         "owners": asset.owners(),
                         "upstream": graph.upstream.get(&asset.name),

@@ -57,11 +57,7 @@ pub async fn status(root: &Path, json: bool) -> anyhow::Result<Outcome> {
             .find_map(|r| r.ended_at.as_deref().and_then(parse_time));
         statuses.push(AssetStatus {
             asset: name.clone(),
-            kind: if asset.model.is_some() {
-                "model"
-            } else {
-                "source"
-            },
+            kind: asset.kind(),
             last_run: history.into_iter().next(),
             published_at,
             sla_seconds: asset.contract.latency_seconds(),

@@ -152,3 +152,25 @@ fn diff_reports_exactly_the_rows_a_known_change_altered() {
         "{refused:#}"
     );
 }
+
+/// Reading is not writing: `weir diff` and `weir query` on a project never run leave no
+/// state store behind (they look for a promotion's pins only in one that exists).
+#[test]
+fn reading_a_never_run_project_creates_no_state_store() {
+    let (_tmp, dir) = demo_project();
+    let csv = dir.join("a.csv");
+    std::fs::write(&csv, "id,x\n1,a\n2,b\n").expect("write");
+    let file = csv.to_str().expect("utf-8 path");
+    let (code, doc) = diff(&dir, &[file, file, "--key", "id"]);
+    assert_eq!(code, 0, "{doc}");
+    let out = weir(&dir, &["query", "SELECT 1 AS one"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !dir.join(".weir/state.db").exists(),
+        "a read created the state store"
+    );
+}
