@@ -174,3 +174,66 @@ fn reading_a_never_run_project_creates_no_state_store() {
         "a read created the state store"
     );
 }
+
+/// Uniqueness is proven from the join's own counts, so each way a key can repeat is refused
+/// with the side, its rows and its distinct keys: twice in A and once in B, once in A and
+/// twice in B, twice in A and nowhere in B (never joined), three times in B only, twice in
+/// both.
+#[test]
+fn every_way_a_key_can_repeat_is_refused() {
+    let (_tmp, dir) = demo_project();
+    let write = |name: &str, rows: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("id,x\n{rows}")).expect("write");
+        path.to_str().expect("utf-8 path").to_string()
+    };
+    let unique = write("unique.csv", "1,a\n2,b\n3,c\n");
+    let refused = |a: &str, b: &str, expected: &str| {
+        let (code, doc) = diff(&dir, &[a, b, "--key", "id"]);
+        assert_eq!(code, 2, "{a} vs {b}: {doc}");
+        let message = doc["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(&format!("not unique in {expected} distinct keys")),
+            "{a} vs {b}: {message}"
+        );
+    };
+    let cases = [
+        ("a1.csv", "1,a\n1,z\n2,b\n3,c\n", true, "A: 4 rows but 3"),
+        ("b1.csv", "1,a\n2,b\n2,y\n3,c\n", false, "B: 4 rows but 3"),
+        (
+            "a2.csv",
+            "1,a\n2,b\n3,c\n9,q\n9,r\n",
+            true,
+            "A: 5 rows but 4",
+        ),
+        (
+            "b2.csv",
+            "1,a\n2,b\n3,c\n8,q\n8,r\n8,s\n",
+            false,
+            "B: 6 rows but 4",
+        ),
+    ];
+    for (name, rows, in_a, expected) in cases {
+        let repeated = write(name, rows);
+        let (a, b) = if in_a {
+            (&repeated, &unique)
+        } else {
+            (&unique, &repeated)
+        };
+        refused(a, b, expected);
+    }
+    refused(
+        &write("both.csv", "1,a\n1,b\n"),
+        &write("both2.csv", "1,a\n1,b\n"),
+        "A: 2 rows but 1",
+    );
+    // And a unique key on both sides still diffs.
+    let (code, doc) = diff(
+        &dir,
+        &[&unique, &write("c.csv", "1,a\n2,B\n4,d\n"), "--key", "id"],
+    );
+    assert_eq!(code, 1, "{doc}");
+    assert_eq!(doc["report"]["changed"], 1);
+    assert_eq!(doc["report"]["only_in_a"], 1);
+    assert_eq!(doc["report"]["only_in_b"], 1);
+}
