@@ -142,6 +142,7 @@ pub async fn judge_run(
                     Some(Timed {
                         started: instant(&r.started_at)?,
                         seconds: duration_seconds(r)?,
+                        rows: Some(r.rows_in as f64),
                     })
                 })
                 .collect();
