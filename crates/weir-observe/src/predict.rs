@@ -67,21 +67,27 @@ pub struct PredictedBreach {
 
 impl PredictedBreach {
     pub fn describe(&self, asset: &str) -> String {
-        let trend = match self.cause {
-            BreachCause::DurationTrend => format!(
-                "run duration rising {:.1} s per run",
-                self.slope_seconds_per_run
+        let (trend, at_rows) = match self.cause {
+            BreachCause::DurationTrend => (
+                format!(
+                    "run duration rising {:.1} s per run",
+                    self.slope_seconds_per_run
+                ),
+                String::new(),
             ),
             BreachCause::VolumeGrowth {
                 rows_per_run,
                 predicted_rows,
-            } => format!(
-                "input volume rising {rows_per_run:.0} rows per run, with the run duration following it ({:.1} s per run); at {predicted_rows:.0} rows",
-                self.slope_seconds_per_run
+            } => (
+                format!(
+                    "input volume rising {rows_per_run:.0} rows per run, with the run duration following it ({:.1} s per run)",
+                    self.slope_seconds_per_run
+                ),
+                format!(", at {predicted_rows:.0} rows,"),
             ),
         };
         format!(
-            "{asset}: {trend}; the run expected around {} ({} run(s) from now) should take {:.0} s, past its {:.0} s limit (timeout_secs)",
+            "{asset}: {trend}; the run expected around {} ({} run(s) from now){at_rows} should take {:.0} s, past its {:.0} s limit (timeout_secs)",
             self.expected_at.format("%Y-%m-%d %H:%M UTC"),
             self.runs_ahead,
             self.predicted_seconds,
@@ -358,13 +364,13 @@ mod tests {
         assert!(
             matches!(breach.cause, BreachCause::VolumeGrowth { rows_per_run, .. } if (rows_per_run - 5_000.0).abs() < 1.0)
         );
+        let text = breach.describe("events");
         assert!(
-            breach
-                .describe("events")
-                .contains("input volume rising 5000 rows per run"),
-            "{}",
-            breach.describe("events")
+            text.starts_with("events: input volume rising 5000 rows per run")
+                && text.contains(" rows, should take "),
+            "{text}"
         );
+        println!("{text}");
         // The same volume, steady: nothing.
         let steady: Vec<(f64, f64)> = noise.iter().map(|n| (400.0 * n, 300_000.0)).collect();
         assert!(predict_timeout(&daily_with_rows(&steady), limit).is_none());
