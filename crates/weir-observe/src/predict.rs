@@ -128,12 +128,43 @@ fn robust_line(points: &[(f64, f64)]) -> Option<(f64, f64, f64)> {
     Some((slope, intercept, 1.4826 * median(&mut residuals)))
 }
 
-/// What the input volume predicts: rows trending up, and durations that follow the rows.
-fn from_volume(runs: &[Timed], limit: f64) -> Option<PredictedBreach> {
-    if runs.len() < MIN_RUNS || limit <= 0.0 {
+/// The recent runs a prediction is fitted on, or `None` while there are too few or no limit.
+fn recent_runs(runs: &[Timed], limit: f64) -> Option<&[Timed]> {
+    (runs.len() >= MIN_RUNS && limit > 0.0).then(|| &runs[runs.len() - RECENT.min(runs.len())..])
+}
+
+/// The first of the next [`HORIZON`] runs whose predicted duration (`at(ahead)`: seconds and
+/// cause) comes within `scatter` of `limit`, once the latest run is past [`EARLIEST`] of it.
+fn first_breach(
+    recent: &[Timed],
+    limit: f64,
+    scatter: f64,
+    slope_seconds_per_run: f64,
+    at: impl Fn(usize) -> (f64, BreachCause),
+) -> Option<PredictedBreach> {
+    let latest = recent.last()?;
+    if latest.seconds < EARLIEST * limit || latest.seconds >= limit {
         return None;
     }
-    let recent = &runs[runs.len() - RECENT.min(runs.len())..];
+    let gap = usual_gap(recent);
+    (1..=HORIZON).find_map(|ahead| {
+        let (predicted, cause) = at(ahead);
+        // Within one scatter of the limit is where a run's noise alone takes it over.
+        (predicted + scatter >= limit).then(|| PredictedBreach {
+            runs_ahead: ahead,
+            expected_at: latest.started
+                + chrono::Duration::milliseconds((gap * ahead as f64 * 1000.0) as i64),
+            limit_seconds: limit,
+            predicted_seconds: predicted,
+            slope_seconds_per_run,
+            cause,
+        })
+    })
+}
+
+/// What the input volume predicts: rows trending up, and durations that follow the rows.
+fn from_volume(runs: &[Timed], limit: f64) -> Option<PredictedBreach> {
+    let recent = recent_runs(runs, limit)?;
     let rows: Vec<f64> = recent.iter().map(|r| r.rows).collect::<Option<_>>()?;
     let by_run: Vec<(f64, f64)> = rows
         .iter()
@@ -155,66 +186,37 @@ fn from_volume(runs: &[Timed], limit: f64) -> Option<PredictedBreach> {
     if per_row <= 0.0 {
         return None;
     }
-    let latest = recent.last()?.seconds;
-    if latest < EARLIEST * limit || latest >= limit {
-        return None;
-    }
-    let gap = usual_gap(recent);
-    (1..=HORIZON).find_map(|ahead| {
+    first_breach(recent, limit, scatter, per_row * rows_slope, |ahead| {
         let predicted_rows = rows_intercept + rows_slope * (last + ahead as f64);
-        let predicted = fixed + per_row * predicted_rows;
-        (predicted + scatter >= limit).then(|| PredictedBreach {
-            runs_ahead: ahead,
-            expected_at: recent[recent.len() - 1].started
-                + chrono::Duration::milliseconds((gap * ahead as f64 * 1000.0) as i64),
-            limit_seconds: limit,
-            predicted_seconds: predicted,
-            slope_seconds_per_run: per_row * rows_slope,
-            cause: BreachCause::VolumeGrowth {
+        (
+            fixed + per_row * predicted_rows,
+            BreachCause::VolumeGrowth {
                 rows_per_run: rows_slope,
                 predicted_rows,
             },
-        })
+        )
     })
 }
 
 /// What the durations alone predict.
 fn from_durations(runs: &[Timed], limit: f64) -> Option<PredictedBreach> {
-    if runs.len() < MIN_RUNS || limit <= 0.0 {
-        return None;
-    }
-    let recent = &runs[runs.len() - RECENT.min(runs.len())..];
+    let recent = recent_runs(runs, limit)?;
     let points: Vec<(f64, f64)> = recent
         .iter()
         .enumerate()
         .map(|(i, r)| (i as f64, r.seconds))
         .collect();
     let (slope, intercept, scatter) = robust_line(&points)?;
-    if slope <= 0.0 {
-        return None;
-    }
     let last = (points.len() - 1) as f64;
     // A real trend: the line rose by more than twice the scatter across the recent runs.
-    if slope * last <= 2.0 * scatter {
+    if slope <= 0.0 || slope * last <= 2.0 * scatter {
         return None;
     }
-    let latest = recent.last()?.seconds;
-    if latest < EARLIEST * limit || latest >= limit {
-        return None;
-    }
-    let gap = usual_gap(recent);
-    (1..=HORIZON).find_map(|ahead| {
-        let predicted = intercept + slope * (last + ahead as f64);
-        // Within one scatter of the limit is where a run's noise alone takes it over.
-        (predicted + scatter >= limit).then(|| PredictedBreach {
-            runs_ahead: ahead,
-            expected_at: recent[recent.len() - 1].started
-                + chrono::Duration::milliseconds((gap * ahead as f64 * 1000.0) as i64),
-            limit_seconds: limit,
-            predicted_seconds: predicted,
-            slope_seconds_per_run: slope,
-            cause: BreachCause::DurationTrend,
-        })
+    first_breach(recent, limit, scatter, slope, |ahead| {
+        (
+            intercept + slope * (last + ahead as f64),
+            BreachCause::DurationTrend,
+        )
     })
 }
 
