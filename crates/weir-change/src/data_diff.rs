@@ -1,9 +1,13 @@
-//! `weir diff`: two tables compared row by row on a key, in one full outer join on
-//! DataFusion. Only the rows that differ leave the engine (streamed, never collected whole):
-//! they are counted here, per column, with a few samples of each kind. Floats compare within
-//! an absolute or relative tolerance, timestamps within a time limit; a column typed
-//! differently on the two sides is read on B's side as A's type, and a value that does not
-//! convert counts as a difference.
+//! `weir diff`: two tables compared row by row on a key, on DataFusion. First one full outer
+//! join of each side's key and a 64-bit hash of its other columns ([`crate::row_hash`]): it
+//! finds the rows on one side only, proves the key unique, and leaves only the keys whose
+//! hashes differ, so the join holds 16 bytes a row instead of whole rows. Those rows alone
+//! are then joined in full and compared column by column. A column typed differently on the
+//! two sides (read on B's side as A's type) or of a type without a value hash makes the
+//! whole diff one full join of whole rows instead. Only the rows that differ leave the engine
+//! (streamed, never collected whole): they are counted here, per column, with a few samples of
+//! each kind. Floats compare within an absolute or relative tolerance, timestamps within a
+//! time limit, and a value that does not convert counts as a difference.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +20,7 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use crate::error::ChangeError;
+use crate::row_hash;
 
 /// The names A and B are registered under in the context.
 pub const TABLE_A: &str = "weir_diff_a";
@@ -192,6 +197,15 @@ pub async fn diff_tables(
     ctx: &SessionContext,
     options: &DiffOptions,
 ) -> Result<DiffReport, ChangeError> {
+    diff(ctx, options, true).await
+}
+
+/// [`diff_tables`], comparing rows by hash first only when `by_hash` allows it.
+async fn diff(
+    ctx: &SessionContext,
+    options: &DiffOptions,
+    by_hash: bool,
+) -> Result<DiffReport, ChangeError> {
     let schema_of = |name: &'static str| async move {
         ctx.table(name)
             .await
@@ -243,48 +257,6 @@ pub async fn diff_tables(
             .collect()
     };
 
-    let mut select = Vec::new();
-    for (i, k) in options.key.iter().enumerate() {
-        let t = schema_a
-            .field_with_name(k)
-            .map(|f| sql_type(f.data_type()))
-            .unwrap_or_else(|_| "VARCHAR".into());
-        select.push(format!(
-            "COALESCE(a.{q}, CAST(b.{q} AS {t})) AS k{i}",
-            q = quote(k)
-        ));
-    }
-    select.push("a.__weir_a IS NULL AS only_b".into());
-    select.push("b.__weir_b IS NULL AS only_a".into());
-    for (i, (c, ta, tb)) in compared.iter().enumerate() {
-        select.push(format!(
-            "COALESCE({}, FALSE) AS d{i}",
-            mismatch(c, ta, tb, options)
-        ));
-        select.push(format!("a.{} AS a{i}", quote(c)));
-        select.push(format!("b.{} AS b{i}", quote(c)));
-    }
-    let on = options
-        .key
-        .iter()
-        .map(|k| format!("a.{q} = b.{q}", q = quote(k)))
-        .collect::<Vec<_>>()
-        .join(" AND ");
-    let any_difference = std::iter::once("only_a OR only_b".to_string())
-        .chain((0..compared.len()).map(|i| format!("d{i}")))
-        .collect::<Vec<_>>()
-        .join(" OR ");
-    let sql = format!(
-        "SELECT * FROM (SELECT {} FROM (SELECT *, TRUE AS __weir_a FROM {TABLE_A}) a \
-         FULL OUTER JOIN (SELECT *, TRUE AS __weir_b FROM {TABLE_B}) b ON {on}) WHERE {any_difference}",
-        select.join(", ")
-    );
-    let df = ctx.sql(&sql).await.map_err(query_err)?;
-    let task = std::sync::Arc::new(df.task_ctx());
-    let plan = df.create_physical_plan().await.map_err(query_err)?;
-    let mut stream =
-        datafusion::physical_plan::execute_stream(plan.clone(), task).map_err(query_err)?;
-
     let mut report = DiffReport {
         key: options.key.clone(),
         rows_a: rows[0],
@@ -307,16 +279,60 @@ pub async fn diff_tables(
         samples_only_in_b: Vec::new(),
     };
     let mut one_sided = OneSidedKeys::default();
-    while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(query_err)?;
-        count_batch(&batch, options, &mut report, &mut one_sided)?;
-    }
+    let query = DiffQuery {
+        options,
+        keys: key_select(&schema_a, options),
+        on: options
+            .key
+            .iter()
+            .map(|k| format!("a.{q} = b.{q}", q = quote(k)))
+            .collect::<Vec<_>>()
+            .join(" AND "),
+        key_list: &key_list,
+        compared: &compared,
+    };
+    // Rows compare by a hash of their columns first when every column can be hashed and has
+    // one type on both sides (a column read as the other side's type must be compared value
+    // by value); only the rows whose hashes differ are then compared in full.
+    let hashed = by_hash
+        && compared
+            .iter()
+            .all(|(_, a, b)| a == b && row_hash::hashable(a));
+    let joined = if hashed {
+        ctx.register_udf(row_hash::row_hash_udf());
+        let (joined, candidates) = query.by_hash(ctx, &mut report, &mut one_sided).await?;
+        let count: usize = candidates.iter().map(RecordBatch::num_rows).sum();
+        if count > 0 {
+            // Past half the rows, restricting the join to the candidates costs more than it
+            // spares.
+            let restrict = (count as u64) <= rows[0] / 2;
+            let table = restrict.then_some(CHANGED_KEYS);
+            if restrict {
+                let schema = candidates[0].schema();
+                let keys = datafusion::datasource::MemTable::try_new(schema, vec![candidates])
+                    .map_err(query_err)?;
+                ctx.register_table(CHANGED_KEYS, std::sync::Arc::new(keys))
+                    .map_err(query_err)?;
+            }
+            let compared_in_full = query
+                .in_full(ctx, Join::Changed(table), &mut report, &mut one_sided)
+                .await;
+            if restrict {
+                ctx.deregister_table(CHANGED_KEYS).map_err(query_err)?;
+            }
+            compared_in_full?;
+        }
+        joined
+    } else {
+        query
+            .in_full(ctx, Join::All, &mut report, &mut one_sided)
+            .await?
+    };
     // The key is unique on both sides exactly when the join's rows add up: a key with n rows
     // on one side and m on the other makes n × m joined rows, so every key on both sides has
     // one row on each only if matched + only in A = rows of A and matched + only in B = rows
     // of B; keys on one side only are checked as they stream past. This spares two
     // aggregations over both tables (half the time of a diff of 10 M rows).
-    let joined = join_output_rows(&plan);
     let unique = joined.is_some_and(|joined| {
         let matched = joined.saturating_sub(report.only_in_a + report.only_in_b);
         matched + report.only_in_a == rows[0] && matched + report.only_in_b == rows[1]
@@ -332,6 +348,188 @@ pub async fn diff_tables(
         "diff: joined, differences counted"
     );
     Ok(report)
+}
+
+/// The table the keys of the rows whose hashes differ are registered under.
+const CHANGED_KEYS: &str = "weir_diff_changed_keys";
+
+/// What a full comparison joins.
+#[derive(Clone, Copy)]
+enum Join<'a> {
+    /// Every row of both sides, in a full outer join: rows on one side only are counted too.
+    All,
+    /// The rows on both sides, only those whose keys are in the named table when there is one
+    /// (rows on one side only were counted by the hash join).
+    Changed(Option<&'a str>),
+}
+
+/// The parts of the queries a diff runs.
+struct DiffQuery<'a> {
+    options: &'a DiffOptions,
+    /// The key columns of the output, `k0`, `k1`, ..., in A's types.
+    keys: Vec<String>,
+    /// The join condition on the key.
+    on: String,
+    key_list: &'a str,
+    /// The columns on both sides, with their types in A and B.
+    compared: &'a [(String, DataType, DataType)],
+}
+
+impl DiffQuery<'_> {
+    /// Joins the key and a hash of the other columns of each side, counts the rows on one
+    /// side only and returns the rows the join produced, with the keys on both sides whose
+    /// hashes differ.
+    async fn by_hash(
+        &self,
+        ctx: &SessionContext,
+        report: &mut DiffReport,
+        one_sided: &mut OneSidedKeys,
+    ) -> Result<(Option<u64>, Vec<RecordBatch>), ChangeError> {
+        let hash = if self.compared.is_empty() {
+            "0".to_string()
+        } else {
+            let columns: Vec<String> = self.compared.iter().map(|(c, _, _)| quote(c)).collect();
+            format!("{}({})", row_hash::ROW_HASH, columns.join(", "))
+        };
+        let side = |table: &str| {
+            format!(
+                "(SELECT {}, {hash} AS __weir_h FROM {table})",
+                self.key_list
+            )
+        };
+        let sql = format!(
+            "SELECT {}, a.__weir_h IS NULL AS only_b, b.__weir_h IS NULL AS only_a \
+             FROM {} a FULL OUTER JOIN {} b ON {} \
+             WHERE a.__weir_h IS NULL OR b.__weir_h IS NULL OR a.__weir_h <> b.__weir_h",
+            self.keys.join(", "),
+            side(TABLE_A),
+            side(TABLE_B),
+            self.on
+        );
+        let (plan, mut stream) = execute(ctx, &sql).await?;
+        let key_columns: Vec<usize> = (0..self.options.key.len()).collect();
+        let mut changed = Vec::new();
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(query_err)?;
+            count_batch(&batch, self.options, report, one_sided, false)?;
+            let (Some(only_a), Some(only_b)) = (
+                batch
+                    .column_by_name("only_a")
+                    .and_then(|c| c.as_boolean_opt()),
+                batch
+                    .column_by_name("only_b")
+                    .and_then(|c| c.as_boolean_opt()),
+            ) else {
+                return Err(ChangeError::Diff("the diff lost its side flags".into()));
+            };
+            let both = arrow::compute::not(&arrow::compute::or(only_a, only_b).map_err(arrow_err)?)
+                .map_err(arrow_err)?;
+            let keys = batch.project(&key_columns).map_err(arrow_err)?;
+            let keys = arrow::compute::filter_record_batch(&keys, &both).map_err(arrow_err)?;
+            if keys.num_rows() > 0 {
+                changed.push(keys);
+            }
+        }
+        Ok((join_output_rows(&plan), changed))
+    }
+
+    /// Compares rows column by column, with the tolerances, and counts what differs. Returns
+    /// the rows the join produced.
+    async fn in_full(
+        &self,
+        ctx: &SessionContext,
+        join: Join<'_>,
+        report: &mut DiffReport,
+        one_sided: &mut OneSidedKeys,
+    ) -> Result<Option<u64>, ChangeError> {
+        let mut select = self.keys.clone();
+        select.push("a.__weir_a IS NULL AS only_b".into());
+        select.push("b.__weir_b IS NULL AS only_a".into());
+        for (i, (c, ta, tb)) in self.compared.iter().enumerate() {
+            select.push(format!(
+                "COALESCE({}, FALSE) AS d{i}",
+                mismatch(c, ta, tb, self.options)
+            ));
+            select.push(format!("a.{} AS a{i}", quote(c)));
+            select.push(format!("b.{} AS b{i}", quote(c)));
+        }
+        let any_difference = std::iter::once("only_a OR only_b".to_string())
+            .chain((0..self.compared.len()).map(|i| format!("d{i}")))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let side = |table: &str, flag: &str| match join {
+            Join::Changed(Some(keys)) => {
+                let on = self
+                    .options
+                    .key
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| format!("c.k{i} = {table}.{}", quote(k)))
+                    .collect::<Vec<_>>()
+                    .join(" AND ");
+                format!(
+                    "(SELECT *, TRUE AS {flag} FROM {table} WHERE EXISTS (SELECT 1 FROM {keys} c WHERE {on}))"
+                )
+            }
+            _ => format!("(SELECT *, TRUE AS {flag} FROM {table})"),
+        };
+        let kind = match join {
+            Join::All => "FULL OUTER",
+            Join::Changed(_) => "INNER",
+        };
+        let sql = format!(
+            "SELECT * FROM (SELECT {} FROM {} a {kind} JOIN {} b ON {}) WHERE {any_difference}",
+            select.join(", "),
+            side(TABLE_A, "__weir_a"),
+            side(TABLE_B, "__weir_b"),
+            self.on
+        );
+        let (plan, mut stream) = execute(ctx, &sql).await?;
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(query_err)?;
+            count_batch(&batch, self.options, report, one_sided, true)?;
+        }
+        Ok(join_output_rows(&plan))
+    }
+}
+
+/// The key columns of a diff's output, named `k0`, `k1`, ..., from whichever side has them,
+/// in A's types.
+fn key_select(schema_a: &Schema, options: &DiffOptions) -> Vec<String> {
+    options
+        .key
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let t = schema_a
+                .field_with_name(k)
+                .map(|f| sql_type(f.data_type()))
+                .unwrap_or_else(|_| "VARCHAR".into());
+            format!("COALESCE(a.{q}, CAST(b.{q} AS {t})) AS k{i}", q = quote(k))
+        })
+        .collect()
+}
+
+async fn execute(
+    ctx: &SessionContext,
+    sql: &str,
+) -> Result<
+    (
+        std::sync::Arc<dyn ExecutionPlan>,
+        datafusion::physical_plan::SendableRecordBatchStream,
+    ),
+    ChangeError,
+> {
+    let df = ctx.sql(sql).await.map_err(query_err)?;
+    let task = std::sync::Arc::new(df.task_ctx());
+    let plan = df.create_physical_plan().await.map_err(query_err)?;
+    let stream =
+        datafusion::physical_plan::execute_stream(plan.clone(), task).map_err(query_err)?;
+    Ok((plan, stream))
+}
+
+fn arrow_err(e: arrow::error::ArrowError) -> ChangeError {
+    ChangeError::Diff(e.to_string())
 }
 
 /// The keys of the rows on one side only, to find one that is there twice.
@@ -382,6 +580,7 @@ fn count_batch(
     options: &DiffOptions,
     report: &mut DiffReport,
     one_sided: &mut OneSidedKeys,
+    compare_values: bool,
 ) -> Result<(), ChangeError> {
     let format = FormatOptions::default().with_null("");
     let formatter = |name: &str| -> Result<ArrayFormatter<'_>, ChangeError> {
@@ -400,7 +599,11 @@ fn count_batch(
         .map(|i| formatter(&format!("k{i}")))
         .collect::<Result<_, _>>()?;
     let (only_a, only_b) = (flag("only_a"), flag("only_b"));
-    let columns = report.columns.len();
+    let columns = if compare_values {
+        report.columns.len()
+    } else {
+        0
+    };
     let diffs: Vec<_> = (0..columns).map(|i| flag(&format!("d{i}"))).collect();
     let values: Vec<(ArrayFormatter, ArrayFormatter)> = (0..columns)
         .map(|i| Ok((formatter(&format!("a{i}"))?, formatter(&format!("b{i}"))?)))
@@ -441,6 +644,9 @@ fn count_batch(
             }
             continue;
         }
+        if !compare_values {
+            continue;
+        }
         let mut changed = false;
         for (i, column) in report.columns.iter_mut().enumerate() {
             if !is(&diffs[i]) {
@@ -467,4 +673,151 @@ fn count_batch(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray};
+    use arrow::datatypes::Field;
+    use datafusion::datasource::MemTable;
+    use datafusion::execution::FunctionRegistry;
+
+    use super::*;
+
+    type Row = (i64, Option<f64>, Option<String>);
+
+    fn table(rows: &[Row], status_type: DataType) -> Arc<MemTable> {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("amount", DataType::Float64, true),
+            Field::new("status", status_type.clone(), true),
+        ]));
+        let status: ArrayRef = Arc::new(StringArray::from(
+            rows.iter().map(|r| r.2.clone()).collect::<Vec<_>>(),
+        ));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(
+                rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            )),
+            Arc::new(Float64Array::from(
+                rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+            )),
+            arrow::compute::cast(&status, &status_type).expect("cast"),
+        ];
+        // Several batches, so rows meet across batch boundaries.
+        let batch = RecordBatch::try_new(schema.clone(), columns).expect("batch");
+        let batches = (0..batch.num_rows())
+            .step_by(300)
+            .map(|at| batch.slice(at, 300.min(batch.num_rows() - at)))
+            .collect();
+        Arc::new(MemTable::try_new(schema, vec![batches]).expect("table"))
+    }
+
+    fn options() -> DiffOptions {
+        DiffOptions {
+            key: vec!["id".into()],
+            abs_tolerance: 0.01,
+            rel_tolerance: 0.0,
+            time_tolerance_secs: 0.0,
+            samples: 3,
+        }
+    }
+
+    /// The counts of a diff of `a` and `b`, by hash and in full.
+    async fn both_ways(a: &[Row], b: &[Row], b_status: DataType) -> [DiffReport; 2] {
+        let mut reports = Vec::new();
+        for by_hash in [true, false] {
+            let ctx = SessionContext::new();
+            ctx.register_table(TABLE_A, table(a, DataType::Utf8))
+                .expect("A");
+            ctx.register_table(TABLE_B, table(b, b_status.clone()))
+                .expect("B");
+            reports.push(diff(&ctx, &options(), by_hash).await.expect("diff"));
+            // The function is registered only when the rows were compared by hash.
+            let hashed = by_hash && b_status == DataType::Utf8;
+            assert_eq!(ctx.udf(row_hash::ROW_HASH).is_ok(), hashed);
+        }
+        [reports.remove(0), reports.remove(0)]
+    }
+
+    fn counts(r: &DiffReport) -> (u64, u64, u64, u64, Vec<u64>) {
+        (
+            r.only_in_a,
+            r.only_in_b,
+            r.changed,
+            r.identical,
+            r.columns.iter().map(|c| c.mismatches).collect(),
+        )
+    }
+
+    fn rows(n: i64) -> Vec<Row> {
+        (0..n)
+            .map(|i| {
+                let amount = (i % 7 != 0).then_some(i as f64 * 1.5);
+                let status = (i % 5 != 0).then(|| format!("s{}", i % 3));
+                (i, amount, status)
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn comparing_by_hash_counts_what_comparing_in_full_counts() {
+        let a = rows(2_000);
+        let mut b = a.clone();
+        for i in (0..2_000).step_by(97) {
+            b[i].1 = b[i].1.map(|x| x + 1.0); // changed
+        }
+        for i in (1..2_000).step_by(89) {
+            b[i].1 = b[i].1.map(|x| x + 0.001); // within the tolerance
+        }
+        b[3].2 = None; // a value becomes NULL
+        b[5].2 = Some("s2".into()); // NULL becomes a value
+        b[10].2 = Some(String::new()); // NULL becomes the empty string
+        b[14].1 = Some(0.0); // NULL becomes a value
+        b.retain(|r| r.0 != 1_500 && r.0 != 1_501);
+        b.push((5_000, None, None));
+        let [hashed, full] = both_ways(&a, &b, DataType::Utf8).await;
+        assert_eq!(counts(&hashed), counts(&full));
+        let changed_amounts = (0..2_000).step_by(97).filter(|i| i % 7 != 0).count() as u64 + 1;
+        assert_eq!(hashed.only_in_a, 2);
+        assert_eq!(hashed.only_in_b, 1);
+        assert_eq!(hashed.columns[0].mismatches, changed_amounts);
+        assert_eq!(hashed.columns[1].mismatches, 3);
+        assert_eq!(hashed.changed, changed_amounts + 3);
+        assert_eq!(hashed.identical, 2_000 - 2 - hashed.changed);
+
+        // More than half the rows differ: compared in full without a list of keys.
+        let mut all = a.clone();
+        for row in &mut all {
+            row.1 = Some(row.1.unwrap_or(0.0) + 1.0);
+        }
+        let [hashed, full] = both_ways(&a, &all, DataType::Utf8).await;
+        assert_eq!(counts(&hashed), counts(&full));
+        assert_eq!(hashed.changed, 2_000);
+
+        // A column typed differently on the two sides is compared in full, value by value.
+        let [hashed, full] = both_ways(&a, &b, DataType::LargeUtf8).await;
+        assert_eq!(counts(&hashed), counts(&full));
+        assert_eq!(hashed.changed, changed_amounts + 3);
+
+        // Identical tables: nothing to compare in full.
+        let [hashed, _] = both_ways(&a, &a, DataType::Utf8).await;
+        assert_eq!((hashed.changed, hashed.identical), (0, 2_000));
+    }
+
+    #[tokio::test]
+    async fn a_repeated_key_is_refused_by_hash_too() {
+        let a = rows(100);
+        let mut b = a.clone();
+        b.push(b[7].clone());
+        let ctx = SessionContext::new();
+        ctx.register_table(TABLE_A, table(&a, DataType::Utf8))
+            .expect("A");
+        ctx.register_table(TABLE_B, table(&b, DataType::Utf8))
+            .expect("B");
+        let error = diff(&ctx, &options(), true).await.expect_err("refused");
+        assert!(error.to_string().contains("not unique in B"), "{error}");
+    }
 }

@@ -9,6 +9,7 @@
 mod data_diff;
 mod error;
 mod plan;
+mod row_hash;
 mod segment_diff;
 mod shadow;
 mod snapshot;
