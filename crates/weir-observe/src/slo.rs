@@ -91,6 +91,15 @@ struct Target {
     max_age: Option<f64>,
 }
 
+/// How old an asset's data may be, in seconds: its contract's `latency` SLA, else its
+/// `frequency`; `None` when it has neither (no freshness SLO).
+pub(crate) fn max_age(asset: &weir_model::Asset) -> Option<f64> {
+    asset
+        .contract
+        .latency_seconds()
+        .or_else(|| asset.contract.frequency_seconds())
+}
+
 fn targets(project: &Project, asset: &weir_model::Asset) -> Vec<Target> {
     let config = &project.config.slo;
     let contract = &asset.contract;
@@ -106,10 +115,7 @@ fn targets(project: &Project, asset: &weir_model::Asset) -> Vec<Target> {
         from,
         max_age: None,
     });
-    if let Some(max_age) = contract
-        .latency_seconds()
-        .or_else(|| contract.frequency_seconds())
-    {
+    if let Some(max_age) = max_age(asset) {
         let (objective, from) = pick(contract.sla_percent("availability"), config.freshness);
         targets.push(Target {
             slo: "freshness",

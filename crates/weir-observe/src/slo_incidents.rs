@@ -10,13 +10,13 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use weir_model::Project;
-use weir_orchestrate::{AssetGraph, NewIncident, StateStore};
+use weir_orchestrate::{AssetGraph, StateStore};
 
-use crate::channel::deliverable_channels;
 use crate::error::ObserveError;
-use crate::observe::{Observed, affected, truncate, unresolved_by_root, upstream_incident};
+use crate::observe::{Observed, truncate};
 use crate::slo::{SloInputs, SloStatus, evaluate, window_start};
 use crate::stats::instant;
+use crate::watch::Round;
 
 /// The kind of the incidents this opens.
 const SLO_BURN: &str = "slo_burn";
@@ -59,7 +59,6 @@ pub async fn observe_slos(
             .or_default()
             .push(status);
     }
-    let mut unresolved = unresolved_by_root(state).await?;
     // When each asset's last incident was resolved, over the SLO window.
     let since = window_start(project, now).to_rfc3339_opts(SecondsFormat::Micros, true);
     let mut last_resolved: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
@@ -69,27 +68,18 @@ pub async fn observe_slos(
             *entry = (*entry).max(at);
         }
     }
-    let mut observed = Observed::default();
+    let mut round = Round::start(project, graph, state, now, SLO_BURN).await?;
     for asset in &graph.order {
         let Some(alerts) = burning.get(asset.as_str()) else {
-            if let Some(own) = unresolved.get(asset).filter(|i| i.kind == SLO_BURN)
-                && state
-                    .resolve_incident(
-                        own.id,
-                        "weir",
-                        None,
-                        &format!("{asset}: every SLO burns within its budget again"),
-                    )
-                    .await?
-                && let Some(resolved) = state.incident(own.id).await?
-            {
-                unresolved.remove(asset);
-                observed.resolved.push(resolved);
-            }
+            round
+                .clear(
+                    asset,
+                    &format!("{asset}: every SLO burns within its budget again"),
+                )
+                .await?;
             continue;
         };
-        if unresolved.contains_key(asset) || upstream_incident(graph, asset, &unresolved).is_some()
-        {
+        if round.told(asset) {
             continue;
         }
         let explained = alerts.iter().filter_map(|s| s.alert.as_ref()).all(|alert| {
@@ -97,31 +87,11 @@ pub async fn observe_slos(
                 .get(asset)
                 .is_some_and(|at| *at >= now - alert.long_window_length)
         });
-        if explained {
-            continue;
+        if !explained {
+            round.open(asset, describe(asset, alerts)).await?;
         }
-        let Some(found) = project.asset(asset) else {
-            continue;
-        };
-        let new = NewIncident {
-            root_asset: asset.clone(),
-            team: found.team().map(str::to_string),
-            owners: found.owners(),
-            kind: SLO_BURN.into(),
-            title: describe(asset, alerts),
-            started_at: now.to_rfc3339_opts(SecondsFormat::Micros, true),
-            affected: affected(project, graph, asset),
-            opened_by: "weir".into(),
-            run_id: None,
-        };
-        let channels = deliverable_channels(project, found.team());
-        let (incident, opened) = state.open_incident(&new, &channels).await?;
-        if opened {
-            observed.opened.push((incident.clone(), channels.len()));
-        }
-        unresolved.insert(asset.clone(), incident);
     }
-    Ok(observed)
+    Ok(round.observed)
 }
 
 /// `orders: freshness SLO (99 %) burns its budget 15.2× too fast over 1h and 5m (page); 62 %

@@ -166,8 +166,9 @@ async fn deliver_notifications(
 /// How often the service measures SLOs and their burn rates.
 const SLO_EVERY: Duration = Duration::from_secs(5);
 
-/// Opens and resolves SLO burn incidents until told to stop: freshness burns with time alone,
-/// without any run to notice it. The project is read again each round, so edits apply.
+/// Opens and resolves SLO burn incidents, and predicted breaches from late upstreams, until
+/// told to stop: freshness burns with time alone, without any run to notice it. The project
+/// is read again each round, so edits apply.
 async fn watch_slos(
     state: StateStore,
     root: PathBuf,
@@ -185,19 +186,34 @@ async fn watch_slos(
             continue;
         }
         let (graph, _) = weir_orchestrate::build_graph(&project);
-        match weir_observe::observe_slos(&project, &graph, &state, chrono::Utc::now()).await {
-            Ok(observed) => {
-                for (incident, _) in &observed.opened {
-                    tracing::warn!(
-                        incident = incident.id,
-                        asset = %incident.root_asset,
-                        "SLO burn incident opened: {}",
-                        incident.title
-                    );
-                }
+        // Before the SLOs: a predicted breach resolves once its deadline passes, and the
+        // freshness SLO's alert may then open on that asset.
+        let now = chrono::Utc::now();
+        log_opened(
+            "predicted breach",
+            weir_observe::observe_late_upstreams(&project, &graph, &state, now).await,
+        );
+        log_opened(
+            "SLO burn",
+            weir_observe::observe_slos(&project, &graph, &state, now).await,
+        );
+    }
+}
+
+/// Logs the incidents a watcher opened, or why it could not look.
+fn log_opened(what: &str, observed: Result<weir_observe::Observed, weir_observe::ObserveError>) {
+    match observed {
+        Ok(observed) => {
+            for (incident, _) in &observed.opened {
+                tracing::warn!(
+                    incident = incident.id,
+                    asset = %incident.root_asset,
+                    "{what} incident opened: {}",
+                    incident.title
+                );
             }
-            Err(e) => tracing::warn!("measuring SLOs: {e}"),
         }
+        Err(e) => tracing::warn!("watching for {what} incidents: {e}"),
     }
 }
 

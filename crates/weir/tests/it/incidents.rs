@@ -117,6 +117,21 @@ fn route_alerts(dir: &Path, sales: &str, finance: &str) {
     std::fs::write(dir.join("weir.toml"), config).expect("write weir.toml");
 }
 
+/// The demo project with each team's alerts also sent to a webhook receiver on loopback
+/// (`/hooks/sales`, `/hooks/finance`), and what it receives.
+fn demo_with_alerts() -> (tempfile::TempDir, std::path::PathBuf, Hits) {
+    let (tmp, dir) = demo_project();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let hits = receive_on(listener);
+    route_alerts(
+        &dir,
+        &format!("http://127.0.0.1:{port}/hooks/sales"),
+        &format!("http://127.0.0.1:{port}/hooks/finance"),
+    );
+    (tmp, dir, hits)
+}
+
 /// `n` orders from `first_id` on, every one with status `status`.
 pub(crate) fn orders_file(first_id: u64, n: u64, status: &str) -> String {
     (first_id..first_id + n)
@@ -511,15 +526,7 @@ fn scrape(base: &str) -> String {
 /// run resolves it.
 #[test]
 fn an_unusual_row_count_is_an_anomaly_incident_and_a_normal_run_resolves_it() {
-    let (_tmp, dir) = demo_project();
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let hits = receive_on(listener);
-    route_alerts(
-        &dir,
-        &format!("http://127.0.0.1:{port}/hooks/sales"),
-        &format!("http://127.0.0.1:{port}/hooks/finance"),
-    );
+    let (_tmp, dir, hits) = demo_with_alerts();
     assert_initial_run(&dir);
     let run_orders = |name: &str, first_id: u64, rows: u64| {
         std::fs::write(
@@ -592,15 +599,7 @@ fn an_unusual_row_count_is_an_anomaly_incident_and_a_normal_run_resolves_it() {
 /// burn.
 #[test]
 fn a_stale_source_burns_its_freshness_budget_and_pages_its_owners_once() {
-    let (_tmp, dir) = demo_project();
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let hits = receive_on(listener);
-    route_alerts(
-        &dir,
-        &format!("http://127.0.0.1:{port}/hooks/sales"),
-        &format!("http://127.0.0.1:{port}/hooks/finance"),
-    );
+    let (_tmp, dir, hits) = demo_with_alerts();
     // Orders must be at most 3 s old; a one-day SLO window, so the paging windows are 2 min
     // and 10 s; no freshness automation, so nothing runs to keep them fresh.
     let contract = dir.join("contracts/orders.odcs.yaml");
@@ -668,4 +667,84 @@ fn a_stale_source_burns_its_freshness_budget_and_pages_its_owners_once() {
         freshness["compliance"].as_f64().is_some_and(|c| c < 0.999),
         "{freshness:#}"
     );
+}
+
+/// A late upstream is predicted before it breaches the freshness of what waits for it: orders
+/// publish every 3 s and stg_orders follows within a moment, its data at most 40 s old; then
+/// no more orders. `weir serve` sees orders late by as long as stg_orders has left, opens one
+/// `predicted_late` incident on stg_orders that names orders and the deadline, and tells its
+/// team before the deadline; new orders resolve it.
+#[test]
+fn a_late_upstream_is_predicted_to_breach_the_freshness_of_what_waits_for_it() {
+    let (_tmp, dir, hits) = demo_with_alerts();
+    let contract = dir.join("contracts/stg_orders.odcs.yaml");
+    let text = std::fs::read_to_string(&contract).expect("contract");
+    let with_sla = text.replacen(
+        "\nschema:\n",
+        "\nslaProperties:\n  - property: latency\n    value: 40\n    unit: s\nschema:\n",
+        1,
+    );
+    assert_ne!(with_sla, text);
+    std::fs::write(&contract, with_sla).expect("contract");
+    let mut config = std::fs::read_to_string(dir.join("weir.toml")).expect("weir.toml");
+    config.push_str(
+        "\n[serve]\nfreshness_automation = false\nfile_arrival = false\ndependency_automation = false\n",
+    );
+    std::fs::write(dir.join("weir.toml"), config).expect("weir.toml");
+    assert_initial_run(&dir);
+    // A history: a new orders file every 3 s, each run publishing orders then stg_orders.
+    let mut last_run = Instant::now();
+    for i in 0..6u64 {
+        let started = Instant::now();
+        std::fs::write(
+            dir.join(format!("data/orders/2026-11-1{i}.ndjson")),
+            orders_file(900_000 + 10 * i, 5, "placed"),
+        )
+        .expect("orders");
+        let out = weir(&dir, &["run"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        last_run = Instant::now();
+        std::thread::sleep(Duration::from_secs(3).saturating_sub(started.elapsed()));
+    }
+
+    let _server = start(&dir);
+    let told = wait_for_hits(&hits, "/hooks/sales", 1, 45);
+    let before_deadline = last_run.elapsed();
+    let incident = &told[0].body["incident"];
+    assert_eq!(told[0].body["event"], "incident.opened", "{incident:#}");
+    assert_eq!(incident["kind"], "predicted_late", "{incident:#}");
+    assert_eq!(incident["root_asset"], "stg_orders", "{incident:#}");
+    let title = incident["title"].as_str().unwrap_or_default();
+    assert!(
+        title.starts_with("stg_orders: predicted freshness breach at ")
+            && title.contains("upstream orders is ")
+            && title.contains("unless orders publishes by "),
+        "{title}"
+    );
+    assert!(
+        before_deadline < Duration::from_secs(40),
+        "told {before_deadline:?} after stg_orders last published: past its 40 s deadline"
+    );
+    // Told once, though the prediction stands at every round.
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(hits_on(&hits, "/hooks/sales").len(), 1);
+
+    // Orders arrive: stg_orders is fresh again, and the incident resolves.
+    std::fs::write(
+        dir.join("data/orders/2026-11-20.ndjson"),
+        orders_file(990_000, 5, "placed"),
+    )
+    .expect("orders");
+    assert!(weir(&dir, &["run"]).status.success());
+    let both = wait_for_hits(&hits, "/hooks/sales", 2, 30);
+    assert_eq!(
+        both[1].body["event"], "incident.resolved",
+        "{:#}",
+        both[1].body
+    );
+    assert_eq!(both[1].body["incident"]["kind"], "predicted_late");
 }
