@@ -17,6 +17,7 @@ mod jobs;
 mod model_def;
 mod model_tests;
 mod odcs_schema;
+mod openlineage_config;
 mod partition;
 mod project;
 mod slo_config;
@@ -43,6 +44,7 @@ pub use model_tests::{
     TestRow, load_contract_tests, load_model_tests,
 };
 pub use odcs_schema::SUPPORTED_API_VERSIONS;
+pub use openlineage_config::OpenLineageConfig;
 pub use partition::{Grain, MAX_PARTITIONS, PartitionKey, Partitioning, partition_range};
 pub use project::{
     Asset, Environment, OnDefinitionChange, Project, ProjectConfig, ProjectSection, TeamConfig,

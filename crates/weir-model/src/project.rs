@@ -30,6 +30,9 @@ pub struct ProjectConfig {
     /// The default service-level objectives.
     #[serde(default)]
     pub slo: crate::slo_config::SloConfig,
+    /// Where OpenLineage run events go.
+    #[serde(default)]
+    pub openlineage: crate::openlineage_config::OpenLineageConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

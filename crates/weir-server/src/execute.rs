@@ -185,6 +185,9 @@ async fn attempt_inner(
     if let Err(e) = weir_observe::observe_runs(&project, &graph, state, &reports, &options).await {
         tracing::warn!(run = %run.id, "observing the run for incidents: {e}");
     }
+    for problem in weir_observe::emit_runs(&project, &graph, &reports).await {
+        tracing::warn!(run = %run.id, "{problem}");
+    }
     if let Err(e) = weir_change::compare_shadows(&project, state, &reports).await {
         tracing::warn!(run = %run.id, "comparing shadow assets: {e}");
     }

@@ -17,7 +17,8 @@ use crate::Outcome;
 /// delivered by `weir serve` or the next `weir run`.
 const DELIVERY_BUDGET: Duration = Duration::from_secs(10);
 
-/// After `weir run`'s runs: incidents opened, joined or resolved, notifications delivered.
+/// After `weir run`'s runs: incidents opened, joined or resolved, notifications delivered,
+/// OpenLineage events sent.
 /// Told on stderr, so `--json` output stays one document; a failure here does not change the
 /// runs' outcome, and is said.
 pub async fn after_runs(
@@ -75,6 +76,9 @@ pub async fn after_runs(
         }
         Ok(_) => {}
         Err(e) => eprintln!("warning: delivering notifications failed: {e}"),
+    }
+    for problem in weir_observe::emit_runs(project, graph, reports).await {
+        eprintln!("warning: {problem}");
     }
 }
 

@@ -3,9 +3,7 @@ use std::path::Path;
 
 use serde_json::json;
 use weir_model::Project;
-use weir_orchestrate::AssetGraph;
-use weir_process::{ColumnLineage, Edge, EdgeKind, Lineage, Subtype, column_lineage};
-use weir_quality::{ParseOptions, Validator};
+use weir_process::{Edge, EdgeKind, Lineage};
 
 use crate::Outcome;
 
@@ -45,7 +43,9 @@ pub async fn lineage(
             // The diagrams tell a direct dependency (some column's value is read) from one that
             // only filters, joins, groups or orders. That needs column lineage; a model whose
             // SQL does not plan is still drawn, with plain edges.
-            let columns = all_column_lineage(&project, &graph).await.ok();
+            let columns = weir_observe::all_column_lineage(&project, &graph)
+                .await
+                .ok();
             let dependency = |from: &str, to: &str| {
                 columns
                     .as_ref()
@@ -103,7 +103,7 @@ pub async fn lineage(
         }
         LineageFormat::Json => {
             // Column lineage plans every model; the table-level graphs above do not need it.
-            let columns = all_column_lineage(&project, &graph).await?;
+            let columns = weir_observe::all_column_lineage(&project, &graph).await?;
             let mut memo = BTreeMap::new();
             let assets: Vec<serde_json::Value> = selected
                 .iter()
@@ -189,55 +189,6 @@ fn dependency_kind(lineage: &Lineage, upstream: &str) -> Option<EdgeKind> {
         .chain(&lineage.dataset)
         .filter(|e| e.table == upstream);
     edges.map(|e| e.kind()).min()
-}
-
-/// Per asset, where each column comes from: models from their plans, sources from themselves.
-pub async fn all_column_lineage(
-    project: &Project,
-    graph: &AssetGraph,
-) -> anyhow::Result<BTreeMap<String, Lineage>> {
-    let mut out = BTreeMap::new();
-    for asset in &project.assets {
-        let validator = Validator::new(&asset.name, &asset.contract, ParseOptions::default())?;
-        let Some(model) = &asset.model else {
-            let columns = validator
-                .column_names()
-                .into_iter()
-                .map(|c| ColumnLineage {
-                    edges: BTreeSet::from([Edge {
-                        table: asset.name.clone(),
-                        column: c.clone(),
-                        subtype: Subtype::Identity,
-                    }]),
-                    column: c,
-                    unknown: false,
-                })
-                .collect();
-            out.insert(
-                asset.name.clone(),
-                Lineage {
-                    columns,
-                    dataset: BTreeSet::new(),
-                    dataset_unknown: false,
-                },
-            );
-            continue;
-        };
-        let mut upstream = Vec::new();
-        for name in graph.upstream.get(&asset.name).into_iter().flatten() {
-            if let Some(up) = project.asset(name) {
-                upstream.push((
-                    name.clone(),
-                    Validator::new(name, &up.contract, ParseOptions::default())?.schema(),
-                ));
-            }
-        }
-        let lineage = column_lineage(&model.sql, &upstream)
-            .await
-            .map_err(|e| anyhow::anyhow!("{}: {}", model.path.display(), e.message))?;
-        out.insert(asset.name.clone(), lineage);
-    }
-    Ok(out)
 }
 
 /// The source-asset columns a column's value is ultimately computed from (its DIRECT edges),

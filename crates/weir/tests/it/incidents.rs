@@ -18,16 +18,16 @@ use crate::support::{demo_project, weir};
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
-struct Hit {
-    path: String,
-    idempotency_key: Option<String>,
-    body: Value,
+pub(crate) struct Hit {
+    pub path: String,
+    pub idempotency_key: Option<String>,
+    pub body: Value,
 }
 
-type Hits = Arc<Mutex<Vec<Hit>>>;
+pub(crate) type Hits = Arc<Mutex<Vec<Hit>>>;
 
 /// A webhook receiver: answers 200 to every POST and keeps what it got.
-fn receive_on(listener: TcpListener) -> Hits {
+pub(crate) fn receive_on(listener: TcpListener) -> Hits {
     let hits: Hits = Arc::default();
     let kept = hits.clone();
     std::thread::spawn(move || {
@@ -73,7 +73,7 @@ fn read_request(mut stream: TcpStream) -> Option<Hit> {
     })
 }
 
-fn hits_on(hits: &Hits, path: &str) -> Vec<Hit> {
+pub(crate) fn hits_on(hits: &Hits, path: &str) -> Vec<Hit> {
     hits.lock()
         .expect("hits")
         .iter()
@@ -83,7 +83,7 @@ fn hits_on(hits: &Hits, path: &str) -> Vec<Hit> {
 }
 
 /// Waits until the receiver has `n` requests on `path`; panics after `secs`.
-fn wait_for_hits(hits: &Hits, path: &str, n: usize, secs: u64) -> Vec<Hit> {
+pub(crate) fn wait_for_hits(hits: &Hits, path: &str, n: usize, secs: u64) -> Vec<Hit> {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         let got = hits_on(hits, path);

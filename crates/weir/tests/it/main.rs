@@ -23,6 +23,7 @@ mod malformed;
 mod model_tests;
 mod narrowing;
 mod on_change;
+mod openlineage;
 mod partitions;
 mod pg_diff;
 mod plan;
