@@ -13,15 +13,16 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 
 use weir_model::Project;
-use weir_orchestrate::{AssetGraph, StateStore};
+use weir_orchestrate::{AssetGraph, RunRecord, StateStore};
 
 use crate::anomaly::median_in_place as median;
 use crate::error::ObserveError;
 use crate::observe::{Observed, truncate};
-use crate::slo::{max_age, window_start};
+use crate::slo::max_age;
+use crate::slo_incidents::RunWindow;
 use crate::stats::instant;
 use crate::watch::Round;
 
@@ -149,21 +150,21 @@ pub fn predict_late(
     })
 }
 
-/// Every asset with a freshness SLA whose upstream is late enough, now, to make it breach:
-/// the upstream whose deadline to publish comes first, per asset.
-pub async fn late_upstreams(
+/// Every asset with a freshness SLA whose upstream is late enough, now, to make it breach
+/// (judged from `runs`, those of the SLO window): the upstream whose deadline to publish comes
+/// first, per asset.
+pub fn late_upstreams(
     project: &Project,
     graph: &AssetGraph,
-    state: &StateStore,
+    runs: &[RunRecord],
     now: DateTime<Utc>,
-) -> Result<BTreeMap<String, LateUpstream>, ObserveError> {
-    let since = window_start(project, now).to_rfc3339_opts(SecondsFormat::Micros, true);
-    let mut published: BTreeMap<String, Vec<DateTime<Utc>>> = BTreeMap::new();
-    for run in state.runs_since(&since).await? {
+) -> BTreeMap<String, LateUpstream> {
+    let mut published: BTreeMap<&str, Vec<DateTime<Utc>>> = BTreeMap::new();
+    for run in runs {
         if matches!(run.status.as_str(), "success" | "partial")
             && let Some(at) = run.ended_at.as_deref().and_then(instant)
         {
-            published.entry(run.asset).or_default().push(at);
+            published.entry(run.asset.as_str()).or_default().push(at);
         }
     }
     for times in published.values_mut() {
@@ -171,7 +172,7 @@ pub async fn late_upstreams(
     }
     let mut late = BTreeMap::new();
     for asset in &graph.order {
-        let (Some(found), Some(own)) = (project.asset(asset), published.get(asset)) else {
+        let (Some(found), Some(own)) = (project.asset(asset), published.get(asset.as_str())) else {
             continue;
         };
         let Some(max_age) = max_age(found) else {
@@ -182,13 +183,13 @@ pub async fn late_upstreams(
             .get(asset)
             .into_iter()
             .flatten()
-            .filter_map(|up| predict_late(own, up, published.get(up)?, max_age, now))
+            .filter_map(|up| predict_late(own, up, published.get(up.as_str())?, max_age, now))
             .min_by_key(|l| l.publish_by);
         if let Some(first) = first {
             late.insert(asset.clone(), first);
         }
     }
-    Ok(late)
+    late
 }
 
 /// Opens a `predicted_late` incident on each asset an upstream is making late (unless it or
@@ -199,9 +200,10 @@ pub async fn observe_late_upstreams(
     project: &Project,
     graph: &AssetGraph,
     state: &StateStore,
+    window: &RunWindow,
     now: DateTime<Utc>,
 ) -> Result<Observed, ObserveError> {
-    let late = late_upstreams(project, graph, state, now).await?;
+    let late = late_upstreams(project, graph, &window.runs, now);
     let mut round = Round::start(project, graph, state, now, PREDICTED_LATE).await?;
     for asset in &graph.order {
         match late.get(asset) {

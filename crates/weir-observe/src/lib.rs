@@ -34,5 +34,5 @@ pub use openlineage::{all_column_lineage, emit_runs};
 pub use postmortem::postmortem;
 pub use run_anomalies::{RunAnomaly, RunFindings, anomalies_of, judge_run};
 pub use slo::{BurnAlert, SloStatus};
-pub use slo_incidents::{observe_slos, slo_statuses};
+pub use slo_incidents::{RunWindow, observe_slos, slo_statuses};
 pub use stats::{IncidentStats, incident_stats, seconds_between};

@@ -51,50 +51,57 @@ pub async fn all_column_lineage(
     project: &Project,
     graph: &AssetGraph,
 ) -> Result<BTreeMap<String, Lineage>, ObserveError> {
-    let invalid = |e: &dyn std::fmt::Display| ObserveError::Invalid(e.to_string());
     let mut out = BTreeMap::new();
     for asset in &project.assets {
-        let validator = Validator::new(&asset.name, &asset.contract, ParseOptions::default())
-            .map_err(|e| invalid(&e))?;
-        let Some(model) = &asset.model else {
-            let columns = validator
-                .column_names()
-                .into_iter()
-                .map(|c| weir_process::ColumnLineage {
-                    edges: std::collections::BTreeSet::from([weir_process::Edge {
-                        table: asset.name.clone(),
-                        column: c.clone(),
-                        subtype: weir_process::Subtype::Identity,
-                    }]),
-                    column: c,
-                    unknown: false,
-                })
-                .collect();
-            out.insert(
-                asset.name.clone(),
-                Lineage {
-                    columns,
-                    dataset: Default::default(),
-                    dataset_unknown: false,
-                },
-            );
-            continue;
-        };
-        let mut upstream = Vec::new();
-        for name in graph.upstream.get(&asset.name).into_iter().flatten() {
-            if let Some(up) = project.asset(name) {
-                let schema = Validator::new(name, &up.contract, ParseOptions::default())
-                    .map_err(|e| invalid(&e))?
-                    .schema();
-                upstream.push((name.clone(), schema));
-            }
-        }
-        let lineage = column_lineage(&model.sql, &upstream).await.map_err(|e| {
-            ObserveError::Invalid(format!("{}: {}", model.path.display(), e.message))
-        })?;
-        out.insert(asset.name.clone(), lineage);
+        out.insert(
+            asset.name.clone(),
+            column_lineage_of(project, graph, asset).await?,
+        );
     }
     Ok(out)
+}
+
+/// Where each column of one asset comes from (see [`all_column_lineage`]).
+async fn column_lineage_of(
+    project: &Project,
+    graph: &AssetGraph,
+    asset: &weir_model::Asset,
+) -> Result<Lineage, ObserveError> {
+    let invalid = |e: &dyn std::fmt::Display| ObserveError::Invalid(e.to_string());
+    let Some(model) = &asset.model else {
+        let validator = Validator::new(&asset.name, &asset.contract, ParseOptions::default())
+            .map_err(|e| invalid(&e))?;
+        let columns = validator
+            .column_names()
+            .into_iter()
+            .map(|c| weir_process::ColumnLineage {
+                edges: std::collections::BTreeSet::from([weir_process::Edge {
+                    table: asset.name.clone(),
+                    column: c.clone(),
+                    subtype: weir_process::Subtype::Identity,
+                }]),
+                column: c,
+                unknown: false,
+            })
+            .collect();
+        return Ok(Lineage {
+            columns,
+            dataset: Default::default(),
+            dataset_unknown: false,
+        });
+    };
+    let mut upstream = Vec::new();
+    for name in graph.upstream.get(&asset.name).into_iter().flatten() {
+        if let Some(up) = project.asset(name) {
+            let schema = Validator::new(name, &up.contract, ParseOptions::default())
+                .map_err(|e| invalid(&e))?
+                .schema();
+            upstream.push((name.clone(), schema));
+        }
+    }
+    column_lineage(&model.sql, &upstream)
+        .await
+        .map_err(|e| ObserveError::Invalid(format!("{}: {}", model.path.display(), e.message)))
 }
 
 /// A dataset reference: the `file` namespace and an absolute path.
@@ -107,19 +114,27 @@ fn table_of(project: &Project, asset: &str) -> (String, String) {
     dataset(&table_paths(project, asset).0)
 }
 
+/// Whether a run that happened succeeded; `None` for one that did not happen (skipped, up to
+/// date, needing a full refresh), which has no events.
+fn succeeded(status: RunStatus) -> Option<bool> {
+    match status {
+        RunStatus::Success => Some(true),
+        RunStatus::Partial | RunStatus::Failed | RunStatus::Error => Some(false),
+        _ => None,
+    }
+}
+
 /// The `START` and the `COMPLETE` or `FAIL` event of one asset run, or none for a run that
 /// did not happen (skipped, up to date).
 pub fn run_events(
     project: &Project,
     graph: &AssetGraph,
-    lineage: &BTreeMap<String, Lineage>,
+    lineage: Option<&Lineage>,
     report: &AssetRunReport,
     ended: DateTime<Utc>,
 ) -> Vec<Value> {
-    let ended_ok = match report.status {
-        RunStatus::Success => true,
-        RunStatus::Partial | RunStatus::Failed | RunStatus::Error => false,
-        _ => return Vec::new(),
+    let Some(ended_ok) = succeeded(report.status) else {
+        return Vec::new();
     };
     let Some(asset) = project.asset(&report.asset) else {
         return Vec::new();
@@ -195,7 +210,7 @@ pub fn run_events(
         );
     }
     if asset.model.is_some()
-        && let Some(lineage) = lineage.get(&report.asset)
+        && let Some(lineage) = lineage
     {
         facets.insert(
             "columnLineage".into(),
@@ -398,7 +413,7 @@ impl Emitter {
     }
 }
 
-/// Sends the events of `reports` where the project says, computing column lineage once.
+/// Sends the events of `reports` where the project says.
 /// Returns what could not be delivered.
 pub async fn emit_runs(
     project: &Project,
@@ -408,18 +423,21 @@ pub async fn emit_runs(
     let Some(emitter) = Emitter::of(project) else {
         return Vec::new();
     };
-    let lineage = match all_column_lineage(project, graph).await {
-        Ok(lineage) => lineage,
-        Err(e) => {
-            tracing::warn!("column lineage for OpenLineage events: {e}");
-            BTreeMap::new()
-        }
-    };
+    // Column lineage is planned for the models that ran, not for the whole project.
     let now = Utc::now();
-    let events: Vec<Value> = reports
-        .iter()
-        .flat_map(|r| run_events(project, graph, &lineage, r, now))
-        .collect();
+    let mut events = Vec::new();
+    for report in reports {
+        let lineage = match project.asset(&report.asset) {
+            Some(asset) if asset.model.is_some() && succeeded(report.status).is_some() => {
+                column_lineage_of(project, graph, asset)
+                    .await
+                    .map_err(|e| tracing::warn!("column lineage of {}: {e}", asset.name))
+                    .ok()
+            }
+            _ => None,
+        };
+        events.extend(run_events(project, graph, lineage.as_ref(), report, now));
+    }
     if events.is_empty() {
         return Vec::new();
     }

@@ -260,6 +260,21 @@ mod tests {
             .collect()
     }
 
+    /// How many runs ahead of the breaching one (at `breach_at`) the first prediction came,
+    /// counted from the run after which it was raised; `None` if none came before it.
+    fn lead_of(runs: &[Timed], breach_at: usize, limit: f64) -> Option<f64> {
+        (1..breach_at)
+            .find(|t| predict_timeout(&runs[..*t], limit).is_some())
+            .map(|t| (breach_at - (t - 1)) as f64)
+    }
+
+    /// After how many of the runs a prediction is raised (on a steady asset, each is false).
+    fn predictions(runs: &[Timed], limit: f64) -> usize {
+        (1..=runs.len())
+            .filter(|t| predict_timeout(&runs[..*t], limit).is_some())
+            .count()
+    }
+
     #[test]
     fn a_steady_climb_is_predicted_before_the_limit() {
         let durations: Vec<f64> = (0..15).map(|i| 300.0 + 25.0 * i as f64).collect();
@@ -303,10 +318,9 @@ mod tests {
             };
             breaches += 1;
             let runs = daily(&history);
-            let first = (1..breach_at).find(|t| predict_timeout(&runs[..*t], limit).is_some());
-            if let Some(t) = first {
+            if let Some(lead) = lead_of(&runs, breach_at, limit) {
                 predicted += 1;
-                leads.push((breach_at - (t - 1)) as f64);
+                leads.push(lead);
             }
         }
         for _ in 0..200 {
@@ -315,9 +329,7 @@ mod tests {
                 .map(|_| level * (1.0 + 0.08 * normal(&mut rng)))
                 .collect();
             let runs = daily(&history);
-            false_predictions += (1..=history.len())
-                .filter(|t| predict_timeout(&runs[..*t], limit).is_some())
-                .count();
+            false_predictions += predictions(&runs, limit);
             steady_days += history.len();
         }
         let recall = predicted as f64 / breaches.max(1) as f64;
@@ -422,10 +434,9 @@ mod tests {
             if (1..breach_at).any(|t| from_durations(&runs[..t], limit).is_some()) {
                 by_durations += 1;
             }
-            let first = (1..breach_at).find(|t| predict_timeout(&runs[..*t], limit).is_some());
-            if let Some(t) = first {
+            if let Some(lead) = lead_of(&runs, breach_at, limit) {
                 predicted += 1;
-                leads.push((breach_at - (t - 1)) as f64);
+                leads.push(lead);
             }
         }
         for _ in 0..200 {
@@ -440,9 +451,7 @@ mod tests {
                 })
                 .collect();
             let runs = daily_with_rows(&history);
-            false_predictions += (1..=history.len())
-                .filter(|t| predict_timeout(&runs[..*t], limit).is_some())
-                .count();
+            false_predictions += predictions(&runs, limit);
             steady_days += history.len();
         }
         let recall = predicted as f64 / breaches.max(1) as f64;

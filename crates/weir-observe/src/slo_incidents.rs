@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use weir_model::Project;
-use weir_orchestrate::{AssetGraph, StateStore};
+use weir_orchestrate::{AssetGraph, RunRecord, StateStore};
 
 use crate::error::ObserveError;
 use crate::observe::{Observed, truncate};
@@ -21,37 +21,63 @@ use crate::watch::Round;
 /// The kind of the incidents this opens.
 const SLO_BURN: &str = "slo_burn";
 
+/// The runs of the SLO window that ends at some instant, read once for every watcher of a
+/// round: the runs of the window, and per asset its last publication before it.
+pub struct RunWindow {
+    pub runs: Vec<RunRecord>,
+    pub published_before: BTreeMap<String, String>,
+}
+
+impl RunWindow {
+    pub async fn read(
+        project: &Project,
+        state: &StateStore,
+        now: DateTime<Utc>,
+    ) -> Result<RunWindow, ObserveError> {
+        let since = window_start(project, now).to_rfc3339_opts(SecondsFormat::Micros, true);
+        Ok(RunWindow {
+            runs: state.runs_since(&since).await?,
+            published_before: state
+                .last_published_before(&since)
+                .await?
+                .into_iter()
+                .collect(),
+        })
+    }
+
+    fn statuses(&self, project: &Project, now: DateTime<Utc>) -> Vec<SloStatus> {
+        evaluate(
+            project,
+            &SloInputs {
+                runs: &self.runs,
+                published_before: &self.published_before,
+            },
+            now,
+        )
+    }
+}
+
 /// Every SLO of the project now, read from the state store.
 pub async fn slo_statuses(
     project: &Project,
     state: &StateStore,
     now: DateTime<Utc>,
 ) -> Result<Vec<SloStatus>, ObserveError> {
-    let since = window_start(project, now).to_rfc3339_opts(SecondsFormat::Micros, true);
-    let runs = state.runs_since(&since).await?;
-    let published_before: BTreeMap<String, String> = state
-        .last_published_before(&since)
+    Ok(RunWindow::read(project, state, now)
         .await?
-        .into_iter()
-        .collect();
-    Ok(evaluate(
-        project,
-        &SloInputs {
-            runs: &runs,
-            published_before: &published_before,
-        },
-        now,
-    ))
+        .statuses(project, now))
 }
 
-/// Opens and resolves `slo_burn` incidents from the SLOs as they are at `now`.
+/// Opens and resolves `slo_burn` incidents from the SLOs as they are at `now`, measured on
+/// `window` (read at `now`).
 pub async fn observe_slos(
     project: &Project,
     graph: &AssetGraph,
     state: &StateStore,
+    window: &RunWindow,
     now: DateTime<Utc>,
 ) -> Result<Observed, ObserveError> {
-    let statuses = slo_statuses(project, state, now).await?;
+    let statuses = window.statuses(project, now);
     let mut burning: BTreeMap<&str, Vec<&SloStatus>> = BTreeMap::new();
     for status in statuses.iter().filter(|s| s.alert.is_some()) {
         burning

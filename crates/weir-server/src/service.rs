@@ -189,13 +189,21 @@ async fn watch_slos(
         // Before the SLOs: a predicted breach resolves once its deadline passes, and the
         // freshness SLO's alert may then open on that asset.
         let now = chrono::Utc::now();
+        // One read of the SLO window's runs serves both watchers.
+        let window = match weir_observe::RunWindow::read(&project, &state, now).await {
+            Ok(window) => window,
+            Err(e) => {
+                tracing::warn!("reading the runs to watch: {e}");
+                continue;
+            }
+        };
         log_opened(
             "predicted breach",
-            weir_observe::observe_late_upstreams(&project, &graph, &state, now).await,
+            weir_observe::observe_late_upstreams(&project, &graph, &state, &window, now).await,
         );
         log_opened(
             "SLO burn",
-            weir_observe::observe_slos(&project, &graph, &state, now).await,
+            weir_observe::observe_slos(&project, &graph, &state, &window, now).await,
         );
     }
 }

@@ -26,6 +26,13 @@ pub(crate) struct Hit {
 
 pub(crate) type Hits = Arc<Mutex<Vec<Hit>>>;
 
+/// A receiver on a free loopback port, and that port.
+pub(crate) fn receiver() -> (Hits, u16) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    (receive_on(listener), port)
+}
+
 /// A webhook receiver: answers 200 to every POST and keeps what it got.
 pub(crate) fn receive_on(listener: TcpListener) -> Hits {
     let hits: Hits = Arc::default();
@@ -121,9 +128,7 @@ fn route_alerts(dir: &Path, sales: &str, finance: &str) {
 /// (`/hooks/sales`, `/hooks/finance`), and what it receives.
 fn demo_with_alerts() -> (tempfile::TempDir, std::path::PathBuf, Hits) {
     let (tmp, dir) = demo_project();
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let hits = receive_on(listener);
+    let (hits, port) = receiver();
     route_alerts(
         &dir,
         &format!("http://127.0.0.1:{port}/hooks/sales"),

@@ -3,11 +3,9 @@
 //! receiver, with weir's run ids, the schema, column lineage (DIRECT/INDIRECT), data quality
 //! metrics and assertions facets.
 
-use std::net::TcpListener;
-
 use serde_json::Value;
 
-use crate::incidents::{hits_on, orders_file, receive_on, wait_for_hits};
+use crate::incidents::{hits_on, orders_file, receiver, wait_for_hits};
 use crate::support::{demo_project, weir};
 
 fn events_in(path: &std::path::Path) -> Vec<Value> {
@@ -21,9 +19,7 @@ fn events_in(path: &std::path::Path) -> Vec<Value> {
 #[test]
 fn every_asset_run_is_a_start_and_a_complete_or_fail_event_to_a_file_and_an_endpoint() {
     let (_tmp, dir) = demo_project();
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let hits = receive_on(listener);
+    let (hits, port) = receiver();
     let mut config = std::fs::read_to_string(dir.join("weir.toml")).expect("weir.toml");
     config.push_str(&format!(
         "\n[openlineage]\nurl = \"http://127.0.0.1:{port}\"\nfile = \"lineage.ndjson\"\nnamespace = \"shop-prod\"\n"
