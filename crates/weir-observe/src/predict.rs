@@ -4,24 +4,35 @@
 //!
 //! The trend is a Theil–Sen line (the median of the slopes between every two of the recent
 //! runs, by run number) through the durations; the runs' scatter around it is their median
-//! absolute deviation. A breach is predicted when the line comes within that scatter of the
-//! limit within the next [`HORIZON`] runs, and the trend is real: the line has risen by more than the scatter over
-//! the recent runs, and the latest run is already past [`EARLIEST`] of the limit. The expected
-//! instant is the last run's start plus the usual gap between runs for each run to go.
+//! absolute deviation, as a share of the line (a run's noise grows with its length). The
+//! trend is real when the line has risen by more than twice its scatter over the recent runs.
+//! Each next run is then taken to last the line's value give or take that scatter (normal),
+//! and a breach is predicted when the chance that one of the next [`HORIZON`] runs passes the
+//! limit reaches [`CHANCE`], once the latest run is past [`EARLIEST`] of it. That chance, not
+//! the line alone, is what catches a slow drift: its runs cross the limit by their noise long
+//! before the line does. The run named is the one by which a breach is more likely than not;
+//! its instant is the last run's start plus the usual gap between runs for each run to go.
 //!
 //! Input volume growing towards the limit is seen the same way, through the cost of a row:
 //! a Theil–Sen line of the durations against the rows read (seconds per row, plus a fixed
-//! part) and one of the rows by run number. When the rows trend up for real and the line of
-//! durations predicts a run within its scatter of the limit, the breach is predicted with
-//! its cause. Durations that other things make noisy (a busy machine) hide a trend the
+//! part) and one of the rows by run number. When the rows trend up for real, the durations
+//! that line implies for the rows to come are judged as above, and the breach is predicted
+//! with its cause. Durations that other things make noisy (a busy machine) hide a trend the
 //! volume shows plainly.
 
 use chrono::{DateTime, Utc};
 
 use crate::anomaly::median_in_place as median;
 
-/// How many runs ahead a breach is predicted.
+/// How many runs ahead a breach is looked for.
 pub const HORIZON: usize = 5;
+/// The chance of a breach within [`HORIZON`] runs from which it is predicted: lower, and
+/// slow drifts are caught earlier at the price of warnings that come many runs ahead;
+/// higher, and a slow drift's noisy runs cross the limit before it is predicted (measured in
+/// the accuracy tests below: at one half, 72–80 % of growing volumes are caught in time).
+const CHANCE: f64 = 0.3;
+/// How far the trend is followed to name the run by which a breach is more likely than not.
+const LOOKOUT: usize = 4 * HORIZON;
 /// The recent runs the trend is fitted on.
 const RECENT: usize = 20;
 /// Runs needed before anything is predicted.
@@ -53,13 +64,16 @@ pub enum BreachCause {
 /// A predicted breach of a time limit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PredictedBreach {
-    /// How many runs from now the trend reaches the limit (1 = the next run).
+    /// By how many runs from now a run past the limit is more likely than not (1 = the
+    /// next run).
     pub runs_ahead: usize,
     /// When that run is expected to start.
     pub expected_at: DateTime<Utc>,
     /// The limit, and the duration the trend predicts for that run.
     pub limit_seconds: f64,
     pub predicted_seconds: f64,
+    /// The chance that one of the next [`HORIZON`] runs passes the limit.
+    pub chance: f64,
     /// How much longer each run takes, in seconds.
     pub slope_seconds_per_run: f64,
     pub cause: BreachCause,
@@ -83,15 +97,16 @@ impl PredictedBreach {
                     "input volume rising {rows_per_run:.0} rows per run, with the run duration following it ({:.1} s per run)",
                     self.slope_seconds_per_run
                 ),
-                format!(", at {predicted_rows:.0} rows,"),
+                format!(" at {predicted_rows:.0} rows"),
             ),
         };
         format!(
-            "{asset}: {trend}; the run expected around {} ({} run(s) from now){at_rows} should take {:.0} s, past its {:.0} s limit (timeout_secs)",
+            "{asset}: {trend}; a {:.0} % chance that one of the next {HORIZON} runs passes its {:.0} s limit (timeout_secs), more likely than not by the run expected around {} ({} run(s) from now), predicted to take {:.0} s{at_rows}",
+            100.0 * self.chance,
+            self.limit_seconds,
             self.expected_at.format("%Y-%m-%d %H:%M UTC"),
             self.runs_ahead,
             self.predicted_seconds,
-            self.limit_seconds,
         )
     }
 }
@@ -115,17 +130,46 @@ fn usual_gap(recent: &[Timed]) -> f64 {
     median(&mut gaps)
 }
 
-/// A line through `points` (Theil–Sen) and the scatter of the points around it (1.4826 ×
-/// their median absolute deviation): (slope, intercept, scatter).
-fn robust_line(points: &[(f64, f64)]) -> Option<(f64, f64, f64)> {
-    let slope = theil_sen(points)?;
-    let mut intercepts: Vec<f64> = points.iter().map(|(x, y)| y - slope * x).collect();
-    let intercept = median(&mut intercepts);
-    let mut residuals: Vec<f64> = points
-        .iter()
-        .map(|(x, y)| (y - (intercept + slope * x)).abs())
-        .collect();
-    Some((slope, intercept, 1.4826 * median(&mut residuals)))
+/// A robust line through some points, and their scatter around it.
+struct Line {
+    slope: f64,
+    intercept: f64,
+    /// 1.4826 × the median absolute deviation from the line (one standard deviation, were
+    /// the noise normal).
+    scatter: f64,
+    /// The same, of the deviations as shares of the line's value.
+    relative_scatter: f64,
+}
+
+impl Line {
+    /// The Theil–Sen line through `points`; `None` without two distinct x.
+    fn through(points: &[(f64, f64)]) -> Option<Line> {
+        let slope = theil_sen(points)?;
+        let mut intercepts: Vec<f64> = points.iter().map(|(x, y)| y - slope * x).collect();
+        let intercept = median(&mut intercepts);
+        let line = |x: f64| intercept + slope * x;
+        let mut residuals: Vec<f64> = points.iter().map(|(x, y)| (y - line(*x)).abs()).collect();
+        let mut shares: Vec<f64> = points
+            .iter()
+            .filter(|(x, _)| line(*x) > 0.0)
+            .map(|(x, y)| (y - line(*x)).abs() / line(*x))
+            .collect();
+        Some(Line {
+            slope,
+            intercept,
+            scatter: 1.4826 * median(&mut residuals),
+            relative_scatter: 1.4826 * median(&mut shares),
+        })
+    }
+
+    fn at(&self, x: f64) -> f64 {
+        self.intercept + self.slope * x
+    }
+
+    /// Whether the line rises by more than twice its scatter from `0` to `last`.
+    fn rises_over(&self, last: f64) -> bool {
+        self.slope > 0.0 && self.slope * last > 2.0 * self.scatter
+    }
 }
 
 /// The recent runs a prediction is fitted on, or `None` while there are too few or no limit.
@@ -133,12 +177,25 @@ fn recent_runs(runs: &[Timed], limit: f64) -> Option<&[Timed]> {
     (runs.len() >= MIN_RUNS && limit > 0.0).then(|| &runs[runs.len() - RECENT.min(runs.len())..])
 }
 
-/// The first of the next [`HORIZON`] runs whose predicted duration (`at(ahead)`: seconds and
-/// cause) comes within `scatter` of `limit`, once the latest run is past [`EARLIEST`] of it.
+/// The chance that a run the trend puts at `predicted` seconds, with `scatter` seconds of
+/// noise around it (taken as normal), passes `limit`.
+fn chance_over(predicted: f64, scatter: f64, limit: f64) -> f64 {
+    if scatter <= 0.0 {
+        return if predicted >= limit { 1.0 } else { 0.0 };
+    }
+    0.5 * libm::erfc((limit - predicted) / (scatter * std::f64::consts::SQRT_2))
+}
+
+/// The breach the next runs' predicted durations (`at(ahead)`: seconds and cause) make
+/// likely enough: when the chance that one of the next [`HORIZON`] runs passes `limit`
+/// (each run's noise being `relative_scatter` of its duration) reaches [`CHANCE`], once the
+/// latest run is past
+/// [`EARLIEST`] of it. The run it names is the one by which a breach becomes more likely
+/// than not, which may lie beyond the horizon when the trend is slow and the noise wide.
 fn first_breach(
     recent: &[Timed],
     limit: f64,
-    scatter: f64,
+    relative_scatter: f64,
     slope_seconds_per_run: f64,
     at: impl Fn(usize) -> (f64, BreachCause),
 ) -> Option<PredictedBreach> {
@@ -146,19 +203,37 @@ fn first_breach(
     if latest.seconds < EARLIEST * limit || latest.seconds >= limit {
         return None;
     }
-    let gap = usual_gap(recent);
-    (1..=HORIZON).find_map(|ahead| {
+    // The chance that none of the runs so far passes the limit.
+    let mut none_yet = 1.0;
+    let mut chance = 0.0;
+    let mut likely = None;
+    for ahead in 1..=LOOKOUT {
         let (predicted, cause) = at(ahead);
-        // Within one scatter of the limit is where a run's noise alone takes it over.
-        (predicted + scatter >= limit).then(|| PredictedBreach {
-            runs_ahead: ahead,
-            expected_at: latest.started
-                + chrono::Duration::milliseconds((gap * ahead as f64 * 1000.0) as i64),
-            limit_seconds: limit,
-            predicted_seconds: predicted,
-            slope_seconds_per_run,
-            cause,
-        })
+        none_yet *= 1.0 - chance_over(predicted, relative_scatter * predicted, limit);
+        if ahead == HORIZON {
+            chance = 1.0 - none_yet;
+            if chance < CHANCE {
+                return None;
+            }
+        }
+        if likely.is_none() && (1.0 - none_yet >= 0.5 || ahead == LOOKOUT) {
+            likely = Some((ahead, predicted, cause));
+        }
+        if likely.is_some() && ahead >= HORIZON {
+            break;
+        }
+    }
+    let (runs_ahead, predicted_seconds, cause) = likely?;
+    let gap = usual_gap(recent);
+    Some(PredictedBreach {
+        runs_ahead,
+        expected_at: latest.started
+            + chrono::Duration::milliseconds((gap * runs_ahead as f64 * 1000.0) as i64),
+        limit_seconds: limit,
+        predicted_seconds,
+        chance,
+        slope_seconds_per_run,
+        cause,
     })
 }
 
@@ -171,10 +246,9 @@ fn from_volume(runs: &[Timed], limit: f64) -> Option<PredictedBreach> {
         .enumerate()
         .map(|(i, r)| (i as f64, *r))
         .collect();
-    let (rows_slope, rows_intercept, rows_scatter) = robust_line(&by_run)?;
+    let volume = Line::through(&by_run)?;
     let last = (by_run.len() - 1) as f64;
-    // A real rise in volume: more than twice its scatter across the recent runs.
-    if rows_slope <= 0.0 || rows_slope * last <= 2.0 * rows_scatter {
+    if !volume.rises_over(last) {
         return None;
     }
     let cost: Vec<(f64, f64)> = recent
@@ -182,16 +256,17 @@ fn from_volume(runs: &[Timed], limit: f64) -> Option<PredictedBreach> {
         .zip(&rows)
         .map(|(r, n)| (*n, r.seconds))
         .collect();
-    let (per_row, fixed, scatter) = robust_line(&cost)?;
-    if per_row <= 0.0 {
+    let cost = Line::through(&cost)?;
+    if cost.slope <= 0.0 {
         return None;
     }
-    first_breach(recent, limit, scatter, per_row * rows_slope, |ahead| {
-        let predicted_rows = rows_intercept + rows_slope * (last + ahead as f64);
+    let per_run = cost.slope * volume.slope;
+    first_breach(recent, limit, cost.relative_scatter, per_run, |ahead| {
+        let predicted_rows = volume.at(last + ahead as f64);
         (
-            fixed + per_row * predicted_rows,
+            cost.at(predicted_rows),
             BreachCause::VolumeGrowth {
-                rows_per_run: rows_slope,
+                rows_per_run: volume.slope,
                 predicted_rows,
             },
         )
@@ -206,18 +281,23 @@ fn from_durations(runs: &[Timed], limit: f64) -> Option<PredictedBreach> {
         .enumerate()
         .map(|(i, r)| (i as f64, r.seconds))
         .collect();
-    let (slope, intercept, scatter) = robust_line(&points)?;
+    let durations = Line::through(&points)?;
     let last = (points.len() - 1) as f64;
-    // A real trend: the line rose by more than twice the scatter across the recent runs.
-    if slope <= 0.0 || slope * last <= 2.0 * scatter {
+    if !durations.rises_over(last) {
         return None;
     }
-    first_breach(recent, limit, scatter, slope, |ahead| {
-        (
-            intercept + slope * (last + ahead as f64),
-            BreachCause::DurationTrend,
-        )
-    })
+    first_breach(
+        recent,
+        limit,
+        durations.relative_scatter,
+        durations.slope,
+        |ahead| {
+            (
+                durations.at(last + ahead as f64),
+                BreachCause::DurationTrend,
+            )
+        },
+    )
 }
 
 fn theil_sen(points: &[(f64, f64)]) -> Option<f64> {
@@ -260,19 +340,66 @@ mod tests {
             .collect()
     }
 
-    /// How many runs ahead of the breaching one (at `breach_at`) the first prediction came,
-    /// counted from the run after which it was raised; `None` if none came before it.
-    fn lead_of(runs: &[Timed], breach_at: usize, limit: f64) -> Option<f64> {
-        (1..breach_at)
-            .find(|t| predict_timeout(&runs[..*t], limit).is_some())
-            .map(|t| (breach_at - (t - 1)) as f64)
+    /// What the accuracy tests count.
+    #[derive(Default)]
+    struct Tally {
+        breaches: usize,
+        /// Breaches predicted after a run before the breaching one.
+        predicted: usize,
+        /// Of those, how many runs ahead of the breach the first prediction came.
+        leads: Vec<f64>,
+        /// Of those, the breaches that came by the run the prediction named.
+        by_named_run: usize,
+        /// Predictions on steady assets (each run after which one is raised), and their runs.
+        false_predictions: usize,
+        steady_runs: usize,
     }
 
-    /// After how many of the runs a prediction is raised (on a steady asset, each is false).
-    fn predictions(runs: &[Timed], limit: f64) -> usize {
-        (1..=runs.len())
-            .filter(|t| predict_timeout(&runs[..*t], limit).is_some())
-            .count()
+    impl Tally {
+        /// A drifting history whose first run past `limit` is `breach_at`.
+        fn drifting(&mut self, runs: &[Timed], breach_at: usize, limit: f64) {
+            self.breaches += 1;
+            let first =
+                (1..=breach_at).find_map(|t| Some((t, predict_timeout(&runs[..t], limit)?)));
+            if let Some((t, breach)) = first {
+                // Raised after run t - 1: the breach is this many runs later.
+                let lead = breach_at - (t - 1);
+                self.predicted += 1;
+                self.leads.push(lead as f64);
+                self.by_named_run += usize::from(lead <= breach.runs_ahead);
+            }
+        }
+
+        /// A steady history: every prediction on it is false.
+        fn steady(&mut self, runs: &[Timed], limit: f64) {
+            self.false_predictions += (1..=runs.len())
+                .filter(|t| predict_timeout(&runs[..*t], limit).is_some())
+                .count();
+            self.steady_runs += runs.len();
+        }
+
+        fn recall(&self) -> f64 {
+            self.predicted as f64 / self.breaches.max(1) as f64
+        }
+
+        fn false_per_30_days(&self) -> f64 {
+            self.false_predictions as f64 / (self.steady_runs as f64 / 30.0)
+        }
+
+        fn report(&self, name: &str) {
+            println!(
+                "{name}: {} breaches, {:.1} % predicted at least one run ahead, median lead {} runs, {:.0} % of them by the run named; precision {:.1} %; {} false predictions over {} steady runs ({:.2} per asset per 30 days)",
+                self.breaches,
+                100.0 * self.recall(),
+                median(&mut self.leads.clone()),
+                100.0 * self.by_named_run as f64 / self.predicted.max(1) as f64,
+                100.0 * self.predicted as f64
+                    / (self.predicted + self.false_predictions).max(1) as f64,
+                self.false_predictions,
+                self.steady_runs,
+                self.false_per_30_days(),
+            );
+        }
     }
 
     #[test]
@@ -282,7 +409,13 @@ mod tests {
         let breach = predict_timeout(&daily(&durations), 700.0).expect("predicted");
         assert_eq!(breach.runs_ahead, 2);
         assert_eq!(breach.expected_at.to_rfc3339(), "2026-11-17T02:00:00+00:00");
-        assert!(breach.describe("orders").contains("past its 700 s limit"));
+        assert!(
+            breach
+                .describe("orders")
+                .contains("a 100 % chance that one of the next 5 runs passes its 700 s limit"),
+            "{}",
+            breach.describe("orders")
+        );
         // Far from the limit: nothing yet.
         assert!(predict_timeout(&daily(&durations), 5000.0).is_none());
     }
@@ -304,8 +437,7 @@ mod tests {
     fn prediction_accuracy_on_simulated_drifts() {
         let mut rng = StdRng::seed_from_u64(11);
         let limit = 1000.0;
-        let (mut breaches, mut predicted, mut leads) = (0usize, 0usize, Vec::new());
-        let (mut false_predictions, mut steady_days) = (0usize, 0usize);
+        let mut tally = Tally::default();
         for _ in 0..200 {
             // A drifting asset: from 30–60 % of the limit, 0.5–4 % of it more per run.
             let level = rng.random_range(0.3..0.6) * limit;
@@ -313,14 +445,8 @@ mod tests {
             let history: Vec<f64> = (0..120)
                 .map(|i| (level + drift * i as f64) * (1.0 + 0.08 * normal(&mut rng)))
                 .collect();
-            let Some(breach_at) = history.iter().position(|d| *d >= limit) else {
-                continue;
-            };
-            breaches += 1;
-            let runs = daily(&history);
-            if let Some(lead) = lead_of(&runs, breach_at, limit) {
-                predicted += 1;
-                leads.push(lead);
+            if let Some(breach_at) = history.iter().position(|d| *d >= limit) {
+                tally.drifting(&daily(&history), breach_at, limit);
             }
         }
         for _ in 0..200 {
@@ -328,23 +454,12 @@ mod tests {
             let history: Vec<f64> = (0..90)
                 .map(|_| level * (1.0 + 0.08 * normal(&mut rng)))
                 .collect();
-            let runs = daily(&history);
-            false_predictions += predictions(&runs, limit);
-            steady_days += history.len();
+            tally.steady(&daily(&history), limit);
         }
-        let recall = predicted as f64 / breaches.max(1) as f64;
-        let false_per_30 = false_predictions as f64 / (steady_days as f64 / 30.0);
-        let median_lead = {
-            let mut l = leads.clone();
-            median(&mut l)
-        };
-        println!(
-            "{breaches} breaches, {:.1} % predicted at least one run ahead, median lead {median_lead} runs; {false_predictions} false predictions over {steady_days} steady runs ({false_per_30:.2} per asset per 30 days)",
-            100.0 * recall
-        );
-        assert!(breaches >= 150, "{breaches}");
-        assert!(recall >= 0.8, "recall {recall}");
-        assert!(false_per_30 <= 1.0, "{false_per_30}");
+        tally.report("duration trend");
+        assert!(tally.breaches >= 150, "{}", tally.breaches);
+        assert!(tally.recall() >= 0.8, "recall {}", tally.recall());
+        assert!(tally.false_per_30_days() <= 1.0);
     }
 
     fn daily_with_rows(runs: &[(f64, f64)]) -> Vec<Timed> {
@@ -381,7 +496,7 @@ mod tests {
         let text = breach.describe("events");
         assert!(
             text.starts_with("events: input volume rising 5000 rows per run")
-                && text.contains(" rows, should take "),
+                && text.contains(" rows"),
             "{text}"
         );
         println!("{text}");
@@ -393,25 +508,24 @@ mod tests {
     /// Input volume growing towards the limit (`cargo test -p weir-observe prediction --
     /// --nocapture`): rows growing 1–5 % of their start a run with 3 % noise, durations a fixed
     /// part plus a cost per row with noise of their own (8 %, as in the duration test, and
-    /// 15 %, a figure only), against steady volumes at 30–75 % of the limit with the same
-    /// noise. Same targets as the duration trend, at 8 %.
+    /// 15 %), against steady volumes at 30–75 % of the limit with the same noise. Same targets
+    /// as the duration trend; the durations alone do worse.
     #[test]
     fn volume_prediction_accuracy_on_simulated_growth() {
-        // Measured 70.5 % (the durations alone: 65.3 %): the 80 % target is not met on these
-        // slow drifts (see BENCHMARKS.md); held here so a regression fails.
-        let (recall, by_durations, false_per_30) = volume_accuracy(0.08);
-        assert!(recall >= 0.68 && recall > by_durations, "recall {recall}");
-        assert!(false_per_30 <= 1.0, "{false_per_30}");
-        let (recall, by_durations, _) = volume_accuracy(0.15);
-        assert!(recall > by_durations, "recall {recall}");
+        for noise in [0.08, 0.15] {
+            let (tally, by_durations) = volume_accuracy(noise);
+            assert!(tally.breaches >= 150, "{}", tally.breaches);
+            assert!(tally.recall() >= 0.8, "recall {}", tally.recall());
+            assert!(tally.recall() > by_durations, "recall {}", tally.recall());
+            assert!(tally.false_per_30_days() <= 1.0);
+        }
     }
 
-    /// (recall, recall by the durations alone, false predictions per asset per 30 days).
-    fn volume_accuracy(duration_noise: f64) -> (f64, f64, f64) {
+    /// The tally, and the recall of the durations' trend alone.
+    fn volume_accuracy(duration_noise: f64) -> (Tally, f64) {
         let mut rng = StdRng::seed_from_u64(12);
         let limit = 1000.0;
-        let (mut breaches, mut predicted, mut by_durations, mut leads) = (0, 0, 0, Vec::new());
-        let (mut false_predictions, mut steady_days) = (0usize, 0usize);
+        let (mut tally, mut by_durations) = (Tally::default(), 0);
         for _ in 0..200 {
             let start_rows = rng.random_range(100_000.0..500_000.0);
             let growth = rng.random_range(0.01..0.05) * start_rows;
@@ -429,15 +543,11 @@ mod tests {
             let Some(breach_at) = history.iter().position(|(d, _)| *d >= limit) else {
                 continue;
             };
-            breaches += 1;
             let runs = daily_with_rows(&history);
-            if (1..breach_at).any(|t| from_durations(&runs[..t], limit).is_some()) {
+            if (1..=breach_at).any(|t| from_durations(&runs[..t], limit).is_some()) {
                 by_durations += 1;
             }
-            if let Some(lead) = lead_of(&runs, breach_at, limit) {
-                predicted += 1;
-                leads.push(lead);
-            }
+            tally.drifting(&runs, breach_at, limit);
         }
         for _ in 0..200 {
             let rows = rng.random_range(100_000.0..500_000.0);
@@ -450,21 +560,14 @@ mod tests {
                     )
                 })
                 .collect();
-            let runs = daily_with_rows(&history);
-            false_predictions += predictions(&runs, limit);
-            steady_days += history.len();
+            tally.steady(&daily_with_rows(&history), limit);
         }
-        let recall = predicted as f64 / breaches.max(1) as f64;
-        let false_per_30 = false_predictions as f64 / (steady_days as f64 / 30.0);
-        let median_lead = median(&mut leads.clone());
-        println!(
-            "volume growth, {:.0} % duration noise: {breaches} breaches, {:.1} % predicted at least one run ahead ({:.1} % by the durations alone), median lead {median_lead} runs; {false_predictions} false predictions over {steady_days} steady runs ({false_per_30:.2} per asset per 30 days)",
+        let by_durations = by_durations as f64 / tally.breaches.max(1) as f64;
+        tally.report(&format!(
+            "volume growth, {:.0} % duration noise (the durations alone: {:.1} %)",
             100.0 * duration_noise,
-            100.0 * recall,
-            100.0 * by_durations as f64 / breaches.max(1) as f64,
-        );
-        assert!(breaches >= 150, "{breaches}");
-        let by_durations = by_durations as f64 / breaches.max(1) as f64;
-        (recall, by_durations, false_per_30)
+            100.0 * by_durations
+        ));
+        (tally, by_durations)
     }
 }
