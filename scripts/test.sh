@@ -7,7 +7,9 @@
 #   - the Python `datacontract-cli` package (the independent ODCS implementation weir-model's
 #     contract corpus test and the written-contracts test compare weir's verdicts with);
 #   - the Python `jsonschema` and `pyyaml` packages (a second implementation of the official
-#     ODCS JSON schemas, which settles where weir and datacontract-cli disagree).
+#     ODCS JSON schemas, which settles where weir and datacontract-cli disagree);
+#   - the Python `openlineage-python` package (the official OpenLineage client: its model of
+#     the spec and the standard facets validates the run events weir emits);
 #   - `promtool` (Debian's `prometheus` package), the reference linter of the Prometheus
 #     exposition `weir serve` serves at /metrics;
 #   - Chromium and ChromeDriver (Debian's `chromium` and `chromium-driver` packages): the
@@ -35,6 +37,10 @@ fi
 if ! "$PYTHON" -c "import yaml, jsonschema; jsonschema.Draft201909Validator" >/dev/null 2>&1; then
   echo "installing the Python jsonschema and pyyaml packages (reference ODCS schema validator for the tests)"
   "$PYTHON" -m pip install --quiet "jsonschema>=4.18" pyyaml
+fi
+if ! "$PYTHON" -c "import openlineage.client.generated.base" >/dev/null 2>&1; then
+  echo "installing the Python openlineage-python package (the official client's model of the OpenLineage spec validates weir's events)"
+  "$PYTHON" -m pip install --quiet openlineage-python
 fi
 export WEIR_TEST_PYTHON="$PYTHON"
 

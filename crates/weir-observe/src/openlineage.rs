@@ -151,7 +151,7 @@ pub fn run_events(
     job_facets.insert(
         "jobType".into(),
         facet(
-            "2-0-3/JobTypeJobFacet",
+            "2-0-4/JobTypeJobFacet",
             "JobTypeJobFacet",
             json!({"processingType": "BATCH", "integration": "WEIR", "jobType": asset.kind().to_ascii_uppercase()}),
         ),
@@ -203,7 +203,7 @@ pub fn run_events(
         facets.insert(
             "schema".into(),
             facet(
-                "1-1-1/SchemaDatasetFacet",
+                "1-2-0/SchemaDatasetFacet",
                 "SchemaDatasetFacet",
                 json!({ "fields": fields }),
             ),
@@ -225,7 +225,7 @@ pub fn run_events(
     facets.insert(
         "dataQualityMetrics".into(),
         facet(
-            "1-0-0/DataQualityMetricsDatasetFacet",
+            "1-0-1/DataQualityMetricsDatasetFacet",
             "DataQualityMetricsDatasetFacet",
             json!({"rowCount": report.rows_stored, "bytes": report.stages.bytes_written, "columnMetrics": column_metrics}),
         ),
@@ -244,7 +244,7 @@ pub fn run_events(
     facets.insert(
         "dataQualityAssertions".into(),
         facet(
-            "1-0-1/DataQualityAssertionsDatasetFacet",
+            "1-1-0/DataQualityAssertionsDatasetFacet",
             "DataQualityAssertionsDatasetFacet",
             json!({ "assertions": assertions }),
         ),

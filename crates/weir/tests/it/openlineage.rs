@@ -1,7 +1,11 @@
 //! OpenLineage run events: `weir run` with `[openlineage]` set appends a START and a
 //! COMPLETE (or FAIL) event per asset run to a file and posts the same events to an HTTP
 //! receiver, with weir's run ids, the schema, column lineage (DIRECT/INDIRECT), data quality
-//! metrics and assertions facets.
+//! metrics and assertions facets; every event validates against the official OpenLineage
+//! client's model of the spec (`scripts/openlineage_validate.py`).
+
+use std::path::Path;
+use std::process::Command;
 
 use serde_json::Value;
 
@@ -166,4 +170,25 @@ fn every_asset_run_is_a_start_and_a_complete_or_fail_event_to_a_file_and_an_endp
         .expect("the status check");
     assert_eq!(failed_check["success"], false);
     assert_eq!(hits_on(&hits, "/api/v1/lineage").len(), events.len());
+    assert_valid_openlineage(&dir.join("lineage.ndjson"));
+}
+
+/// Every event in `path` validates against openlineage-python's model of the spec and its
+/// standard facets (scripts/openlineage_validate.py; scripts/test.sh installs the package).
+fn assert_valid_openlineage(path: &Path) {
+    let python = std::env::var("WEIR_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/openlineage_validate.py");
+    let out = Command::new(python)
+        .arg(script)
+        .arg(path)
+        .output()
+        .expect("python runs");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "the events do not validate:\n{said}");
+    assert!(said.contains("events valid"), "{said}");
 }
