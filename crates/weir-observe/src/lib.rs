@@ -11,6 +11,8 @@
 pub mod anomaly;
 #[cfg(test)]
 mod anomaly_accuracy;
+#[cfg(test)]
+mod budget_accuracy;
 mod channel;
 mod error;
 pub mod late_upstream;
@@ -23,6 +25,8 @@ mod run_anomalies;
 mod slo;
 mod slo_incidents;
 mod stats;
+#[cfg(test)]
+mod test_project;
 mod watch;
 
 pub use channel::{Channel, Target, channel_label, deliverable_channels, resolve};

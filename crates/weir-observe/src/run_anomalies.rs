@@ -311,23 +311,7 @@ mod state_tests {
 
     /// A one-source project whose runs may take `timeout_secs`.
     fn project_with_timeout(dir: &std::path::Path, timeout_secs: u64) -> Project {
-        let write = |path: &str, text: &str| {
-            let path = dir.join(path);
-            std::fs::create_dir_all(path.parent().unwrap_or(dir)).expect("folder");
-            std::fs::write(path, text).expect("write");
-        };
-        write("weir.toml", "[project]\nname = \"shop\"\n");
-        write(
-            "contracts/orders.odcs.yaml",
-            "apiVersion: v3.1.0\nkind: DataContract\nid: orders\nversion: 1.0.0\nstatus: active\nschema:\n  - name: orders\n    properties:\n      - name: id\n        logicalType: integer\n",
-        );
-        write(
-            "sources/orders.toml",
-            &format!("format = \"csv\"\npath = \"data/*.csv\"\ntimeout_secs = {timeout_secs}\n"),
-        );
-        let (project, diagnostics) = weir_model::load_project(dir);
-        assert!(!diagnostics.has_errors(), "{diagnostics:?}");
-        project.expect("project")
+        crate::test_project::one_source(dir, &format!("timeout_secs = {timeout_secs}\n"))
     }
 
     #[tokio::test]
