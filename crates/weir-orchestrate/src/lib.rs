@@ -33,6 +33,7 @@ mod stats;
 mod telemetry;
 #[doc(hidden)]
 pub mod testing;
+mod unchanged;
 mod upkeep;
 
 pub use arrivals::ArrivalWatch;

@@ -92,19 +92,7 @@ pub(crate) async fn materialize(
     let started = std::time::Instant::now();
     report.stages.enter(ComponentKind::Model);
     let merging = model.materialization == Materialization::IncrementalMerge;
-    let mut contract = asset.contract.clone();
-    if merging {
-        // A NULL key can never match on MERGE, so it would be inserted again on every run:
-        // the key columns are required, and a row without one is quarantined.
-        for object in &mut contract.schema {
-            for property in &mut object.properties {
-                if model.unique_key.contains(&property.name) {
-                    property.required = true;
-                }
-            }
-        }
-    }
-    let validator = Validator::new(&asset.name, &contract, ParseOptions::default())?;
+    let validator = model_validator(asset, model)?;
     let partition = match (&options.partition, &model.partition) {
         (None, _) => None,
         (Some(_), None) => {
@@ -129,7 +117,17 @@ pub(crate) async fn materialize(
         })?;
         upstream.insert(name.clone(), table);
     }
-    let current = current_inputs(asset, model, &validator, &upstream)?;
+    let mut tables = BTreeMap::new();
+    for (name, table) in &upstream {
+        tables.insert(
+            name.clone(),
+            TableInput {
+                id: table.table_id()?,
+                version: table.version().unwrap_or_default(),
+            },
+        );
+    }
+    let current = current_inputs(asset, model, &validator, tables)?;
     let own = LakeTable::open(&report.table_path).await?;
     let recorded: Option<Inputs> = match &own {
         Some(table) => table
@@ -655,22 +653,14 @@ fn partition_error(model: &ModelDef, e: String) -> OrchestrateError {
     OrchestrateError::Config(format!("{}: {e}", model.path.display()))
 }
 
-fn current_inputs(
+/// What `model` would be computed from now: `tables` (each upstream table's id and
+/// version), its definition and its contract.
+pub(crate) fn current_inputs(
     asset: &Asset,
     model: &ModelDef,
     validator: &Validator,
-    upstream: &BTreeMap<String, LakeTable>,
+    tables: BTreeMap<String, TableInput>,
 ) -> Result<Inputs> {
-    let mut tables = BTreeMap::new();
-    for (name, table) in upstream {
-        tables.insert(
-            name.clone(),
-            TableInput {
-                id: table.table_id()?,
-                version: table.version().unwrap_or_default(),
-            },
-        );
-    }
     let contract_text = std::fs::read(&asset.contract_path).map_err(|e| OrchestrateError::Io {
         path: asset.contract_path.clone(),
         source: e,
@@ -680,6 +670,27 @@ fn current_inputs(
         definition: definition_fingerprint(model, validator),
         contract: format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&contract_text)),
     })
+}
+
+/// The validator of a model's rows: its contract, with a merge model's key columns required
+/// (a NULL key never matches on MERGE, so its row would be inserted again on every run; a
+/// row without one is quarantined).
+pub(crate) fn model_validator(asset: &Asset, model: &ModelDef) -> Result<Validator> {
+    let mut contract = asset.contract.clone();
+    if model.materialization == Materialization::IncrementalMerge {
+        for object in &mut contract.schema {
+            for property in &mut object.properties {
+                if model.unique_key.contains(&property.name) {
+                    property.required = true;
+                }
+            }
+        }
+    }
+    Ok(Validator::new(
+        &asset.name,
+        &contract,
+        ParseOptions::default(),
+    )?)
 }
 
 /// A stable fingerprint (xxh3-128, the same on every platform and Rust release) of what

@@ -415,12 +415,8 @@ async fn read_all(
 /// Nothing new: report the published versions and write nothing.
 pub(crate) async fn up_to_date(report: &mut AssetRunReport) -> Result<()> {
     report.status = RunStatus::UpToDate;
-    if let Some(t) = LakeTable::open(&report.table_path).await? {
-        report.table_version = t.version();
-    }
-    if let Some(t) = LakeTable::open(&report.quarantine_path).await? {
-        report.quarantine_version = t.version();
-    }
+    report.table_version = LakeTable::latest_version(&report.table_path).await?;
+    report.quarantine_version = LakeTable::latest_version(&report.quarantine_path).await?;
     Ok(())
 }
 

@@ -213,6 +213,15 @@ async fn run_one(
     options: &RunOptions,
     progress: &dyn Progress,
 ) -> Result<AssetRunReport> {
+    // An up-to-date model is found so without its lease or its pool's slot: no work, no write.
+    if let Some(model) = &asset.model
+        && let Some(mut report) =
+            crate::unchanged::unchanged_model(project, state, graph, asset, model, options).await?
+    {
+        report.components = crate::telemetry::components(asset, &report);
+        crate::telemetry::emit(&report);
+        return Ok(report);
+    }
     let slot = match asset.pool() {
         Some(pool) => {
             let slots = project.config.pools.get(pool).copied().unwrap_or(1);
@@ -372,7 +381,11 @@ async fn run_leased(
     }
     report.components = crate::telemetry::components(asset, &report);
     crate::telemetry::emit(&report);
-    state.record_components(&report).await?;
+    // A run that found its asset up to date did nothing worth a durable record: its figures
+    // are zeros (they are still emitted above).
+    if report.status != RunStatus::UpToDate {
+        state.record_components(&report).await?;
+    }
     Ok(report)
 }
 

@@ -10,6 +10,7 @@
 mod changes;
 mod compact;
 mod error;
+mod head;
 mod promote;
 mod publish;
 mod quarantine;
@@ -21,6 +22,7 @@ pub use changes::{CommitRecord, TableChanges};
 pub use compact::{COMPACT, Compaction, OPERATION_KEY, compact};
 pub use deltalake::kernel::Add;
 pub use error::{Result, StoreError};
+pub use head::TableHead;
 pub use promote::{PROMOTED_PREFIX, delete_lake, place_live_files};
 pub use publish::{
     PartOutcome, Publication, PublicationPart, move_journal_aside, read_journal, remove_journal,

@@ -683,11 +683,21 @@ mod tests {
     use crate::{Publication, PublicationPart};
 
     async fn publish(path: &Path, version: i64, adds: Vec<Add>, removes: Vec<String>) {
+        publish_with(path, version, adds, removes, BTreeMap::new()).await;
+    }
+
+    async fn publish_with(
+        path: &Path,
+        version: i64,
+        adds: Vec<Add>,
+        removes: Vec<String>,
+        commit_metadata: BTreeMap<String, serde_json::Value>,
+    ) {
         Publication {
             run_id: format!("r{version}"),
             app_id: "weir:t".into(),
             version,
-            commit_metadata: BTreeMap::new(),
+            commit_metadata,
             parts: vec![PublicationPart {
                 table_path: path.to_path_buf(),
                 adds,
@@ -800,5 +810,31 @@ mod tests {
         let table = LakeTable::open(&path).await.expect("open").expect("table");
         let counts = table.counts(&[]).await.expect("counts").expect("stats");
         assert_eq!((counts.rows, counts.nulls_of("a")), (5, Some(3)));
+    }
+
+    /// The head read from the log agrees with the opened table: its version, its id, and the
+    /// keys weir put in its newest commit.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_head_is_what_the_opened_table_says() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let path = tmp.path().join("t");
+        assert_eq!(LakeTable::head(&path).await.expect("head"), None);
+        let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)]));
+        let table = LakeTable::open_or_create(&path, "t", &schema, None)
+            .await
+            .expect("create");
+        let adds = stage(&table, vec![1], "data/a.csv").await;
+        let inputs = serde_json::json!({"tables": {"orders": {"id": "x", "version": 3}}});
+        let metadata = BTreeMap::from([("weir.inputs".to_string(), inputs.clone())]);
+        publish_with(&path, 1, adds, Vec::new(), metadata).await;
+        let table = LakeTable::open(&path).await.expect("open").expect("table");
+        let head = LakeTable::head(&path).await.expect("head").expect("a head");
+        assert_eq!(Some(head.version), table.version());
+        assert_eq!(head.id, table.table_id().expect("id"));
+        assert_eq!(head.commit_info.get("weir.inputs"), Some(&inputs));
+        assert_eq!(
+            LakeTable::latest_version(&path).await.expect("version"),
+            table.version()
+        );
     }
 }
