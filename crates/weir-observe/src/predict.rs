@@ -200,7 +200,9 @@ fn first_breach(
     at: impl Fn(usize) -> (f64, BreachCause),
 ) -> Option<PredictedBreach> {
     let latest = recent.last()?;
-    if latest.seconds < EARLIEST * limit || latest.seconds >= limit {
+    // No scatter to judge by (a line not above zero anywhere): nothing is predicted.
+    if !relative_scatter.is_finite() || latest.seconds < EARLIEST * limit || latest.seconds >= limit
+    {
         return None;
     }
     // The chance that none of the runs so far passes the limit.
@@ -212,7 +214,7 @@ fn first_breach(
         none_yet *= 1.0 - chance_over(predicted, relative_scatter * predicted, limit);
         if ahead == HORIZON {
             chance = 1.0 - none_yet;
-            if chance < CHANCE {
+            if chance.is_nan() || chance < CHANCE {
                 return None;
             }
         }
@@ -418,6 +420,14 @@ mod tests {
         );
         // Far from the limit: nothing yet.
         assert!(predict_timeout(&daily(&durations), 5000.0).is_none());
+    }
+
+    #[test]
+    fn a_scatter_that_cannot_be_measured_predicts_nothing() {
+        let runs = daily(&[600.0, 650.0, 700.0, 750.0, 800.0, 850.0]);
+        let at = |ahead: usize| (850.0 + 50.0 * ahead as f64, BreachCause::DurationTrend);
+        assert!(first_breach(&runs, 1000.0, f64::NAN, 50.0, at).is_none());
+        assert!(first_breach(&runs, 1000.0, 0.05, 50.0, at).is_some());
     }
 
     #[test]
