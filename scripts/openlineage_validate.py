@@ -145,6 +145,7 @@ class Checker:
         if not isinstance(value, dict):
             self.fail(path, f"expected an object, got {type(value).__name__}")
             return None
+        errors_before = len(self.errors)
         hints = typing.get_type_hints(cls)
         fields = {f.name: f for f in attr.fields(cls)}
         for key in value:
@@ -163,7 +164,7 @@ class Checker:
                     self.fail(f"{path}.{name}", f"required by {cls.__name__}, missing")
                 continue
             kwargs[field.alias] = self.value(value[name], hints[name], f"{path}.{name}")
-        if any(e.startswith(path) for e in self.errors):
+        if len(self.errors) > errors_before:
             return None
         try:
             return cls(**kwargs)

@@ -29,20 +29,7 @@ impl LakeTable {
     /// its log cannot tell cheaply (its first commit cleaned up after a checkpoint, a commit
     /// that does not parse): the caller then opens the table, which settles it either way.
     pub async fn head(path: &Path) -> Result<Option<TableHead>> {
-        if !path
-            .join("_delta_log")
-            .join(format!("{:020}.json", 0))
-            .exists()
-        {
-            return Ok(None);
-        }
-        let Ok(table) = deltalake::DeltaTableBuilder::from_url(table_url(path)?)
-            .and_then(deltalake::DeltaTableBuilder::build)
-        else {
-            return Ok(None);
-        };
-        let store = table.log_store();
-        let Ok(version) = store.get_latest_version(0).await else {
+        let Some((store, version)) = newest_in_log(path).await? else {
             return Ok(None);
         };
         let mut actions = Vec::new();
@@ -74,11 +61,31 @@ impl LakeTable {
     }
 
     /// The newest version of the table at `path`, from a listing of its log (no snapshot is
-    /// loaded); `None` without a table.
+    /// loaded, no commit read); `None` without a table.
     pub async fn latest_version(path: &Path) -> Result<Option<u64>> {
-        if let Some(head) = LakeTable::head(path).await? {
-            return Ok(Some(head.version));
+        if let Some((_, version)) = newest_in_log(path).await? {
+            return Ok(Some(version));
         }
         Ok(LakeTable::open(path).await?.and_then(|t| t.version()))
     }
+}
+
+/// The log store of the table at `path` and its newest version, from a listing of the log;
+/// `None` when there is no first commit (no table, or its log cleaned up past it) or the
+/// listing fails: the callers then open the table.
+async fn newest_in_log(path: &Path) -> Result<Option<(deltalake::logstore::LogStoreRef, u64)>> {
+    if !path
+        .join("_delta_log")
+        .join(format!("{:020}.json", 0))
+        .exists()
+    {
+        return Ok(None);
+    }
+    let Ok(table) = deltalake::DeltaTableBuilder::from_url(table_url(path)?)
+        .and_then(deltalake::DeltaTableBuilder::build)
+    else {
+        return Ok(None);
+    };
+    let store = table.log_store();
+    Ok(store.get_latest_version(0).await.ok().map(|v| (store, v)))
 }
