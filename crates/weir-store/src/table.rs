@@ -726,10 +726,21 @@ mod tests {
         .expect("publish");
     }
 
+    /// The tests' tables: one nullable integer column `a`.
+    fn one_column() -> SchemaRef {
+        Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)]))
+    }
+
+    /// A new table `t` of [`one_column`] at `path`.
+    async fn new_table(path: &Path) -> LakeTable {
+        LakeTable::open_or_create(path, "t", &one_column(), None)
+            .await
+            .expect("create")
+    }
+
     async fn stage(table: &LakeTable, values: Vec<i64>, origin: &str) -> Vec<Add> {
-        let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)]));
-        let batch =
-            RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(values))]).expect("batch");
+        let batch = RecordBatch::try_new(one_column(), vec![Arc::new(Int64Array::from(values))])
+            .expect("batch");
         let mut writer = table.stage().expect("stage");
         writer.write(batch).await.expect("write");
         let mut adds = writer.finish().await.expect("finish");
@@ -743,10 +754,7 @@ mod tests {
     async fn tables_are_checkpointed_every_ten_commits() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let path = tmp.path().join("t");
-        let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)]));
-        let table = LakeTable::open_or_create(&path, "t", &schema, None)
-            .await
-            .expect("create");
+        let table = new_table(&path).await;
         for version in 1..=10 {
             let adds = stage(&table, vec![version], &format!("data/{version}.csv")).await;
             publish(&path, version, adds, Vec::new()).await;
@@ -773,10 +781,7 @@ mod tests {
     async fn origin_tags_survive_commits_removals_and_checkpoints() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let path = tmp.path().join("t");
-        let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)]));
-        let table = LakeTable::open_or_create(&path, "t", &schema, None)
-            .await
-            .expect("create");
+        let table = new_table(&path).await;
         let first = stage(&table, vec![1, 2, 3], "data/a.csv").await;
         let second = stage(&table, vec![4, 5], "data/b 1%.csv").await;
         publish(&path, 1, [first, second].concat(), Vec::new()).await;
@@ -832,7 +837,7 @@ mod tests {
     async fn counts_sum_rows_and_nulls_from_file_statistics() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let path = tmp.path().join("n");
-        let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)]));
+        let schema = one_column();
         let table = LakeTable::open_or_create(&path, "n", &schema, None)
             .await
             .expect("create");
@@ -862,10 +867,7 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tempdir");
         let path = tmp.path().join("t");
         assert_eq!(LakeTable::head(&path).await.expect("head"), None);
-        let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)]));
-        let table = LakeTable::open_or_create(&path, "t", &schema, None)
-            .await
-            .expect("create");
+        let table = new_table(&path).await;
         let adds = stage(&table, vec![1], "data/a.csv").await;
         let inputs = serde_json::json!({"tables": {"orders": {"id": "x", "version": 3}}});
         let metadata = BTreeMap::from([("weir.inputs".to_string(), inputs.clone())]);
