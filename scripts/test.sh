@@ -64,8 +64,6 @@ PG_DIR="$(mktemp -d)"
 trap 'scripts/pg_loopback.sh stop "$PG_DIR"; rm -rf "$PG_DIR"' EXIT
 WEIR_TEST_POSTGRES="$(scripts/pg_loopback.sh start "$PG_DIR")"
 export WEIR_TEST_POSTGRES
-# Tests that restart the server (workers must reconnect) find it here.
-export WEIR_TEST_POSTGRES_DIR="$PG_DIR"
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"

@@ -16,16 +16,23 @@ pub async fn fresh_postgres_database() -> Result<String> {
             "{POSTGRES_ENV} is not set: run the tests through ./scripts/test.sh, which starts a PostgreSQL server on loopback and sets it"
         ))
     })?;
+    fresh_database_on(&admin).await
+}
+
+/// Creates a new database on the server at `admin` (a URL whose user may create databases)
+/// and returns its URL. For tests that bring a server of their own, such as one that restarts
+/// it: restarting the shared server would cut the connections of every test beside it.
+pub async fn fresh_database_on(admin: &str) -> Result<String> {
     let name = format!("weir_{}", uuid::Uuid::now_v7().simple());
-    let mut conn = sqlx::postgres::PgConnection::connect(&admin)
+    let mut conn = sqlx::postgres::PgConnection::connect(admin)
         .await
         .map_err(|e| OrchestrateError::State(format!("connecting to {admin}: {e}")))?;
     conn.execute(format!("CREATE DATABASE {name}").as_str())
         .await
         .map_err(|e| OrchestrateError::State(format!("creating database {name}: {e}")))?;
     let _ = conn.close().await;
-    let mut url = url::Url::parse(&admin)
-        .map_err(|e| OrchestrateError::Config(format!("{POSTGRES_ENV}: {e}")))?;
+    let mut url =
+        url::Url::parse(admin).map_err(|e| OrchestrateError::Config(format!("{admin}: {e}")))?;
     url.set_path(&name);
     Ok(url.to_string())
 }

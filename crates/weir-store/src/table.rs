@@ -38,6 +38,10 @@ fn writer_properties() -> parquet::file::properties::WriterProperties {
 /// clean-up still waits for `delta.logRetentionDuration`).
 const CHECKPOINT_INTERVAL: &str = "10";
 
+/// How many of the newest commits [`LakeTable::txn_version`] reads itself before it asks
+/// delta-rs to replay the log.
+const RECENT_TXN_COMMITS: u64 = 10;
+
 /// One Delta table of the lake.
 pub struct LakeTable {
     pub path: PathBuf,
@@ -353,15 +357,51 @@ impl LakeTable {
     }
 
     /// The last `txn` version committed by `app_id`: how far this table has published.
+    ///
+    /// Delta keeps, per app id, the `txn` of the newest commit that carries one, so the
+    /// newest commits are read first, one commit entry each (weir's own publications carry
+    /// their `txn`, so the first one read usually answers). Only when none of the last
+    /// [`RECENT_TXN_COMMITS`] has it, or one of them cannot be read, or the table lets
+    /// transactions expire, does delta-rs replay the whole log for it (which every run did
+    /// several times before: most of a small run's CPU).
     pub async fn txn_version(&self, app_id: &str) -> Result<Option<i64>> {
         let snapshot = self
             .table
             .snapshot()
             .map_err(StoreError::delta(&self.path))?;
+        if snapshot
+            .table_config()
+            .set_transaction_retention_duration
+            .is_none()
+            && let Some(found) = self.txn_in_recent_commits(app_id).await
+        {
+            return Ok(Some(found));
+        }
         snapshot
             .transaction_version(self.table.log_store().as_ref(), app_id)
             .await
             .map_err(StoreError::delta(&self.path))
+    }
+
+    /// The `txn` version of `app_id` in the newest commit at or before this snapshot's version
+    /// that carries one, among the last [`RECENT_TXN_COMMITS`]; `None` when none of them
+    /// does or one cannot be read (the caller then replays the log).
+    async fn txn_in_recent_commits(&self, app_id: &str) -> Option<i64> {
+        let newest = self.table.version()?;
+        let store = self.table.log_store();
+        let oldest = newest.saturating_sub(RECENT_TXN_COMMITS - 1);
+        for v in (oldest..=newest).rev() {
+            let bytes = store.read_commit_entry(v).await.ok()??;
+            let actions = deltalake::logstore::get_actions(v, &bytes).ok()?;
+            let found = actions.iter().find_map(|a| match a {
+                deltalake::kernel::Action::Txn(t) if t.app_id == app_id => Some(t.version),
+                _ => None,
+            });
+            if found.is_some() {
+                return found;
+            }
+        }
+        None
     }
 
     /// Every data file of the current version, with its origin tag and row count.
@@ -706,9 +746,20 @@ mod tests {
         removes: Vec<String>,
         commit_metadata: BTreeMap<String, serde_json::Value>,
     ) {
+        publish_as("weir:t", path, version, adds, removes, commit_metadata).await;
+    }
+
+    async fn publish_as(
+        app_id: &str,
+        path: &Path,
+        version: i64,
+        adds: Vec<Add>,
+        removes: Vec<String>,
+        commit_metadata: BTreeMap<String, serde_json::Value>,
+    ) {
         Publication {
             run_id: format!("r{version}"),
-            app_id: "weir:t".into(),
+            app_id: app_id.into(),
             version,
             commit_metadata,
             parts: vec![PublicationPart {
@@ -746,6 +797,45 @@ mod tests {
         let mut adds = writer.finish().await.expect("finish");
         tag_origin(&mut adds, origin);
         adds
+    }
+
+    /// The `txn` read from the newest commits is the one delta-rs finds by replaying the log:
+    /// in the newest commit, further back, past the commits read (and past a checkpoint), and
+    /// for an app id that never committed.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn txn_versions_from_recent_commits_agree_with_a_log_replay() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let path = tmp.path().join("t");
+        let table = new_table(&path).await;
+        let replayed = |table: &LakeTable, app: &str| {
+            let app = app.to_string();
+            let snapshot = table.table.snapshot().expect("snapshot").clone();
+            let store = table.table.log_store();
+            async move {
+                snapshot
+                    .transaction_version(store.as_ref(), app)
+                    .await
+                    .expect("replay")
+            }
+        };
+        let mut expected: BTreeMap<&str, i64> = BTreeMap::new();
+        // "weir:a" publishes at commits 1 and 2, "weir:b" at the 14 after: "weir:a"'s last
+        // txn ends up past the commits read; "weir:b"'s is in the newest.
+        for (i, app) in std::iter::repeat_n("weir:a", 2)
+            .chain(std::iter::repeat_n("weir:b", 14))
+            .enumerate()
+        {
+            let version = i as i64 + 5;
+            let adds = stage(&table, vec![version], &format!("data/{i}.csv")).await;
+            publish_as(app, &path, version, adds, Vec::new(), BTreeMap::new()).await;
+            expected.insert(app, version);
+            let table = LakeTable::open(&path).await.expect("open").expect("table");
+            for app in ["weir:a", "weir:b", "weir:never"] {
+                let fast = table.txn_version(app).await.expect("txn");
+                assert_eq!(fast, replayed(&table, app).await, "{app} after commit {i}");
+                assert_eq!(fast, expected.get(app).copied(), "{app} after commit {i}");
+            }
+        }
     }
 
     /// A table weir creates is checkpointed every [`CHECKPOINT_INTERVAL`] commits, so opening

@@ -1,6 +1,7 @@
 //! `weir worker` processes sharing a queue in a real PostgreSQL state store (the server
 //! `scripts/test.sh` starts on loopback): no run executes twice, a killed worker's run is
-//! executed again once, and a restart of the database server loses and doubles nothing.
+//! executed again once, and a restart of the database server (a server of that test's own)
+//! loses and doubles nothing.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -233,14 +234,73 @@ fn a_killed_worker_on_postgres_has_its_run_executed_again_once() {
     }
 }
 
+/// A PostgreSQL server of one test's own, stopped when dropped. A test that restarts the
+/// server needs one: restarting the server the other tests share cuts their connections, and
+/// they fail for a reason that is not theirs.
+struct PrivatePostgres {
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+impl PrivatePostgres {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = pg_loopback("start", dir.path());
+        let url = String::from_utf8(out).expect("URL").trim().to_string();
+        Self { dir, url }
+    }
+
+    fn restart(&self) {
+        pg_loopback("restart", self.dir.path());
+    }
+
+    /// A new, empty database on this server.
+    fn fresh_state(&self) -> String {
+        runtime()
+            .block_on(weir_orchestrate::testing::fresh_database_on(&self.url))
+            .expect("a database on the private PostgreSQL server")
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(pg_loopback_script())
+            .arg("stop")
+            .arg(self.dir.path())
+            .output();
+    }
+}
+
+fn pg_loopback_script() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pg_loopback.sh")
+}
+
+/// Runs `scripts/pg_loopback.sh COMMAND DIR` and returns what it printed; panics with its
+/// error output when it fails.
+fn pg_loopback(command: &str, dir: &Path) -> Vec<u8> {
+    let out = Command::new("bash")
+        .arg(pg_loopback_script())
+        .arg(command)
+        .arg(dir)
+        .output()
+        .expect("scripts/pg_loopback.sh runs");
+    assert!(
+        out.status.success(),
+        "pg_loopback.sh {command}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// The PostgreSQL server restarts in the middle of a drain: the workers reconnect and finish
 /// every run; a run caught by the restart is retried by its policy, never started twice at
-/// once, and the lake holds every row once.
+/// once, and the lake holds every row once. The server is this test's own (see
+/// [`PrivatePostgres`]).
 #[test]
 fn workers_reconnect_after_postgres_restarts_mid_drain() {
-    let pg_dir = std::env::var("WEIR_TEST_POSTGRES_DIR")
-        .expect("WEIR_TEST_POSTGRES_DIR (run the tests through ./scripts/test.sh)");
-    let state = fresh_state();
+    let server = PrivatePostgres::start();
+    let state = server.fresh_state();
     let (_tmp, dir) = built_project(&state);
     enqueue(&state, &SELECTIONS, 300);
     let workers: Vec<Worker> = (0..3).map(|_| worker(&dir, &state)).collect();
@@ -255,17 +315,7 @@ fn workers_reconnect_after_postgres_restarts_mid_drain() {
         assert!(Instant::now() < deadline, "no run ended within 120 s");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pg_loopback.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .args(["restart", &pg_dir])
-        .output()
-        .expect("restart PostgreSQL");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    server.restart();
     let runs = wait_drained(&state, 600);
     drop(workers);
     assert_eq!(runs.len(), 300);
