@@ -33,14 +33,21 @@ pub async fn queue(dir: &Path, runs: usize) -> anyhow::Result<()> {
             weir_orchestrate::testing::POSTGRES_ENV
         );
     }
-    for (backend, workers) in [
-        ("SQLite", 1usize),
-        ("SQLite", 3),
-        ("PostgreSQL", 1),
-        ("PostgreSQL", 3),
+    // `max_runs`: how many runs a worker executes at once (`[serve] max_runs`, 1 by default).
+    // It claims that many at a time and records together the runs that ended together, as
+    // `weir serve` and `weir worker` do.
+    for (backend, workers, max_runs) in [
+        ("SQLite", 1usize, 1usize),
+        ("SQLite", 1, 16),
+        ("SQLite", 3, 1),
+        ("SQLite", 3, 16),
+        ("PostgreSQL", 1, 1),
+        ("PostgreSQL", 1, 16),
+        ("PostgreSQL", 3, 1),
+        ("PostgreSQL", 3, 16),
     ] {
         let url = if backend == "SQLite" {
-            let path = dir.join(format!("queue-{workers}.db"));
+            let path = dir.join(format!("queue-{workers}-{max_runs}.db"));
             for suffix in ["", "-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
             }
@@ -68,15 +75,23 @@ pub async fn queue(dir: &Path, runs: usize) -> anyhow::Result<()> {
                 let worker = format!("bench-{w}");
                 let lease = Duration::from_secs(30);
                 let mut done = 0usize;
-                while let Some(run) = state.claim_run(&worker, lease).await? {
-                    anyhow::ensure!(
-                        state.heartbeat(&run.id, &worker, lease).await?,
-                        "lost lease"
-                    );
-                    state
-                        .finish_attempt(&run.id, &worker, &AttemptOutcome::Succeeded)
-                        .await?;
-                    done += 1;
+                loop {
+                    let runs = state.claim_runs(&worker, lease, None, max_runs).await?;
+                    if runs.is_empty() {
+                        break;
+                    }
+                    for run in &runs {
+                        anyhow::ensure!(
+                            state.heartbeat(&run.id, &worker, lease).await?,
+                            "lost lease"
+                        );
+                    }
+                    let ended: Vec<(&str, &AttemptOutcome)> = runs
+                        .iter()
+                        .map(|run| (run.id.as_str(), &AttemptOutcome::Succeeded))
+                        .collect();
+                    state.finish_attempts(&worker, &ended).await?;
+                    done += runs.len();
                 }
                 anyhow::Ok(done)
             }));
@@ -91,7 +106,7 @@ pub async fn queue(dir: &Path, runs: usize) -> anyhow::Result<()> {
         anyhow::ensure!(succeeded == runs, "{succeeded} succeeded");
         state.close().await;
         println!(
-            "queue ({backend}, {workers} worker task(s)): {runs} runs enqueued in {enqueued:.2}s ({:.0}/s); claimed, heartbeated and completed in {drained:.2}s ({:.0} runs/s)",
+            "queue ({backend}, {workers} worker task(s), max_runs {max_runs}): {runs} runs enqueued in {enqueued:.2}s ({:.0}/s); claimed, heartbeated and completed in {drained:.2}s ({:.0} runs/s)",
             runs as f64 / enqueued,
             runs as f64 / drained
         );

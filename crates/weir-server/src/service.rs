@@ -471,6 +471,8 @@ impl Turn<'_> {
                 }
             }
         }
+        // The runs that ended since the last turn are recorded together, in one commit.
+        let mut ended = Vec::new();
         let mut next = 0;
         while next < running.len() {
             if !running[next].1.is_finished() {
@@ -483,16 +485,25 @@ impl Turn<'_> {
                 stale_downstream: Vec::new(),
             });
             tracing::info!(run = %run.id, outcome = ?executed.outcome, "run ended");
-            if let Err(e) = state
-                .finish_attempt(&run.id, worker, &executed.outcome)
-                .await
-            {
-                // The state store is away (restarting, say): the outcome is kept, as a task
-                // that has finished, and recorded at a next turn. Dropping it would leave the
-                // run to be executed again when its lease expires.
+            ended.push((run, executed));
+        }
+        let recorded = {
+            let outcomes: Vec<(&str, &AttemptOutcome)> = ended
+                .iter()
+                .map(|(run, executed)| (run.id.as_str(), &executed.outcome))
+                .collect();
+            state.finish_attempts(worker, &outcomes).await
+        };
+        if let Err(e) = recorded {
+            // The state store is away (restarting, say): the outcomes are kept, as tasks that
+            // have finished, and recorded at a next turn. Dropping them would leave the runs
+            // to be executed again when their leases expire.
+            for (run, executed) in ended {
                 running.push((run, tokio::spawn(std::future::ready(executed))));
-                return Err(e.into());
             }
+            return Err(e.into());
+        }
+        for (run, executed) in &ended {
             if let Some(serve) = definitions.project().map(|p| &p.config.serve)
                 && serve.dependency_automation
                 && !executed.stale_downstream.is_empty()
@@ -513,10 +524,13 @@ impl Turn<'_> {
         let max_runs = definitions
             .project()
             .map_or(1, |p| p.config.serve.max_runs.max(1));
-        while running.len() < max_runs {
-            let Some(run) = state.claim_run(worker, lease).await? else {
-                break;
-            };
+        let free = max_runs.saturating_sub(running.len());
+        let claimed = if free > 0 {
+            state.claim_runs(worker, lease, None, free).await?
+        } else {
+            Vec::new()
+        };
+        for run in claimed {
             tracing::info!(run = %run.id, selection = ?run.selection, trigger = %run.trigger, attempt = run.attempt, "run started");
             let (state, worker, root, claimed): (StateStore, String, PathBuf, QueuedRun) = (
                 state.clone(),
