@@ -11,6 +11,7 @@ mod changes;
 mod compact;
 mod error;
 mod head;
+mod kept;
 mod promote;
 mod publish;
 mod quarantine;

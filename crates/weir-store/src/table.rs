@@ -146,17 +146,38 @@ pub(crate) fn table_url(path: &Path) -> Result<url::Url> {
 }
 
 impl LakeTable {
-    /// Opens the table at `path`, or `None` if no Delta table exists there yet.
+    /// Opens the table at `path`, or `None` if no Delta table exists there yet. A table this
+    /// process opened before is brought up to date from where it was (see `kept.rs`) rather
+    /// than read again from its last checkpoint.
     pub async fn open(path: &Path) -> Result<Option<LakeTable>> {
         if !path.join("_delta_log").exists() {
             return Ok(None);
         }
         let url = table_url(path)?;
+        let canonical = url
+            .to_file_path()
+            .map_err(|()| StoreError::Other(format!("{} is not a local path", path.display())))?;
+        if let Some(mut table) = crate::kept::reusable(&canonical) {
+            match table.update_incremental(None).await {
+                Ok(()) => {
+                    crate::kept::keep(&canonical, &table);
+                    return Ok(Some(LakeTable {
+                        path: path.to_path_buf(),
+                        table,
+                    }));
+                }
+                // Whatever went wrong, a fresh open says it properly (or succeeds).
+                Err(_) => crate::kept::forget(&canonical),
+            }
+        }
         match deltalake::open_table(url).await {
-            Ok(table) => Ok(Some(LakeTable {
-                path: path.to_path_buf(),
-                table,
-            })),
+            Ok(table) => {
+                crate::kept::keep(&canonical, &table);
+                Ok(Some(LakeTable {
+                    path: path.to_path_buf(),
+                    table,
+                }))
+            }
             // A log folder without a first commit: a creation that was killed half-way.
             Err(deltalake::DeltaTableError::NotATable(_)) => Ok(None),
             Err(e) => Err(StoreError::Delta {
@@ -835,6 +856,82 @@ mod tests {
                 assert_eq!(fast, replayed(&table, app).await, "{app} after commit {i}");
                 assert_eq!(fast, expected.get(app).copied(), "{app} after commit {i}");
             }
+        }
+    }
+
+    /// The live files and version of the table at `path` as a fresh open by delta-rs reads
+    /// them, without anything this process kept: the oracle for a kept table.
+    async fn as_read_afresh(path: &Path) -> (Option<u64>, Vec<String>) {
+        let url = table_url(path).expect("url");
+        let table = deltalake::open_table(url).await.expect("fresh open");
+        let mut files: Vec<String> = table.get_file_uris().expect("files").collect();
+        files.sort();
+        (table.version(), files)
+    }
+
+    async fn as_opened(path: &Path) -> (Option<u64>, Vec<String>) {
+        let table = LakeTable::open(path).await.expect("open").expect("table");
+        let mut files: Vec<String> = table.table.get_file_uris().expect("files").collect();
+        files.sort();
+        (table.version(), files)
+    }
+
+    /// A table opened again is brought up to date from where this process kept it: it sees
+    /// every commit made since, through any handle, across a checkpoint, as a fresh open does.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_kept_table_sees_every_commit_made_since() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let path = tmp.path().join("t");
+        let table = new_table(&path).await;
+        let canonical = table_url(&path).expect("url").to_file_path().expect("path");
+        for i in 0..13i64 {
+            let adds = stage(&table, vec![i], &format!("data/{i}.csv")).await;
+            // Every third commit replaces the table, so kept file lists must drop files too.
+            let removes = if i % 3 == 2 {
+                LakeTable::open(&path)
+                    .await
+                    .expect("open")
+                    .expect("table")
+                    .live_files()
+                    .await
+                    .expect("files")
+                    .into_iter()
+                    .map(|f| f.path)
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            publish(&path, i + 1, adds, removes).await;
+            assert_eq!(
+                as_opened(&path).await,
+                as_read_afresh(&path).await,
+                "after commit {i}"
+            );
+            assert!(crate::kept::is_kept(&canonical));
+        }
+    }
+
+    /// A table deleted and created again at the same path by another process, with as many
+    /// commits as the kept one, more or fewer, is opened afresh: never the kept table's files,
+    /// never its commits mixed in.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_table_created_again_at_the_same_path_is_not_taken_for_the_kept_one() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let path = tmp.path().join("t");
+        for (round, commits) in [2i64, 2, 3, 1].into_iter().enumerate() {
+            // Built elsewhere and moved into place, as another process's table would appear:
+            // this process never opens it before it replaces the kept one.
+            let elsewhere = tmp.path().join(format!("elsewhere-{round}"));
+            let table = new_table(&elsewhere).await;
+            for i in 0..commits {
+                let adds = stage(&table, vec![i], &format!("data/{i}.csv")).await;
+                publish(&elsewhere, i + 1, adds, Vec::new()).await;
+            }
+            let _ = std::fs::remove_dir_all(&path);
+            std::fs::rename(&elsewhere, &path).expect("move into place");
+            let opened = as_opened(&path).await;
+            assert_eq!(opened, as_read_afresh(&path).await, "round {round}");
+            assert_eq!(opened.1.len() as i64, commits, "round {round}");
         }
     }
 
