@@ -304,6 +304,7 @@ impl StateStore {
         let claim = self.claim_statement();
         let mut tx = self.begin_write().await?;
         let mut runs = Vec::new();
+        let mut events = Vec::new();
         while runs.len() < max {
             let row = sqlx::query(&claim)
                 .bind(worker)
@@ -317,19 +318,17 @@ impl StateStore {
                 break;
             };
             let run = row_to_run(&row)?;
-            record_event(
-                &mut tx,
-                &run.id,
-                "running",
-                &at,
-                Some(&format!("attempt {} by {worker}", run.attempt)),
-            )
-            .await?;
+            events.push(Event {
+                id: run.id.clone(),
+                status: "running",
+                detail: Some(format!("attempt {} by {worker}", run.attempt)),
+            });
             runs.push(run);
         }
         if runs.is_empty() {
             return Ok(runs);
         }
+        record_events(&mut tx, &events, &at).await?;
         tx.commit().await.map_err(state_err)?;
         Ok(runs)
     }
@@ -395,9 +394,11 @@ impl StateStore {
         }
         let at = now();
         let mut tx = self.begin_write().await?;
+        let mut events = Vec::with_capacity(ended.len());
         for (id, outcome) in ended {
-            end_attempt(self, &mut tx, id, worker, outcome, &at).await?;
+            events.extend(end_attempt(self, &mut tx, id, worker, outcome, &at).await?);
         }
+        record_events(&mut tx, &events, &at).await?;
         tx.commit().await.map_err(state_err)
     }
 
@@ -588,7 +589,8 @@ async fn insert_queued(tx: &mut WriteTx, id: &str, run: &NewRun) -> Result<()> {
     Ok(())
 }
 
-/// Ends `worker`'s attempt at run `id` inside `tx` (see [`StateStore::finish_attempt`]).
+/// Ends `worker`'s attempt at run `id` inside `tx` (see [`StateStore::finish_attempt`]);
+/// returns the transition to record, or `None` when the run is no longer `worker`'s.
 async fn end_attempt(
     store: &StateStore,
     tx: &mut WriteTx,
@@ -596,7 +598,44 @@ async fn end_attempt(
     worker: &str,
     outcome: &AttemptOutcome,
     at: &str,
-) -> Result<()> {
+) -> Result<Option<Event>> {
+    let (status, error) = match outcome {
+        AttemptOutcome::Succeeded => ("succeeded", None),
+        AttemptOutcome::Cancelled(why) => ("cancelled", Some(why)),
+        AttemptOutcome::Failed(why) => return fail_attempt(store, tx, id, worker, why, at).await,
+        AttemptOutcome::Refused(why) => ("failed", Some(why)),
+    };
+    // An end that does not depend on the attempt number is one statement.
+    let ended = sqlx::query(
+        "UPDATE run_queue SET status = $1, ended_at = $2, error = $3, claimed_by = NULL, lease_until = NULL
+         WHERE id = $4 AND claimed_by = $5 AND status = 'running'
+         RETURNING id",
+    )
+    .bind(status)
+    .bind(at)
+    .bind(error)
+    .bind(id)
+    .bind(worker)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(state_err)?;
+    Ok(ended.map(|_| Event {
+        id: id.to_string(),
+        status,
+        detail: error.cloned(),
+    }))
+}
+
+/// A failed attempt: `retrying` after a backoff that grows with the attempt number while
+/// attempts remain, `failed` after the last.
+async fn fail_attempt(
+    store: &StateStore,
+    tx: &mut WriteTx,
+    id: &str,
+    worker: &str,
+    why: &str,
+    at: &str,
+) -> Result<Option<Event>> {
     let row = sqlx::query(&format!(
         "SELECT attempt, max_attempts FROM run_queue WHERE id = $1 AND claimed_by = $2 AND status = 'running'{}",
         store.for_update()
@@ -607,21 +646,15 @@ async fn end_attempt(
     .await
     .map_err(state_err)?;
     let Some(row) = row else {
-        return Ok(());
+        return Ok(None);
     };
     let attempt: i64 = row.try_get("attempt").map_err(state_err)?;
     let max_attempts: i64 = row.try_get("max_attempts").map_err(state_err)?;
-    let (status, not_before, error) = match outcome {
-        AttemptOutcome::Succeeded => ("succeeded", None, None),
-        AttemptOutcome::Cancelled(why) => ("cancelled", None, Some(why.clone())),
-        AttemptOutcome::Failed(why) if attempt < max_attempts => {
-            ("retrying", Some(after(backoff(attempt))), Some(why.clone()))
-        }
-        AttemptOutcome::Failed(why) | AttemptOutcome::Refused(why) => {
-            ("failed", None, Some(why.clone()))
-        }
+    let (status, not_before, ended) = if attempt < max_attempts {
+        ("retrying", Some(after(backoff(attempt))), None)
+    } else {
+        ("failed", None, Some(at))
     };
-    let ended = if status == "retrying" { None } else { Some(at) };
     sqlx::query(
         "UPDATE run_queue SET status = $1, not_before = COALESCE($2, not_before), ended_at = $3,
             error = $4, claimed_by = NULL, lease_until = NULL
@@ -630,17 +663,59 @@ async fn end_attempt(
     .bind(status)
     .bind(&not_before)
     .bind(ended)
-    .bind(&error)
+    .bind(why)
     .bind(id)
     .execute(&mut **tx)
     .await
     .map_err(state_err)?;
-    let detail = match (&not_before, &error) {
-        (Some(when), Some(why)) => Some(format!("{why}; attempt {} at {when}", attempt + 1)),
-        (None, Some(why)) => Some(why.clone()),
-        _ => None,
+    let detail = match &not_before {
+        Some(when) => format!("{why}; attempt {} at {when}", attempt + 1),
+        None => why.to_string(),
     };
-    record_event(tx, id, status, at, detail.as_deref()).await
+    Ok(Some(Event {
+        id: id.to_string(),
+        status,
+        detail: Some(detail),
+    }))
+}
+
+/// A transition of a queued run, to record in `run_queue_events`.
+struct Event {
+    id: String,
+    status: &'static str,
+    detail: Option<String>,
+}
+
+/// Records `events`, all at `at`, in as few statements as the databases' limits on bound
+/// values allow (a batch of claims or ends is one statement, not one per run).
+async fn record_events(tx: &mut WriteTx, events: &[Event], at: &str) -> Result<()> {
+    for chunk in events.chunks(500) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                format!(
+                    "(${}, ${}, ${}, ${})",
+                    4 * i + 1,
+                    4 * i + 2,
+                    4 * i + 3,
+                    4 * i + 4
+                )
+            })
+            .collect();
+        let statement = format!(
+            "INSERT INTO run_queue_events (queue_id, status, at, detail) VALUES {}",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&statement);
+        for event in chunk {
+            query = query
+                .bind(event.id.as_str())
+                .bind(event.status)
+                .bind(at)
+                .bind(event.detail.as_deref());
+        }
+        query.execute(&mut **tx).await.map_err(state_err)?;
+    }
+    Ok(())
 }
 
 async fn record_event(
