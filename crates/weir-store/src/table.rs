@@ -158,9 +158,13 @@ impl LakeTable {
             .to_file_path()
             .map_err(|()| StoreError::Other(format!("{} is not a local path", path.display())))?;
         if let Some(mut table) = crate::kept::reusable(&canonical) {
+            let kept_version = table.version();
             match table.update_incremental(None).await {
                 Ok(()) => {
-                    crate::kept::keep(&canonical, &table);
+                    // Unchanged, the kept entry stands: no second read of the commit file.
+                    if table.version() != kept_version {
+                        crate::kept::keep(&canonical, &table);
+                    }
                     return Ok(Some(LakeTable {
                         path: path.to_path_buf(),
                         table,
