@@ -318,6 +318,7 @@ async fn run_loop(
         scheduler: Scheduler::new(Utc::now()),
         arrivals: ArrivalWatch::default(),
         freshness: FreshnessWatch::default(),
+        downstream: Vec::new(),
     };
     let mut definitions = Definitions::default();
     let lease = Duration::from_secs(config.lease_secs.max(1));
@@ -412,6 +413,10 @@ struct Triggers {
     scheduler: Scheduler,
     arrivals: ArrivalWatch,
     freshness: FreshnessWatch,
+    /// Downstream runs owed to ended runs (the id of the run that published, the stale
+    /// assets), not queued yet. They outlive a turn whose state store failed halfway, so a
+    /// trigger is queued at a later turn instead of being lost with the error.
+    downstream: Vec<(String, Vec<String>)>,
 }
 
 /// What one turn of the loop works with.
@@ -503,22 +508,25 @@ impl Turn<'_> {
             }
             return Err(e.into());
         }
-        for (run, executed) in &ended {
-            if let Some(serve) = definitions.project().map(|p| &p.config.serve)
-                && serve.dependency_automation
-                && !executed.stale_downstream.is_empty()
-                && !state.has_waiting(&executed.stale_downstream).await?
-            {
-                let id = state
-                    .enqueue(&NewRun {
-                        delay: Duration::from_millis(serve.debounce_ms),
-                        ..NewRun::automatic(
-                            executed.stale_downstream.clone(),
-                            format!("upstream:{}", run.id),
-                        )
-                    })
-                    .await?;
-                tracing::info!(run = %id, assets = ?executed.stale_downstream, "upstream published: downstream run queued");
+        let serve = definitions.project().map(|p| p.config.serve.clone());
+        if let Some(serve) = serve.as_ref().filter(|s| s.dependency_automation) {
+            triggers.downstream.extend(
+                ended
+                    .into_iter()
+                    .filter(|(_, executed)| !executed.stale_downstream.is_empty())
+                    .map(|(run, executed)| (run.id, executed.stale_downstream)),
+            );
+            while let Some((upstream, assets)) = triggers.downstream.first() {
+                if !state.has_waiting(assets).await? {
+                    let id = state
+                        .enqueue(&NewRun {
+                            delay: Duration::from_millis(serve.debounce_ms),
+                            ..NewRun::automatic(assets.clone(), format!("upstream:{upstream}"))
+                        })
+                        .await?;
+                    tracing::info!(run = %id, assets = ?assets, "upstream published: downstream run queued");
+                }
+                triggers.downstream.remove(0);
             }
         }
         let max_runs = definitions

@@ -12,6 +12,7 @@ mod compact;
 mod error;
 mod head;
 mod kept;
+mod merge;
 mod promote;
 mod publish;
 mod quarantine;

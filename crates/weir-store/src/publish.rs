@@ -1,13 +1,13 @@
 //! Publishing a run: one atomic Delta commit per table, made exactly-once by a `txn` action,
 //! and journalled so a crash between two tables' commits is completed, never doubled.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Add, MetadataExt, StructType, Transaction};
-use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::protocol::{DeltaOperation, MergePredicate, SaveMode};
 use std::sync::Arc;
 
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
@@ -152,8 +152,7 @@ impl Publication {
                 .map_err(StoreError::delta(&path))?;
             actions.extend(removes);
         } else if !part.removes.is_empty() {
-            let wanted: std::collections::BTreeSet<&str> =
-                part.removes.iter().map(String::as_str).collect();
+            let wanted: BTreeSet<&str> = part.removes.iter().map(String::as_str).collect();
             let removes: Vec<Action> = snapshot
                 .snapshot()
                 .file_views(table.table.log_store().as_ref(), None)
@@ -218,9 +217,75 @@ impl Publication {
 }
 
 impl Publication {
-    /// Merges the staged files into the table in one MERGE commit carrying the same `txn`
-    /// and metadata as any other publish. The staged files themselves are then unreferenced.
+    /// Merges the staged files into the table in one commit carrying the same `txn` and
+    /// metadata as any other publish: updates the rows whose key a staged row carries and
+    /// inserts the rest.
     async fn merge(&self, table: &mut LakeTable, part: &PublicationPart) -> Result<u64> {
+        if part.adds.is_empty() {
+            // Nothing to merge: record the run's txn with an empty commit so it is not redone.
+            let empty = PublicationPart {
+                merge_keys: Vec::new(),
+                ..part.clone()
+            };
+            return Box::pin(self.commit(table, &empty)).await;
+        }
+        if let Some(files) = crate::merge::small_file_set(table).await? {
+            return self.merge_by_rewrite(table, part, files).await;
+        }
+        self.merge_by_delta_merge(table, part).await
+    }
+
+    /// The merge as one commit that rewrites the files holding a staged key (`merge.rs`).
+    async fn merge_by_rewrite(
+        &self,
+        table: &mut LakeTable,
+        part: &PublicationPart,
+        files: Vec<(String, Action)>,
+    ) -> Result<u64> {
+        let path = table.path.clone();
+        let rewrite =
+            crate::merge::rewrite_matched(table, files, &part.adds, &part.merge_keys).await?;
+        let snapshot = table.table.snapshot().map_err(StoreError::delta(&path))?;
+        let mut actions = rewrite.removes;
+        actions.extend(rewrite.adds.iter().cloned().map(Action::Add));
+        actions.extend(part.adds.iter().cloned().map(Action::Add));
+        let properties = CommitProperties::default()
+            .with_application_transaction(Transaction::new(&self.app_id, self.version))
+            .with_metadata(self.commit_metadata.clone());
+        let predicate = merge_predicate(&part.merge_keys);
+        let operation = DeltaOperation::Merge {
+            predicate: None,
+            merge_predicate: Some(predicate),
+            matched_predicates: vec![MergePredicate {
+                action_type: "update".into(),
+                predicate: None,
+            }],
+            not_matched_predicates: vec![MergePredicate {
+                action_type: "insert".into(),
+                predicate: None,
+            }],
+            not_matched_by_source_predicates: Vec::new(),
+        };
+        let committed = CommitBuilder::from(properties)
+            .with_actions(actions)
+            .build(Some(snapshot), table.table.log_store(), operation)
+            .await;
+        match committed {
+            Ok(finalized) => Ok(finalized.version()),
+            Err(source) => {
+                crate::table::discard_staged(&path, &rewrite.adds);
+                Err(StoreError::Delta { path, source })
+            }
+        }
+    }
+
+    /// The merge through delta-rs's MERGE, for tables of many files. Its commit writes the
+    /// staged rows again, so the staged files themselves are then unreferenced and deleted.
+    async fn merge_by_delta_merge(
+        &self,
+        table: &mut LakeTable,
+        part: &PublicationPart,
+    ) -> Result<u64> {
         let path = table.path.clone();
         let ctx = SessionContext::new();
         table
@@ -244,14 +309,6 @@ impl Publication {
                     .to_string()
             })
             .collect();
-        if files.is_empty() {
-            // Nothing to merge: record the run's txn with an empty commit so it is not redone.
-            let empty = PublicationPart {
-                merge_keys: Vec::new(),
-                ..part.clone()
-            };
-            return Box::pin(self.commit(table, &empty)).await;
-        }
         let arrow_schema = ctx
             .read_parquet(files.clone(), ParquetReadOptions::default())
             .await?
@@ -261,12 +318,7 @@ impl Publication {
         let source = ctx
             .read_parquet(files, ParquetReadOptions::default().schema(&arrow_schema))
             .await?;
-        let predicate = part
-            .merge_keys
-            .iter()
-            .map(|k| format!("target.{q} = source.{q}", q = quote(k)))
-            .collect::<Vec<_>>()
-            .join(" AND ");
+        let predicate = merge_predicate(&part.merge_keys);
         let properties = CommitProperties::default()
             .with_application_transaction(Transaction::new(&self.app_id, self.version))
             .with_metadata(self.commit_metadata.clone());
@@ -342,6 +394,14 @@ fn check_part(table: &LakeTable, part: &PublicationPart) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The MERGE condition on the key columns, between `target` and `source`.
+fn merge_predicate(keys: &[String]) -> String {
+    keys.iter()
+        .map(|k| format!("target.{q} = source.{q}", q = quote(k)))
+        .collect::<Vec<_>>()
+        .join(" AND ")
 }
 
 fn quote(identifier: &str) -> String {
@@ -420,5 +480,157 @@ pub fn remove_journal(path: &Path) -> Result<()> {
             path: path.to_path_buf(),
             source,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Int64Array, RecordBatch, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+
+    use super::*;
+    use crate::table::register_delta;
+
+    fn key_value() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, true),
+            Field::new("v", DataType::Utf8, true),
+        ]))
+    }
+
+    async fn stage(table: &LakeTable, rows: &[(Option<i64>, &str)]) -> Vec<Add> {
+        let keys: Int64Array = rows.iter().map(|(k, _)| *k).collect();
+        let values: StringArray = rows.iter().map(|(_, v)| Some(*v)).collect();
+        let batch = RecordBatch::try_new(key_value(), vec![Arc::new(keys), Arc::new(values)])
+            .expect("batch");
+        let mut writer = table.stage().expect("stage");
+        writer.write(batch).await.expect("write");
+        writer.finish().await.expect("finish")
+    }
+
+    fn publication(path: &Path, version: i64, adds: Vec<Add>, merge_keys: &[&str]) -> Publication {
+        Publication {
+            run_id: format!("r{version}"),
+            app_id: "weir:t".into(),
+            version,
+            commit_metadata: BTreeMap::new(),
+            parts: vec![PublicationPart {
+                table_path: path.to_path_buf(),
+                adds,
+                replace: false,
+                merge_keys: merge_keys.iter().map(|k| k.to_string()).collect(),
+                removes: Vec::new(),
+                schema: None,
+            }],
+            payload: serde_json::Value::Null,
+        }
+    }
+
+    /// A table of four data files: one with a key the merge updates beside keys it keeps, one
+    /// it does not touch, one holding a NULL key (which matches nothing) and one whose every
+    /// row the merge replaces.
+    async fn four_files(path: &Path) -> LakeTable {
+        let table = LakeTable::open_or_create(path, "t", &key_value(), None)
+            .await
+            .expect("create");
+        let files: [&[(Option<i64>, &str)]; 4] = [
+            &[(Some(1), "a1"), (Some(2), "a2"), (Some(3), "a3")],
+            &[(Some(4), "a4"), (Some(5), "a5")],
+            &[(None, "a-null"), (Some(6), "a6")],
+            &[(Some(7), "a7")],
+        ];
+        for (i, rows) in files.into_iter().enumerate() {
+            let adds = stage(&table, rows).await;
+            publication(path, i as i64 + 1, adds, &[])
+                .apply()
+                .await
+                .expect("append");
+        }
+        LakeTable::open(path).await.expect("open").expect("table")
+    }
+
+    async fn rows(path: &Path) -> String {
+        let table = LakeTable::open(path).await.expect("open").expect("table");
+        let ctx = SessionContext::new();
+        register_delta(&ctx, "t", &table).await.expect("register");
+        let batches = ctx
+            .sql("SELECT k, v FROM t ORDER BY k NULLS FIRST, v")
+            .await
+            .expect("sql")
+            .collect()
+            .await
+            .expect("collect");
+        arrow::util::pretty::pretty_format_batches(&batches)
+            .expect("format")
+            .to_string()
+    }
+
+    async fn live_paths(table: &LakeTable) -> BTreeSet<String> {
+        let files = table.live_files().await.expect("files");
+        files.into_iter().map(|f| f.path).collect()
+    }
+
+    const MERGED: &[(Option<i64>, &str)] = &[
+        (Some(2), "b2"),
+        (Some(7), "b7"),
+        (Some(8), "b8"),
+        (None, "b-null"),
+    ];
+
+    /// The merge that rewrites the files holding a staged key commits the same rows as
+    /// delta-rs's MERGE on the same table, removes only the files that held a staged key,
+    /// and is not applied twice.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_merge_by_rewrite_gives_the_rows_of_a_delta_merge() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (rewritten, merged) = (tmp.path().join("rewrite"), tmp.path().join("merge"));
+
+        let mut oracle = four_files(&merged).await;
+        let adds = stage(&oracle, MERGED).await;
+        let by_merge = publication(&merged, 5, adds, &["k"]);
+        by_merge
+            .merge_by_delta_merge(&mut oracle, &by_merge.parts[0])
+            .await
+            .expect("delta merge");
+
+        let table = four_files(&rewritten).await;
+        let before = live_paths(&table).await;
+        let adds = stage(&table, MERGED).await;
+        let by_rewrite = publication(&rewritten, 5, adds.clone(), &["k"]);
+        let outcome = by_rewrite.apply().await.expect("merge");
+        assert!(!outcome[0].already_published);
+
+        let expected = rows(&merged).await;
+        assert_eq!(rows(&rewritten).await, expected);
+        assert!(expected.contains("b-null") && expected.contains("a-null"));
+        assert!(expected.contains("a1") && !expected.contains("a2") && !expected.contains("a7"));
+
+        let table = LakeTable::open(&rewritten)
+            .await
+            .expect("open")
+            .expect("table");
+        let after = live_paths(&table).await;
+        let kept: Vec<&String> = before.intersection(&after).collect();
+        assert_eq!(
+            kept.len(),
+            2,
+            "the untouched file and the NULL key's: {kept:?}"
+        );
+        let staged: BTreeSet<String> = adds.iter().map(|a| percent_decode(&a.path)).collect();
+        assert!(
+            staged.is_subset(&after),
+            "the staged file is added as it is"
+        );
+        assert_eq!(
+            after.len(),
+            4,
+            "kept 2 + one rewritten + one staged: {after:?}"
+        );
+
+        let again = by_rewrite.apply().await.expect("again");
+        assert!(again[0].already_published);
+        assert_eq!(rows(&rewritten).await, expected);
     }
 }

@@ -521,6 +521,11 @@ pub struct StagedWriter {
 }
 
 impl StagedWriter {
+    /// The Arrow schema the staged files are written with: the table's.
+    pub(crate) fn arrow_schema(&self) -> SchemaRef {
+        self.writer.arrow_schema()
+    }
+
     pub async fn write(&mut self, batch: RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
@@ -697,7 +702,6 @@ pub fn discard_staged(table_path: &Path, staged: &[Add]) -> usize {
         .count()
 }
 
-/// The absolute paths of staged files, for [`register_files`].
 /// `batch` with its columns in the order of the table's `schema` (an evolved table has its
 /// new columns last, wherever the contract lists them).
 fn in_table_order(batch: RecordBatch, schema: &SchemaRef, path: &Path) -> Result<RecordBatch> {
@@ -722,6 +726,7 @@ fn in_table_order(batch: RecordBatch, schema: &SchemaRef, path: &Path) -> Result
         .map_err(|e| StoreError::Other(format!("{}: {e}", path.display())))
 }
 
+/// The absolute paths of staged files, for [`register_files`].
 pub fn staged_paths(table_path: &Path, staged: &[Add]) -> Vec<PathBuf> {
     staged
         .iter()
