@@ -85,18 +85,18 @@ pub(crate) async fn complete(
     }
     failpoint("published", asset);
 
+    let mut run = payload.run;
+    run.table_version = versions.table;
     state
-        .record_files(
+        .record_published(
             &payload.asset,
             &publication.run_id,
             publication.version,
             payload.replace,
             &payload.files,
+            &run,
         )
         .await?;
-    let mut run = payload.run;
-    run.table_version = versions.table;
-    state.insert_run(&run).await?;
     failpoint("recorded", asset);
     weir_store::remove_journal(journal)?;
     Ok(versions)

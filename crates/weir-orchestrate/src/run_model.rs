@@ -282,6 +282,7 @@ pub(crate) async fn materialize(
                     .await
                     .map_err(|e| sql_error(model, e))?;
                 report.stages.computing += finding.elapsed();
+                tracing::debug!(asset = %asset.name, elapsed_ms = started.elapsed().as_millis() as u64, "affected keys found");
                 run.stream(df, &mut staging, report).await?;
             }
             Work::AuditOnly => {}

@@ -407,11 +407,43 @@ impl StateStore {
         files: &[LedgerEntry],
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
+        self.record_files_in(&mut tx, asset, run_id, txn_version, replace, files)
+            .await?;
+        tx.commit().await.map_err(state_err)
+    }
+
+    /// [`Self::record_files`] and then the run's record, in one transaction: one durable
+    /// commit where there were two, and never the files without the run's end or the reverse.
+    pub async fn record_published(
+        &self,
+        asset: &str,
+        run_id: &str,
+        txn_version: i64,
+        replace: bool,
+        files: &[LedgerEntry],
+        run: &RunRecord,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        self.record_files_in(&mut tx, asset, run_id, txn_version, replace, files)
+            .await?;
+        upsert_run(run).execute(&mut *tx).await.map_err(state_err)?;
+        tx.commit().await.map_err(state_err)
+    }
+
+    async fn record_files_in(
+        &self,
+        tx: &mut WriteTx,
+        asset: &str,
+        run_id: &str,
+        txn_version: i64,
+        replace: bool,
+        files: &[LedgerEntry],
+    ) -> Result<()> {
         if replace {
             sqlx::query("DELETE FROM file_ledger WHERE asset = $1 AND txn_version < $2")
                 .bind(asset)
                 .bind(txn_version)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(state_err)?;
         }
@@ -424,11 +456,11 @@ impl StateStore {
                 .bind(asset)
                 .bind(&f.path)
                 .bind(txn_version)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(state_err)?;
             }
-            insert_ledger_entry(&mut tx, asset, f, run_id, txn_version, &now).await?;
+            insert_ledger_entry(tx, asset, f, run_id, txn_version, &now).await?;
         }
         // The mark follows the ledger, so the next run trusts it without reading the log.
         sqlx::query(
@@ -436,44 +468,17 @@ impl StateStore {
         )
         .bind(asset)
         .bind(txn_version)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(state_err)?;
-        tx.commit().await.map_err(state_err)
+        Ok(())
     }
 
     pub async fn insert_run(&self, run: &RunRecord) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO runs (id, asset, trigger, status, started_at, ended_at, rows_in, rows_stored, rows_quarantined, bytes_in, table_version, txn_version, contract_version, checks, error, rejected_files, files, quarantine_by_rule, null_counts)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-             ON CONFLICT (id) DO UPDATE SET status = excluded.status, ended_at = excluded.ended_at, rows_in = excluded.rows_in,
-               rows_stored = excluded.rows_stored, rows_quarantined = excluded.rows_quarantined, bytes_in = excluded.bytes_in,
-               table_version = excluded.table_version, txn_version = excluded.txn_version, checks = excluded.checks, error = excluded.error,
-               rejected_files = excluded.rejected_files, files = excluded.files,
-               quarantine_by_rule = excluded.quarantine_by_rule, null_counts = excluded.null_counts",
-        )
-        .bind(&run.id)
-        .bind(&run.asset)
-        .bind(&run.trigger)
-        .bind(&run.status)
-        .bind(&run.started_at)
-        .bind(&run.ended_at)
-        .bind(run.rows_in as i64)
-        .bind(run.rows_stored as i64)
-        .bind(run.rows_quarantined as i64)
-        .bind(run.bytes_in as i64)
-        .bind(run.table_version.map(|v| v as i64))
-        .bind(run.txn_version)
-        .bind(&run.contract_version)
-        .bind(&run.checks)
-        .bind(&run.error)
-        .bind(&run.rejected_files)
-        .bind(&run.files)
-        .bind(&run.quarantine_by_rule)
-        .bind(&run.null_counts)
-        .execute(&self.pool)
-        .await
-        .map_err(state_err)?;
+        upsert_run(run)
+            .execute(&self.pool)
+            .await
+            .map_err(state_err)?;
         Ok(())
     }
 
@@ -778,6 +783,38 @@ fn state_file_error(path: &Path, e: &sqlx::Error) -> OrchestrateError {
 
 pub(crate) fn state_err(e: sqlx::Error) -> OrchestrateError {
     OrchestrateError::State(e.to_string())
+}
+
+/// The statement that records a run (or updates its record: same id).
+fn upsert_run(run: &RunRecord) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
+    sqlx::query(
+        "INSERT INTO runs (id, asset, trigger, status, started_at, ended_at, rows_in, rows_stored, rows_quarantined, bytes_in, table_version, txn_version, contract_version, checks, error, rejected_files, files, quarantine_by_rule, null_counts)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status, ended_at = excluded.ended_at, rows_in = excluded.rows_in,
+           rows_stored = excluded.rows_stored, rows_quarantined = excluded.rows_quarantined, bytes_in = excluded.bytes_in,
+           table_version = excluded.table_version, txn_version = excluded.txn_version, checks = excluded.checks, error = excluded.error,
+           rejected_files = excluded.rejected_files, files = excluded.files,
+           quarantine_by_rule = excluded.quarantine_by_rule, null_counts = excluded.null_counts",
+    )
+    .bind(&run.id)
+    .bind(&run.asset)
+    .bind(&run.trigger)
+    .bind(&run.status)
+    .bind(&run.started_at)
+    .bind(&run.ended_at)
+    .bind(run.rows_in as i64)
+    .bind(run.rows_stored as i64)
+    .bind(run.rows_quarantined as i64)
+    .bind(run.bytes_in as i64)
+    .bind(run.table_version.map(|v| v as i64))
+    .bind(run.txn_version)
+    .bind(&run.contract_version)
+    .bind(&run.checks)
+    .bind(&run.error)
+    .bind(&run.rejected_files)
+    .bind(&run.files)
+    .bind(&run.quarantine_by_rule)
+    .bind(&run.null_counts)
 }
 
 #[cfg(test)]

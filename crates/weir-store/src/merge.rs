@@ -31,6 +31,24 @@ pub(crate) struct Rewrite {
     pub removes: Vec<Action>,
     /// Their rows without the ones a staged row replaces.
     pub adds: Vec<Add>,
+    /// What the commit's `operationMetrics` say, under the names delta-rs's MERGE uses.
+    pub metrics: MergeMetrics,
+}
+
+/// The counts a Delta MERGE commit reports (delta-rs's names), for readers of the log.
+#[derive(Debug, Default, serde::Serialize)]
+pub(crate) struct MergeMetrics {
+    pub num_source_rows: u64,
+    pub num_target_rows_inserted: u64,
+    pub num_target_rows_updated: u64,
+    pub num_target_rows_deleted: u64,
+    pub num_target_rows_copied: u64,
+    pub num_output_rows: u64,
+    pub num_target_files_scanned: u64,
+    pub num_target_files_skipped_during_scan: u64,
+    pub num_target_files_added: u64,
+    pub num_target_files_removed: u64,
+    pub execution_time_ms: u64,
 }
 
 /// The table's current data files, as paths relative to it with the `remove` action that
@@ -83,16 +101,26 @@ pub(crate) async fn rewrite_matched(
     staged: &[Add],
     keys: &[String],
 ) -> Result<Rewrite> {
-    let nothing = Rewrite {
-        removes: Vec::new(),
-        adds: Vec::new(),
-    };
-    if files.is_empty() || staged.is_empty() {
-        return Ok(nothing);
-    }
+    let started = std::time::Instant::now();
     let ctx = SessionContext::new();
     register_files(&ctx, "staged", table, &staged_paths(&table.path, staged)).await?;
     let schema = ctx.table("staged").await?.schema().as_arrow().clone();
+    let mut metrics = MergeMetrics {
+        num_target_files_scanned: files.len() as u64,
+        ..MergeMetrics::default()
+    };
+    if files.is_empty() {
+        let total = counts(&ctx, table, "SELECT COUNT(*) FROM staged").await?;
+        metrics.num_source_rows = cell(&total, 0, 0);
+        metrics.num_target_rows_inserted = metrics.num_source_rows;
+        metrics.num_output_rows = metrics.num_source_rows;
+        metrics.execution_time_ms = started.elapsed().as_millis() as u64;
+        return Ok(Rewrite {
+            removes: Vec::new(),
+            adds: Vec::new(),
+            metrics,
+        });
+    }
     for (i, (path, _)) in files.iter().enumerate() {
         let file = table.path.join(path).display().to_string();
         let df = ctx
@@ -110,73 +138,119 @@ pub(crate) async fn rewrite_matched(
         .map(|i| format!("SELECT {i} AS weir_file, {key_list} FROM f{i}"))
         .collect::<Vec<_>>()
         .join(" UNION ALL ");
-    let holding = ctx
-        .sql(&format!(
-            "SELECT DISTINCT t.weir_file FROM ({every_file}) t \
-             WHERE EXISTS (SELECT 1 FROM staged s WHERE {matches})"
-        ))
-        .await?
-        .collect()
-        .await?;
-    let mut matched = Vec::new();
-    for batch in &holding {
-        let column = batch.column(0);
-        let indices = column
-            .as_any()
-            .downcast_ref::<arrow::array::Int64Array>()
-            .ok_or_else(|| {
-                StoreError::Other(format!(
-                    "table {}: file numbers of type {}",
-                    table.path.display(),
-                    column.data_type()
-                ))
-            })?;
-        matched.extend(
-            indices
-                .iter()
-                .flatten()
-                .filter_map(|i| usize::try_from(i).ok()),
-        );
-    }
-    if matched.is_empty() {
-        return Ok(nothing);
-    }
-    matched.sort_unstable();
-    let kept = matched
-        .iter()
-        .map(|i| format!("SELECT * FROM f{i}"))
-        .collect::<Vec<_>>()
-        .join(" UNION ALL ");
-    let mut rows = ctx
-        .sql(&format!(
-            "SELECT * FROM ({kept}) t WHERE NOT EXISTS (SELECT 1 FROM staged s WHERE {matches})"
-        ))
-        .await?
-        .execute_stream()
-        .await?;
-    let mut writer = table.stage()?;
-    let target = writer.arrow_schema();
-    let written = async {
-        while let Some(batch) = rows.try_next().await? {
-            // The query reads strings as views (DataFusion's default); the files keep the
-            // table's own types.
-            writer.write(cast_to(batch, &target)?).await?;
+    let target_keys = ctx.sql(&every_file).await?;
+    ctx.register_table("target_keys", target_keys.into_view())?;
+    let source = counts(
+        &ctx,
+        table,
+        &format!(
+            "SELECT (SELECT COUNT(*) FROM staged) AS staged_rows, \
+             (SELECT COUNT(*) FROM staged s WHERE EXISTS (SELECT 1 FROM target_keys t WHERE {matches})) AS matched_rows"
+        ),
+    )
+    .await?;
+    metrics.num_source_rows = cell(&source, 0, 0);
+    metrics.num_target_rows_inserted = cell(&source, 0, 0).saturating_sub(cell(&source, 0, 1));
+    // Per file holding a staged key: its number and how many of its rows are replaced.
+    let holding = counts(
+        &ctx,
+        table,
+        &format!(
+            "SELECT t.weir_file, COUNT(*) FROM target_keys t \
+             WHERE EXISTS (SELECT 1 FROM staged s WHERE {matches}) GROUP BY t.weir_file ORDER BY t.weir_file"
+        ),
+    )
+    .await?;
+    metrics.num_target_rows_updated = (0..holding.len()).map(|r| cell(&holding, r, 1)).sum();
+    let matched: Vec<usize> = (0..holding.len())
+        .filter_map(|r| usize::try_from(cell(&holding, r, 0)).ok())
+        .collect();
+    let mut adds = Vec::new();
+    if !matched.is_empty() {
+        let kept = matched
+            .iter()
+            .map(|i| format!("SELECT * FROM f{i}"))
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        let mut rows = ctx
+            .sql(&format!(
+                "SELECT * FROM ({kept}) t WHERE NOT EXISTS (SELECT 1 FROM staged s WHERE {matches})"
+            ))
+            .await?
+            .execute_stream()
+            .await?;
+        let mut writer = table.stage()?;
+        let target = writer.arrow_schema();
+        let written = async {
+            while let Some(batch) = rows.try_next().await? {
+                // The query reads strings as views (DataFusion's default); the files keep the
+                // table's own types.
+                writer.write(cast_to(batch, &target)?).await?;
+            }
+            Ok::<(), StoreError>(())
         }
-        Ok::<(), StoreError>(())
+        .await;
+        if let Err(e) = written {
+            let _ = writer.discard().await;
+            return Err(e);
+        }
+        metrics.num_target_rows_copied = writer.rows;
+        adds = writer.finish().await?;
     }
-    .await;
-    if let Err(e) = written {
-        let _ = writer.discard().await;
-        return Err(e);
-    }
-    let adds = writer.finish().await?;
     let mut files: Vec<Option<(String, Action)>> = files.into_iter().map(Some).collect();
-    let removes = matched
+    let removes: Vec<Action> = matched
         .into_iter()
         .filter_map(|i| files.get_mut(i).and_then(Option::take))
         .map(|(_, remove)| remove)
         .collect();
-    Ok(Rewrite { removes, adds })
+    metrics.num_output_rows = metrics.num_target_rows_copied + metrics.num_source_rows;
+    metrics.num_target_files_removed = removes.len() as u64;
+    metrics.num_target_files_added = (adds.len() + staged.len()) as u64;
+    metrics.execution_time_ms = started.elapsed().as_millis() as u64;
+    Ok(Rewrite {
+        removes,
+        adds,
+        metrics,
+    })
+}
+
+/// The rows of a query whose every column is a count or a number, as `u64`s.
+async fn counts(ctx: &SessionContext, table: &LakeTable, sql: &str) -> Result<Vec<Vec<u64>>> {
+    let mut rows = Vec::new();
+    for batch in ctx.sql(sql).await?.collect().await? {
+        let columns = batch
+            .columns()
+            .iter()
+            .map(|c| {
+                c.as_any()
+                    .downcast_ref::<arrow::array::Int64Array>()
+                    .ok_or_else(|| {
+                        StoreError::Other(format!(
+                            "table {}: a count of type {}",
+                            table.path.display(),
+                            c.data_type()
+                        ))
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for row in 0..batch.num_rows() {
+            rows.push(
+                columns
+                    .iter()
+                    .map(|c| u64::try_from(c.value(row)).unwrap_or(0))
+                    .collect(),
+            );
+        }
+    }
+    Ok(rows)
+}
+
+/// Column `column` of row `row`, 0 where there is none (a count over nothing).
+fn cell(rows: &[Vec<u64>], row: usize, column: usize) -> u64 {
+    rows.get(row)
+        .and_then(|r| r.get(column))
+        .copied()
+        .unwrap_or(0)
 }
 
 /// `batch` with each column cast to the type of the same-named field of `schema`.

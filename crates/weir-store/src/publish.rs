@@ -249,9 +249,17 @@ impl Publication {
         let mut actions = rewrite.removes;
         actions.extend(rewrite.adds.iter().cloned().map(Action::Add));
         actions.extend(part.adds.iter().cloned().map(Action::Add));
+        let mut metadata = self.commit_metadata.clone();
+        metadata.insert(
+            "operationMetrics".into(),
+            serde_json::to_value(&rewrite.metrics).map_err(|e| StoreError::Other(e.to_string()))?,
+        );
+        if let Some(read) = table.version() {
+            metadata.insert("readVersion".into(), read.into());
+        }
         let properties = CommitProperties::default()
             .with_application_transaction(Transaction::new(&self.app_id, self.version))
-            .with_metadata(self.commit_metadata.clone());
+            .with_metadata(metadata);
         let predicate = merge_predicate(&part.merge_keys);
         let operation = DeltaOperation::Merge {
             predicate: None,
@@ -628,6 +636,23 @@ mod tests {
             4,
             "kept 2 + one rewritten + one staged: {after:?}"
         );
+
+        let metrics = table
+            .last_commit_value("operationMetrics")
+            .await
+            .expect("commit info")
+            .expect("operationMetrics");
+        for (name, expected) in [
+            ("num_source_rows", 4),
+            ("num_target_rows_inserted", 2),
+            ("num_target_rows_updated", 2),
+            ("num_target_rows_copied", 2),
+            ("num_output_rows", 6),
+            ("num_target_files_removed", 2),
+            ("num_target_files_added", 2),
+        ] {
+            assert_eq!(metrics[name].as_u64(), Some(expected), "{name}: {metrics}");
+        }
 
         let again = by_rewrite.apply().await.expect("again");
         assert!(again[0].already_published);
