@@ -229,10 +229,13 @@ impl Publication {
             };
             return Box::pin(self.commit(table, &empty)).await;
         }
+        // Boxed: both are deep DataFusion futures, and inline they made every future that
+        // publishes (up to `weir serve`'s run task) big enough to overflow a worker's stack in
+        // debug builds.
         if let Some(files) = crate::merge::small_file_set(table).await? {
-            return self.merge_by_rewrite(table, part, files).await;
+            return Box::pin(self.merge_by_rewrite(table, part, files)).await;
         }
-        self.merge_by_delta_merge(table, part).await
+        Box::pin(self.merge_by_delta_merge(table, part)).await
     }
 
     /// The merge as one commit that rewrites the files holding a staged key (`merge.rs`).
