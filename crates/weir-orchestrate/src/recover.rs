@@ -94,7 +94,7 @@ pub(crate) async fn complete(
             publication.version,
             payload.replace,
             &payload.files,
-            &run,
+            Some(&run),
         )
         .await?;
     failpoint("recorded", asset);
@@ -512,10 +512,7 @@ async fn reconcile(
             };
             let replace =
                 crate::ledger_sync::replaced(commit.info.get(crate::ledger_sync::REPLACE_KEY));
-            state
-                .record_files(asset, &run_id, v, replace, &files)
-                .await?;
-            if let Some(run) = run {
+            let ended = run.map(|run| {
                 let count = |k: &str| commit.info.get(k).and_then(|n| n.as_u64()).unwrap_or(0);
                 let mut run = run.clone();
                 run.status = "success".into();
@@ -525,8 +522,11 @@ async fn reconcile(
                 run.rows_stored = count("weir.rowsStored");
                 run.rows_quarantined = count("weir.rowsQuarantined");
                 run.error = None;
-                state.insert_run(&run).await?;
-            }
+                run
+            });
+            state
+                .record_published(asset, &run_id, v, replace, &files, ended.as_ref())
+                .await?;
             lines.push(format!(
                 "run {run_id} of {lead}; the table had committed version {} (txn {v}), the quarantine table is at txn {}: it was published; recorded it and its {} file(s) in the ledger",
                 commit.version,

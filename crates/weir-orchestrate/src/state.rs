@@ -396,24 +396,10 @@ impl StateStore {
             .collect())
     }
 
-    /// Records a published run's files; with `replace`, the asset's earlier entries go first
-    /// (a full refresh). Idempotent: recording the same run twice changes nothing.
-    pub async fn record_files(
-        &self,
-        asset: &str,
-        run_id: &str,
-        txn_version: i64,
-        replace: bool,
-        files: &[LedgerEntry],
-    ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        self.record_files_in(&mut tx, asset, run_id, txn_version, replace, files)
-            .await?;
-        tx.commit().await.map_err(state_err)
-    }
-
-    /// [`Self::record_files`] and then the run's record, in one transaction: one durable
-    /// commit where there were two, and never the files without the run's end or the reverse.
+    /// Records a published run's files and, when given, the run's record, in one transaction
+    /// (one durable commit, and never the files without the run's end or the reverse); with
+    /// `replace`, the asset's earlier entries go first (a full refresh). Idempotent: recording
+    /// the same run twice changes nothing.
     pub async fn record_published(
         &self,
         asset: &str,
@@ -421,29 +407,14 @@ impl StateStore {
         txn_version: i64,
         replace: bool,
         files: &[LedgerEntry],
-        run: &RunRecord,
+        run: Option<&RunRecord>,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        self.record_files_in(&mut tx, asset, run_id, txn_version, replace, files)
-            .await?;
-        upsert_run(run).execute(&mut *tx).await.map_err(state_err)?;
-        tx.commit().await.map_err(state_err)
-    }
-
-    async fn record_files_in(
-        &self,
-        tx: &mut WriteTx,
-        asset: &str,
-        run_id: &str,
-        txn_version: i64,
-        replace: bool,
-        files: &[LedgerEntry],
-    ) -> Result<()> {
         if replace {
             sqlx::query("DELETE FROM file_ledger WHERE asset = $1 AND txn_version < $2")
                 .bind(asset)
                 .bind(txn_version)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await
                 .map_err(state_err)?;
         }
@@ -456,11 +427,11 @@ impl StateStore {
                 .bind(asset)
                 .bind(&f.path)
                 .bind(txn_version)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await
                 .map_err(state_err)?;
             }
-            insert_ledger_entry(tx, asset, f, run_id, txn_version, &now).await?;
+            insert_ledger_entry(&mut tx, asset, f, run_id, txn_version, &now).await?;
         }
         // The mark follows the ledger, so the next run trusts it without reading the log.
         sqlx::query(
@@ -468,10 +439,13 @@ impl StateStore {
         )
         .bind(asset)
         .bind(txn_version)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(state_err)?;
-        Ok(())
+        if let Some(run) = run {
+            upsert_run(run).execute(&mut *tx).await.map_err(state_err)?;
+        }
+        tx.commit().await.map_err(state_err)
     }
 
     pub async fn insert_run(&self, run: &RunRecord) -> Result<()> {

@@ -318,7 +318,7 @@ async fn run_loop(
         scheduler: Scheduler::new(Utc::now()),
         arrivals: ArrivalWatch::default(),
         freshness: FreshnessWatch::default(),
-        downstream: Vec::new(),
+        downstream: Default::default(),
     };
     let mut definitions = Definitions::default();
     let lease = Duration::from_secs(config.lease_secs.max(1));
@@ -416,7 +416,7 @@ struct Triggers {
     /// Downstream runs owed to ended runs (the id of the run that published, the stale
     /// assets), not queued yet. They outlive a turn whose state store failed halfway, so a
     /// trigger is queued at a later turn instead of being lost with the error.
-    downstream: Vec<(String, Vec<String>)>,
+    downstream: std::collections::VecDeque<(String, Vec<String>)>,
 }
 
 /// What one turn of the loop works with.
@@ -508,25 +508,34 @@ impl Turn<'_> {
             }
             return Err(e.into());
         }
-        let serve = definitions.project().map(|p| p.config.serve.clone());
-        if let Some(serve) = serve.as_ref().filter(|s| s.dependency_automation) {
-            triggers.downstream.extend(
-                ended
-                    .into_iter()
-                    .filter(|(_, executed)| !executed.stale_downstream.is_empty())
-                    .map(|(run, executed)| (run.id, executed.stale_downstream)),
-            );
-            while let Some((upstream, assets)) = triggers.downstream.first() {
-                if !state.has_waiting(assets).await? {
-                    let id = state
-                        .enqueue(&NewRun {
-                            delay: Duration::from_millis(serve.debounce_ms),
-                            ..NewRun::automatic(assets.clone(), format!("upstream:{upstream}"))
-                        })
-                        .await?;
-                    tracing::info!(run = %id, assets = ?assets, "upstream published: downstream run queued");
+        // Downstream runs are queued only while dependency automation is on; turning it off
+        // drops what is owed.
+        let debounce = definitions
+            .project()
+            .map(|p| &p.config.serve)
+            .filter(|s| s.dependency_automation)
+            .map(|s| Duration::from_millis(s.debounce_ms));
+        match debounce {
+            None => triggers.downstream.clear(),
+            Some(debounce) => {
+                triggers.downstream.extend(
+                    ended
+                        .into_iter()
+                        .filter(|(_, executed)| !executed.stale_downstream.is_empty())
+                        .map(|(run, executed)| (run.id, executed.stale_downstream)),
+                );
+                while let Some((upstream, assets)) = triggers.downstream.front() {
+                    if !state.has_waiting(assets).await? {
+                        let id = state
+                            .enqueue(&NewRun {
+                                delay: debounce,
+                                ..NewRun::automatic(assets.clone(), format!("upstream:{upstream}"))
+                            })
+                            .await?;
+                        tracing::info!(run = %id, assets = ?assets, "upstream published: downstream run queued");
+                    }
+                    triggers.downstream.pop_front();
                 }
-                triggers.downstream.remove(0);
             }
         }
         let max_runs = definitions

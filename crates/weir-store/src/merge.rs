@@ -11,19 +11,17 @@
 //! [`MAX_FILES`], or whose files cannot be read as they are ([`small_file_set`]), goes
 //! through delta-rs's MERGE instead.
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
 use deltalake::kernel::{Action, Add};
 use futures::TryStreamExt;
 
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
 use crate::error::{Result, StoreError};
-use crate::table::{LakeTable, register_files, staged_paths};
+use crate::table::{LakeTable, keys_equal, quote, register_files, staged_paths};
 
 /// The most data files a table may have for its merges to be rewritten here: each file is a
 /// branch of the query that finds the files holding a staged key.
-pub(crate) const MAX_FILES: usize = 64;
+const MAX_FILES: usize = 64;
 
 /// What merging staged rows into a table changes besides adding the staged files.
 pub(crate) struct Rewrite {
@@ -128,11 +126,7 @@ pub(crate) async fn rewrite_matched(
             .await?;
         ctx.register_table(format!("f{i}"), df.into_view())?;
     }
-    let matches = keys
-        .iter()
-        .map(|k| format!("s.{q} = t.{q}", q = quote(k)))
-        .collect::<Vec<_>>()
-        .join(" AND ");
+    let matches = keys_equal(keys, "s", "t");
     let key_list = keys.iter().map(|k| quote(k)).collect::<Vec<_>>().join(", ");
     let every_file = (0..files.len())
         .map(|i| format!("SELECT {i} AS weir_file, {key_list} FROM f{i}"))
@@ -180,12 +174,9 @@ pub(crate) async fn rewrite_matched(
             .execute_stream()
             .await?;
         let mut writer = table.stage()?;
-        let target = writer.arrow_schema();
         let written = async {
             while let Some(batch) = rows.try_next().await? {
-                // The query reads strings as views (DataFusion's default); the files keep the
-                // table's own types.
-                writer.write(cast_to(batch, &target)?).await?;
+                writer.write(batch).await?;
             }
             Ok::<(), StoreError>(())
         }
@@ -251,23 +242,4 @@ fn cell(rows: &[Vec<u64>], row: usize, column: usize) -> u64 {
         .and_then(|r| r.get(column))
         .copied()
         .unwrap_or(0)
-}
-
-/// `batch` with each column cast to the type of the same-named field of `schema`.
-fn cast_to(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
-    let columns = schema
-        .fields()
-        .iter()
-        .map(|field| {
-            let column = batch
-                .column_by_name(field.name())
-                .ok_or_else(|| StoreError::Other(format!("no column {} to merge", field.name())))?;
-            Ok(arrow::compute::cast(column, field.data_type())?)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(RecordBatch::try_new(schema.clone(), columns)?)
-}
-
-fn quote(identifier: &str) -> String {
-    format!("\"{}\"", identifier.replace('"', "\"\""))
 }

@@ -15,7 +15,7 @@ use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StoreError};
-use crate::table::{LakeTable, percent_decode};
+use crate::table::{LakeTable, keys_equal, percent_decode, quote};
 
 /// Everything needed to make a staged run visible, written to disk before the first commit.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -263,7 +263,7 @@ impl Publication {
         let properties = CommitProperties::default()
             .with_application_transaction(Transaction::new(&self.app_id, self.version))
             .with_metadata(metadata);
-        let predicate = merge_predicate(&part.merge_keys);
+        let predicate = keys_equal(&part.merge_keys, "target", "source");
         let operation = DeltaOperation::Merge {
             predicate: None,
             merge_predicate: Some(predicate),
@@ -329,7 +329,7 @@ impl Publication {
         let source = ctx
             .read_parquet(files, ParquetReadOptions::default().schema(&arrow_schema))
             .await?;
-        let predicate = merge_predicate(&part.merge_keys);
+        let predicate = keys_equal(&part.merge_keys, "target", "source");
         let properties = CommitProperties::default()
             .with_application_transaction(Transaction::new(&self.app_id, self.version))
             .with_metadata(self.commit_metadata.clone());
@@ -405,18 +405,6 @@ fn check_part(table: &LakeTable, part: &PublicationPart) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// The MERGE condition on the key columns, between `target` and `source`.
-fn merge_predicate(keys: &[String]) -> String {
-    keys.iter()
-        .map(|k| format!("target.{q} = source.{q}", q = quote(k)))
-        .collect::<Vec<_>>()
-        .join(" AND ")
-}
-
-fn quote(identifier: &str) -> String {
-    format!("\"{}\"", identifier.replace('"', "\"\""))
 }
 
 /// Writes a journal (a run's `Publication`, a promotion's plan) atomically: a reader sees the

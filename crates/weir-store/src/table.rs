@@ -530,11 +530,6 @@ pub struct StagedWriter {
 }
 
 impl StagedWriter {
-    /// The Arrow schema the staged files are written with: the table's.
-    pub(crate) fn arrow_schema(&self) -> SchemaRef {
-        self.writer.arrow_schema()
-    }
-
     pub async fn write(&mut self, batch: RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
@@ -674,16 +669,7 @@ pub async fn register_post_publish_view(
         ctx.register_table(staged_name.as_str(), df.into_view())?;
         if merging && !replace {
             // A merge keeps the published rows whose key the staged rows do not carry.
-            let matches = merge_keys
-                .iter()
-                .map(|k| {
-                    format!(
-                        "s.{q} = p.{q}",
-                        q = format!("\"{}\"", k.replace('"', "\"\""))
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(" AND ");
+            let matches = keys_equal(merge_keys, "s", "p");
             parts.push(format!(
                 "SELECT * FROM \"{published}\" p WHERE NOT EXISTS (SELECT 1 FROM \"{staged_name}\" s WHERE {matches})"
             ));
@@ -714,6 +700,7 @@ pub fn discard_staged(table_path: &Path, staged: &[Add]) -> usize {
 /// `batch` with its columns in the order of the table's `schema` (an evolved table has its
 /// new columns last, wherever the contract lists them).
 fn in_table_order(batch: RecordBatch, schema: &SchemaRef, path: &Path) -> Result<RecordBatch> {
+    let batch = without_views(batch, schema, path)?;
     if batch.schema().fields().len() != schema.fields().len()
         || batch
             .schema()
@@ -735,12 +722,88 @@ fn in_table_order(batch: RecordBatch, schema: &SchemaRef, path: &Path) -> Result
         .map_err(|e| StoreError::Other(format!("{}: {e}", path.display())))
 }
 
+/// `batch` with its string and binary views (how DataFusion reads Parquet) turned into the
+/// plain strings and binaries of the table's same-named columns: a lossless change of
+/// layout. Every other type is left to the writer, which refuses a mismatch rather than
+/// casting it.
+fn without_views(batch: RecordBatch, schema: &SchemaRef, path: &Path) -> Result<RecordBatch> {
+    use arrow::datatypes::DataType;
+    let plain = |from: &DataType, to: &DataType| {
+        matches!(
+            (from, to),
+            (DataType::Utf8View, DataType::Utf8 | DataType::LargeUtf8)
+                | (
+                    DataType::BinaryView,
+                    DataType::Binary | DataType::LargeBinary
+                )
+        )
+    };
+    let wanted: Vec<Option<arrow::datatypes::FieldRef>> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| {
+            schema
+                .field_with_name(f.name())
+                .ok()
+                .filter(|t| plain(f.data_type(), t.data_type()))
+                .map(|t| {
+                    std::sync::Arc::new(f.as_ref().clone().with_data_type(t.data_type().clone()))
+                })
+        })
+        .collect();
+    if wanted.iter().all(Option::is_none) {
+        return Ok(batch);
+    }
+    let fail = |e: arrow::error::ArrowError| StoreError::Other(format!("{}: {e}", path.display()));
+    let mut fields = Vec::with_capacity(wanted.len());
+    let mut columns = Vec::with_capacity(wanted.len());
+    for ((field, column), to) in batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .zip(wanted)
+    {
+        match to {
+            Some(to) => {
+                columns.push(arrow::compute::cast(column, to.data_type()).map_err(fail)?);
+                fields.push(to);
+            }
+            None => {
+                columns.push(column.clone());
+                fields.push(field.clone());
+            }
+        }
+    }
+    RecordBatch::try_new(
+        std::sync::Arc::new(arrow::datatypes::Schema::new(fields)),
+        columns,
+    )
+    .map_err(fail)
+}
+
 /// The absolute paths of staged files, for [`register_files`].
 pub fn staged_paths(table_path: &Path, staged: &[Add]) -> Vec<PathBuf> {
     staged
         .iter()
         .map(|add| table_path.join(percent_decode(&add.path)))
         .collect()
+}
+
+/// A SQL identifier, quoted.
+pub(crate) fn quote(identifier: &str) -> String {
+    format!("\"{}\"", identifier.replace('"', "\"\""))
+}
+
+/// `left.k = right.k AND ...` over the key columns: how a staged row matches a published
+/// one, in the audit's view of a merge and in the merge itself (SQL equality, so a NULL key
+/// matches nothing).
+pub(crate) fn keys_equal(keys: &[String], left: &str, right: &str) -> String {
+    keys.iter()
+        .map(|k| format!("{left}.{q} = {right}.{q}", q = quote(k)))
+        .collect::<Vec<_>>()
+        .join(" AND ")
 }
 
 /// Delta `add` paths are URI-encoded relative paths.
