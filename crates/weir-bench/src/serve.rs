@@ -80,12 +80,10 @@ pub async fn queue(dir: &Path, runs: usize) -> anyhow::Result<()> {
                     if runs.is_empty() {
                         break;
                     }
-                    for run in &runs {
-                        anyhow::ensure!(
-                            state.heartbeat(&run.id, &worker, lease).await?,
-                            "lost lease"
-                        );
-                    }
+                    // Renewed together, as `weir serve` renews the leases of its runs.
+                    let ids: Vec<&str> = runs.iter().map(|run| run.id.as_str()).collect();
+                    let held = state.renew_leases(&worker, &ids, lease).await?;
+                    anyhow::ensure!(held.len() == runs.len(), "lost lease");
                     let ended: Vec<(&str, &AttemptOutcome)> = runs
                         .iter()
                         .map(|run| (run.id.as_str(), &AttemptOutcome::Succeeded))

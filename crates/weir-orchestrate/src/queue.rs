@@ -23,6 +23,8 @@ const CRASH_ALLOWANCE: i64 = 2;
 /// The first retry waits this long; each further one twice as long, up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(2);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// Runs renewed by one statement: well under SQLite's and PostgreSQL's limits on bound values.
+const RENEW_CHUNK: usize = 500;
 
 /// A run to put in the queue.
 #[derive(Debug, Clone)]
@@ -353,21 +355,44 @@ impl StateStore {
     }
 
     /// Renews `worker`'s lease on run `id`. False when the lease is no longer its own (another
-    /// process took the run over) or a cancel was asked for: the worker stops the run. Through
-    /// the lease pool: the renewal is not waited on to reach the disk (see
-    /// `SQLITE_LEASE_PRAGMAS`).
+    /// process took the run over) or a cancel was asked for: the worker stops the run.
     pub async fn heartbeat(&self, id: &str, worker: &str, lease: Duration) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE run_queue SET lease_until = $1
-             WHERE id = $2 AND claimed_by = $3 AND status = 'running' AND cancel_requested = 0",
-        )
-        .bind(after(lease))
-        .bind(id)
-        .bind(worker)
-        .execute(&self.lease_pool)
-        .await
-        .map_err(state_err)?;
-        Ok(done.rows_affected() == 1)
+        Ok(self.renew_leases(worker, &[id], lease).await?.len() == 1)
+    }
+
+    /// Renews `worker`'s leases on runs `ids`, in one statement per [`RENEW_CHUNK`] runs (a
+    /// worker executing many runs at once renews them together, not one transaction each).
+    /// Returns the ids whose lease is still `worker`'s; a run missing from it was taken over
+    /// by another process or asked to cancel, and its worker stops it. Through the lease
+    /// pool: the renewal is not waited on to reach the disk (see `SQLITE_LEASE_PRAGMAS`).
+    pub async fn renew_leases(
+        &self,
+        worker: &str,
+        ids: &[&str],
+        lease: Duration,
+    ) -> Result<Vec<String>> {
+        let until = after(lease);
+        let mut held = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(RENEW_CHUNK) {
+            let placeholders: Vec<String> =
+                (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
+            let statement = format!(
+                "UPDATE run_queue SET lease_until = $1
+                 WHERE claimed_by = $2 AND status = 'running' AND cancel_requested = 0
+                   AND id IN ({})
+                 RETURNING id",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(&statement).bind(until.clone()).bind(worker);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            let rows = query.fetch_all(&self.lease_pool).await.map_err(state_err)?;
+            for row in rows {
+                held.push(row.try_get::<String, _>("id").map_err(state_err)?);
+            }
+        }
+        Ok(held)
     }
 
     /// Ends `worker`'s attempt at run `id`. A failure with attempts left goes to `retrying`

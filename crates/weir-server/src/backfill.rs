@@ -16,6 +16,7 @@ use weir_orchestrate::{AttemptOutcome, NewRun, QueuedRun, StateStore};
 
 use crate::error::ServeError;
 use crate::execute::execute;
+use crate::renewer::Renewer;
 use crate::service::{Role, executor_name, open};
 
 /// How often a backfill waiting on runs it cannot claim (another process runs them, or a
@@ -196,6 +197,7 @@ async fn drain(
 ) -> Result<(), ServeError> {
     let worker = executor_name(Role::Backfill);
     let lease = Duration::from_secs(project.config.serve.lease_secs.max(1));
+    let renewer = Renewer::start(state.clone(), worker.clone(), lease);
     let mut seen: Option<std::time::Instant> = None;
     loop {
         if seen.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
@@ -205,7 +207,7 @@ async fn drain(
         // A run whose process died (an earlier backfill killed mid-run) is queued again.
         state.requeue_expired().await?;
         if let Some(run) = state.claim_run_of(&worker, lease, Some(trigger)).await? {
-            let executed = execute(root, state, &worker, &run, lease).await;
+            let executed = execute(root, state, &renewer, &run).await;
             state
                 .finish_attempt(&run.id, &worker, &executed.outcome)
                 .await?;

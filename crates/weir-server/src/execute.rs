@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::renewer::{Renewer, Stop};
+
 use weir_orchestrate::{
     AssetGraph, AssetLeases, AttemptOutcome, NoProgress, OrchestrateError, QueuedRun, RunOptions,
     RunStatus, StateStore, VacuumOptions,
@@ -20,9 +22,8 @@ pub struct Executed {
 pub async fn execute(
     root: &Path,
     state: &StateStore,
-    worker: &str,
+    renewer: &Renewer,
     run: &QueuedRun,
-    lease: Duration,
 ) -> Executed {
     let limit = run
         .timeout_secs
@@ -33,7 +34,7 @@ pub async fn execute(
     let span = tracing::info_span!("queued_run", queued_run = %run.id);
     let (outcome, clean) = tokio::select! {
         executed = tracing::Instrument::instrument(attempt(root, state, run), span) => return executed,
-        stop = lost(state, worker, run, lease) => match stop {
+        stop = renewer.watch(&run.id) => match stop {
             Stop::Cancelled => (
                 AttemptOutcome::Cancelled(
                     "cancelled on request while running; what it staged was not published".into(),
@@ -61,12 +62,6 @@ pub async fn execute(
         outcome,
         stale_downstream: Vec::new(),
     }
-}
-
-/// Why a run's heartbeat stopped.
-enum Stop {
-    Cancelled,
-    TakenOver,
 }
 
 /// After an attempt was stopped part-way (like a kill): settles what it left, as the next run
@@ -98,30 +93,6 @@ async fn clean_up(
         tracing::info!(run = %run.id, table = ?table, "staged files of the stopped run deleted");
     }
     Ok(())
-}
-
-/// Heartbeats until the lease is refused; says why.
-async fn lost(state: &StateStore, worker: &str, run: &QueuedRun, lease: Duration) -> Stop {
-    loop {
-        tokio::time::sleep(lease / 3).await;
-        match state.heartbeat(&run.id, worker, lease).await {
-            Ok(true) => {}
-            Ok(false) => {
-                let cancelled = state
-                    .queued_run(&run.id)
-                    .await
-                    .ok()
-                    .flatten()
-                    .is_some_and(|r| r.cancel_requested);
-                return if cancelled {
-                    Stop::Cancelled
-                } else {
-                    Stop::TakenOver
-                };
-            }
-            Err(e) => tracing::warn!(run = %run.id, "heartbeat failed, retrying: {e}"),
-        }
-    }
 }
 
 async fn attempt(root: &Path, state: &StateStore, run: &QueuedRun) -> Executed {

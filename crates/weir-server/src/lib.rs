@@ -13,6 +13,7 @@ mod error;
 mod execute;
 mod freshness;
 mod metrics;
+mod renewer;
 mod service;
 mod views;
 

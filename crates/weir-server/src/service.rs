@@ -22,6 +22,7 @@ use crate::api::{self, Api};
 use crate::error::ServeError;
 use crate::execute::{Executed, execute};
 use crate::freshness::FreshnessWatch;
+use crate::renewer::Renewer;
 
 /// What the command line adds to `[serve]` in weir.toml.
 #[derive(Debug, Clone, Default)]
@@ -323,6 +324,7 @@ async fn run_loop(
     let mut definitions = Definitions::default();
     let lease = Duration::from_secs(config.lease_secs.max(1));
     let poll = Duration::from_millis(config.poll_ms.max(10));
+    let renewer = Arc::new(Renewer::start(state.clone(), worker.to_string(), lease));
     let mut running: Vec<(QueuedRun, JoinHandle<Executed>)> = Vec::new();
     ready.store(true, Ordering::SeqCst);
     tokio::pin!(shutdown);
@@ -339,6 +341,7 @@ async fn run_loop(
             state,
             worker,
             lease,
+            renewer: &renewer,
             root,
             wake,
             role,
@@ -424,6 +427,8 @@ struct Turn<'a> {
     state: &'a StateStore,
     worker: &'a str,
     lease: Duration,
+    /// Renews the leases of the runs this process executes.
+    renewer: &'a Arc<Renewer>,
     root: &'a Path,
     wake: &'a Arc<Notify>,
     role: Role,
@@ -442,6 +447,7 @@ impl Turn<'_> {
             state,
             worker,
             lease,
+            renewer,
             root,
             wake,
             role,
@@ -549,15 +555,15 @@ impl Turn<'_> {
         };
         for run in claimed {
             tracing::info!(run = %run.id, selection = ?run.selection, trigger = %run.trigger, attempt = run.attempt, "run started");
-            let (state, worker, root, claimed): (StateStore, String, PathBuf, QueuedRun) = (
+            let (state, renewer, root, claimed): (StateStore, Arc<Renewer>, PathBuf, QueuedRun) = (
                 state.clone(),
-                worker.to_string(),
+                renewer.clone(),
                 root.to_path_buf(),
                 run.clone(),
             );
             let wake = wake.clone();
             let handle = tokio::spawn(async move {
-                let outcome = execute(&root, &state, &worker, &claimed, lease).await;
+                let outcome = execute(&root, &state, &renewer, &claimed).await;
                 wake.notify_one();
                 outcome
             });
