@@ -367,7 +367,22 @@ fn generate(dir: &Path, rows: u64) -> anyhow::Result<()> {
 fn reset_lake(dir: &Path) {
     let _ = std::fs::remove_dir_all(dir.join("lake"));
     let _ = std::fs::remove_dir_all(dir.join(".weir"));
-    let _ = std::fs::remove_file(dir.join("data/events-new.csv"));
+    remove_late_rows(dir);
+}
+
+/// Removes the files of late rows the `models` phase writes (`data/events-new*.csv`).
+fn remove_late_rows(dir: &Path) {
+    for entry in std::fs::read_dir(dir.join("data"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("events-new") && name.ends_with(".csv") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// (a) The real `weir run` pipeline: CSV → types → row rules → quarantine → staged Parquet →
@@ -615,7 +630,7 @@ fn models(dir: &Path, new_rows: u64) -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(dir.join("lake").join(table));
         let _ = std::fs::remove_dir_all(dir.join("lake/_quarantine").join(table));
     }
-    let _ = std::fs::remove_file(dir.join("data/events-new.csv"));
+    remove_late_rows(dir);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -681,17 +696,7 @@ fn models(dir: &Path, new_rows: u64) -> anyhow::Result<()> {
         // 1% new rows, late: spread over 3 days that are already published (days 10–12), with
         // the table's mix of statuses (one in three paid), so they are 1% of each model's rows
         // too.
-        let base = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")?.timestamp();
-        let mut csv = BufWriter::new(std::fs::File::create(dir.join("data/events-new.csv"))?);
-        writeln!(csv, "id,customer_id,email,country,amount,quantity,status,created_at,note,score")?;
-        for i in 0..new_rows {
-            let id = 100_000_000 + i;
-            let at = base + 86_400 * (10 + ((i / 3) % 3) as i64) + (i as i64 * 7) % 86_400;
-            let at = chrono::DateTime::from_timestamp(at, 0).context("timestamp")?;
-            let status = if i % 3 == 0 { "paid" } else { "placed" };
-            writeln!(csv, "{id},{},user{id}@example.com,{},{},{},{status},{},new,0.5", i % 1000, COUNTRIES[(i % 10) as usize], 10.5, 1 + i % 100, at.format("%Y-%m-%dT%H:%M:%SZ"))?;
-        }
-        csv.flush()?;
+        write_late_rows(&dir.join("data/events-new.csv"), 100_000_000, new_rows)?;
         let after = run("events+", false).await?;
         let incremental = pick(&after, "paid_events")?;
         let daily_incremental = pick(&after, "daily")?;
@@ -730,9 +735,77 @@ fn models(dir: &Path, new_rows: u64) -> anyhow::Result<()> {
             let now = read_daily().await?;
             anyhow::bail!("the merged daily table differs from its full refresh:\n{merged}\n{now}");
         }
+        // More batches of late rows, each ingested and then merged into `daily` on its own, for
+        // the spread of the merge's figure; with WEIR_BENCH_PERF_CTL naming the control FIFO
+        // of `perf record --control fifo:… -D -1`, only the merges are profiled.
+        let repeats: u64 = std::env::var("WEIR_BENCH_MERGES").ok().and_then(|n| n.parse().ok()).unwrap_or(4);
+        let perf = std::env::var_os("WEIR_BENCH_PERF_CTL").map(PathBuf::from);
+        let mut merges = vec![daily_incremental.duration.as_secs_f64()];
+        for k in 1..=repeats {
+            let path = dir.join(format!("data/events-new-{k}.csv"));
+            write_late_rows(&path, 100_000_000 + k * new_rows, new_rows)?;
+            run("events", false).await?;
+            perf_control(perf.as_deref(), "enable");
+            let merged = pick(&run("daily", false).await?, "daily");
+            perf_control(perf.as_deref(), "disable");
+            merges.push(merged?.duration.as_secs_f64());
+        }
+        if repeats > 0 {
+            let merged = read_daily().await?;
+            let refresh = pick(&run("daily", true).await?, "daily")?.duration.as_secs_f64();
+            anyhow::ensure!(merged == read_daily().await?, "after {repeats} more merges the daily table differs from its full refresh");
+            let mut shares: Vec<f64> = merges.iter().map(|m| m / refresh * 100.0).collect();
+            shares.sort_by(f64::total_cmp);
+            println!(
+                "{} merges of {new_rows} late rows each: {}s; against a full refresh of {refresh:.3}s (then {:.3}s): {:.1}–{:.1}%, median {:.1}% (target <= 10%); the table still equals its full refresh",
+                merges.len(),
+                merges.iter().map(|m| format!("{m:.3}")).collect::<Vec<_>>().join(", "),
+                daily_refresh.duration.as_secs_f64(),
+                shares[0],
+                shares[shares.len() - 1],
+                shares[shares.len() / 2],
+            );
+        }
         println!("peak RSS {:.0} MB", peak_rss_mb());
         Ok(())
     })
+}
+
+/// `rows` late events from id `first_id` on, spread over 3 days that are already published
+/// (days 10–12 of 2026), with the table's mix of statuses (one in three paid).
+fn write_late_rows(path: &Path, first_id: u64, rows: u64) -> anyhow::Result<()> {
+    let base = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")?.timestamp();
+    let mut csv = BufWriter::new(std::fs::File::create(path)?);
+    writeln!(
+        csv,
+        "id,customer_id,email,country,amount,quantity,status,created_at,note,score"
+    )?;
+    for i in 0..rows {
+        let id = first_id + i;
+        let at = base + 86_400 * (10 + ((i / 3) % 3) as i64) + (i as i64 * 7) % 86_400;
+        let at = chrono::DateTime::from_timestamp(at, 0).context("timestamp")?;
+        let status = if i % 3 == 0 { "paid" } else { "placed" };
+        writeln!(
+            csv,
+            "{id},{},user{id}@example.com,{},{},{},{status},{},new,0.5",
+            i % 1000,
+            COUNTRIES[(i % 10) as usize],
+            10.5,
+            1 + i % 100,
+            at.format("%Y-%m-%dT%H:%M:%SZ")
+        )?;
+    }
+    csv.flush()?;
+    Ok(())
+}
+
+/// Sends `command` ("enable" or "disable") to a `perf record --control fifo:PATH` session.
+fn perf_control(fifo: Option<&Path>, command: &str) {
+    if let Some(fifo) = fifo
+        && let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(fifo)
+    {
+        let _ = writeln!(f, "{command}");
+    }
 }
 
 /// pyarrow's streaming CSV reader into the Python `deltalake` writer: no validation at all.

@@ -20,7 +20,7 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use crate::error::ChangeError;
-use crate::row_hash;
+use crate::{key_set, row_hash};
 
 /// The names A and B are registered under in the context.
 pub const TABLE_A: &str = "weir_diff_a";
@@ -302,23 +302,43 @@ async fn diff(
         ctx.register_udf(row_hash::row_hash_udf());
         let (joined, candidates) = query.by_hash(ctx, &mut report, &mut one_sided).await?;
         let count: usize = candidates.iter().map(RecordBatch::num_rows).sum();
-        if count > 0 {
-            // Past half the rows, restricting the join to the candidates costs more than it
-            // spares.
-            let restrict = (count as u64) <= rows[0] / 2;
-            let table = restrict.then_some(CHANGED_KEYS);
-            if restrict {
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            candidates = count,
+            "diff: rows compared by hash"
+        );
+        // Past half the rows, restricting the join to the candidates costs more than it
+        // spares.
+        if count as u64 > rows[0] / 2 {
+            query
+                .in_full(ctx, Join::Changed(None), &mut report, &mut one_sided)
+                .await?;
+        } else if count > 0 {
+            // The candidates' keys filter each side's scan: with Parquet filter pushdown the
+            // reader decodes the key columns of every row but the other columns only of the
+            // rows it keeps. Keys typed alike on both sides are looked up as they are.
+            let typed_alike = options.key.iter().all(|k| {
+                schema_a.field_with_name(k).ok().map(|f| f.data_type())
+                    == schema_b.field_with_name(k).ok().map(|f| f.data_type())
+            });
+            let scoped = late_materializing(ctx).await?;
+            let join = if typed_alike {
+                scoped.register_udf(key_set::in_keys_udf(&candidates).map_err(query_err)?);
+                Join::Changed(Some(Restrict::KeySet))
+            } else {
                 let schema = candidates[0].schema();
                 let keys = datafusion::datasource::MemTable::try_new(schema, vec![candidates])
                     .map_err(query_err)?;
-                ctx.register_table(CHANGED_KEYS, std::sync::Arc::new(keys))
+                scoped
+                    .register_table(CHANGED_KEYS, std::sync::Arc::new(keys))
                     .map_err(query_err)?;
-            }
+                Join::Changed(Some(Restrict::Table(CHANGED_KEYS)))
+            };
             let compared_in_full = query
-                .in_full(ctx, Join::Changed(table), &mut report, &mut one_sided)
+                .in_full(&scoped, join, &mut report, &mut one_sided)
                 .await;
-            if restrict {
-                ctx.deregister_table(CHANGED_KEYS).map_err(query_err)?;
+            if !typed_alike {
+                scoped.deregister_table(CHANGED_KEYS).map_err(query_err)?;
             }
             compared_in_full?;
         }
@@ -350,6 +370,46 @@ async fn diff(
     Ok(report)
 }
 
+/// A context holding A and B, the Parquet files among them read with filter pushdown: the
+/// reader decodes the columns a filter needs first, then the other columns only of the rows
+/// it keeps, skipping the rest (not decoding and masking them: the rows a diff reads back are
+/// few and scattered). A Parquet table's read options are fixed when it is registered, so it
+/// is registered again here, with the same files and schema; any other table as it is.
+async fn late_materializing(ctx: &SessionContext) -> Result<SessionContext, ChangeError> {
+    use datafusion::datasource::file_format::parquet::ParquetFormat;
+    use datafusion::datasource::listing::{ListingTable, ListingTableConfig};
+    let scoped = SessionContext::new_with_config(ctx.copied_config());
+    for name in [TABLE_A, TABLE_B] {
+        let provider = ctx.table_provider(name).await.map_err(query_err)?;
+        let listing = provider.downcast_ref::<ListingTable>();
+        let rebuilt = match listing.and_then(|l| {
+            let format = l.options().format.downcast_ref::<ParquetFormat>()?;
+            l.options()
+                .table_partition_cols
+                .is_empty()
+                .then_some((l, format))
+        }) {
+            Some((listing, format)) => {
+                let mut parquet = format.options().clone();
+                parquet.global.pushdown_filters = true;
+                parquet.global.force_filter_selections = true;
+                let mut options = listing.options().clone();
+                options.format =
+                    std::sync::Arc::new(ParquetFormat::default().with_options(parquet));
+                let config =
+                    ListingTableConfig::new_with_multi_paths(listing.table_paths().clone())
+                        .with_listing_options(options)
+                        .with_schema(provider.schema());
+                std::sync::Arc::new(ListingTable::try_new(config).map_err(query_err)?)
+                    as std::sync::Arc<dyn datafusion::catalog::TableProvider>
+            }
+            None => provider,
+        };
+        scoped.register_table(name, rebuilt).map_err(query_err)?;
+    }
+    Ok(scoped)
+}
+
 /// The table the keys of the rows whose hashes differ are registered under.
 const CHANGED_KEYS: &str = "weir_diff_changed_keys";
 
@@ -358,9 +418,18 @@ const CHANGED_KEYS: &str = "weir_diff_changed_keys";
 enum Join<'a> {
     /// Every row of both sides, in a full outer join: rows on one side only are counted too.
     All,
-    /// The rows on both sides, only those whose keys are in the named table when there is one
+    /// The rows on both sides, only those whose keys are among the candidates when given
     /// (rows on one side only were counted by the hash join).
-    Changed(Option<&'a str>),
+    Changed(Option<Restrict<'a>>),
+}
+
+/// Where the keys that restrict a full comparison are.
+#[derive(Clone, Copy)]
+enum Restrict<'a> {
+    /// In the function [`key_set::IN_KEYS`] registered in the context.
+    KeySet,
+    /// In the named table, in columns `k0`, `k1`, ...
+    Table(&'a str),
 }
 
 /// The parts of the queries a diff runs.
@@ -458,7 +527,20 @@ impl DiffQuery<'_> {
             .collect::<Vec<_>>()
             .join(" OR ");
         let side = |table: &str, flag: &str| match join {
-            Join::Changed(Some(keys)) => {
+            Join::Changed(Some(Restrict::KeySet)) => {
+                let key = self
+                    .options
+                    .key
+                    .iter()
+                    .map(|k| quote(k))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!(
+                    "(SELECT *, TRUE AS {flag} FROM {table} WHERE {}({key}))",
+                    key_set::IN_KEYS
+                )
+            }
+            Join::Changed(Some(Restrict::Table(keys))) => {
                 let on = self
                     .options
                     .key

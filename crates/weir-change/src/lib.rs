@@ -8,6 +8,7 @@
 
 mod data_diff;
 mod error;
+mod key_set;
 mod plan;
 mod row_hash;
 mod segment_diff;
