@@ -334,13 +334,9 @@ async fn diff(
                     .map_err(query_err)?;
                 Join::Changed(Some(Restrict::Table(CHANGED_KEYS)))
             };
-            let compared_in_full = query
+            query
                 .in_full(&scoped, join, &mut report, &mut one_sided)
-                .await;
-            if !typed_alike {
-                scoped.deregister_table(CHANGED_KEYS).map_err(query_err)?;
-            }
-            compared_in_full?;
+                .await?;
         }
         joined
     } else {
@@ -378,7 +374,8 @@ async fn diff(
 async fn late_materializing(ctx: &SessionContext) -> Result<SessionContext, ChangeError> {
     use datafusion::datasource::file_format::parquet::ParquetFormat;
     use datafusion::datasource::listing::{ListingTable, ListingTableConfig};
-    let scoped = SessionContext::new_with_config(ctx.copied_config());
+    // The same runtime: its object stores, memory pool and spill directory.
+    let scoped = SessionContext::new_with_config_rt(ctx.copied_config(), ctx.runtime_env());
     for name in [TABLE_A, TABLE_B] {
         let provider = ctx.table_provider(name).await.map_err(query_err)?;
         let listing = provider.downcast_ref::<ListingTable>();
