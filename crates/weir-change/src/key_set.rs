@@ -26,13 +26,34 @@ use datafusion::logical_expr::{
 /// The name the function is registered under.
 pub const IN_KEYS: &str = "weir_in_keys";
 
-/// The keys, in arrow's row format; a key of one integer column also as integers, looked up
-/// without encoding each row (most keys are one, and this is the filter's whole cost).
+/// The key's column types, and the keys.
 struct KeySet {
     types: Vec<DataType>,
-    converter: RowConverter,
-    rows: HashSet<Box<[u8]>, RandomState>,
-    integers: Option<HashSet<i64, RandomState>>,
+    keys: Keys,
+}
+
+/// A key of one integer column is held as integers, looked up without encoding each row (most
+/// keys are one, and the lookup is the filter's whole cost); any other in arrow's row format.
+enum Keys {
+    Integers(HashSet<i64, RandomState>),
+    Rows {
+        converter: RowConverter,
+        rows: HashSet<Box<[u8]>, RandomState>,
+    },
+}
+
+impl Keys {
+    fn len(&self) -> usize {
+        match self {
+            Keys::Integers(set) => set.len(),
+            Keys::Rows { rows, .. } => rows.len(),
+        }
+    }
+}
+
+/// Whether every key column of row `i` holds a value.
+fn all_valid(nulls: &[Option<arrow::buffer::NullBuffer>], i: usize) -> bool {
+    nulls.iter().flatten().all(|n| n.is_valid(i))
 }
 
 /// Whether a key of this one type is looked up as `i64` (every value converts exactly).
@@ -69,29 +90,29 @@ pub fn in_keys_udf(batches: &[RecordBatch]) -> Result<ScalarUDF> {
         .iter()
         .map(|f| f.data_type().clone())
         .collect();
-    let converter = RowConverter::new(types.iter().cloned().map(SortField::new).collect())?;
-    let mut rows = HashSet::with_hasher(RandomState::default());
-    let mut integers = integer_key(&types).then(|| HashSet::with_hasher(RandomState::default()));
-    for batch in batches {
-        if let Some(set) = integers.as_mut() {
+    let keys = if integer_key(&types) {
+        let mut set = HashSet::with_hasher(RandomState::default());
+        for batch in batches {
             set.extend(as_integers(batch.column(0))?.iter().flatten());
         }
-        let encoded = converter.convert_columns(batch.columns())?;
-        let nulls: Vec<_> = batch.columns().iter().map(|c| c.logical_nulls()).collect();
-        for (i, row) in encoded.iter().enumerate() {
-            if nulls.iter().flatten().all(|n| n.is_valid(i)) {
-                rows.insert(Box::from(row.as_ref()));
+        Keys::Integers(set)
+    } else {
+        let converter = RowConverter::new(types.iter().cloned().map(SortField::new).collect())?;
+        let mut rows = HashSet::with_hasher(RandomState::default());
+        for batch in batches {
+            let encoded = converter.convert_columns(batch.columns())?;
+            let nulls: Vec<_> = batch.columns().iter().map(|c| c.logical_nulls()).collect();
+            for (i, row) in encoded.iter().enumerate() {
+                if all_valid(&nulls, i) {
+                    rows.insert(Box::from(row.as_ref()));
+                }
             }
         }
-    }
+        Keys::Rows { converter, rows }
+    };
     Ok(ScalarUDF::from(InKeys {
         signature: Signature::variadic_any(Volatility::Immutable),
-        keys: Arc::new(KeySet {
-            types,
-            converter,
-            rows,
-            integers,
-        }),
+        keys: Arc::new(KeySet { types, keys }),
     }))
 }
 
@@ -102,7 +123,7 @@ struct InKeys {
 
 impl std::fmt::Debug for InKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "InKeys({} keys)", self.keys.rows.len())
+        write!(f, "InKeys({} keys)", self.keys.keys.len())
     }
 }
 
@@ -154,25 +175,29 @@ impl ScalarUDFImpl for InKeys {
                 }
             })
             .collect::<std::result::Result<_, _>>()?;
-        if let (Some(set), [column]) = (&self.keys.integers, columns.as_slice()) {
-            let found: BooleanArray = as_integers(column)?
-                .iter()
-                .map(|v| Some(v.is_some_and(|v| set.contains(&v))))
-                .collect();
-            return Ok(ColumnarValue::Array(Arc::new(found)));
-        }
-        let encoded = self.keys.converter.convert_columns(&columns)?;
-        let nulls: Vec<_> = columns.iter().map(|c| c.logical_nulls()).collect();
-        let found: BooleanArray = encoded
-            .iter()
-            .enumerate()
-            .map(|(i, row)| {
-                Some(
-                    nulls.iter().flatten().all(|n| n.is_valid(i))
-                        && self.keys.rows.contains(row.as_ref()),
-                )
-            })
-            .collect();
+        let found: BooleanArray = match &self.keys.keys {
+            Keys::Integers(set) => {
+                let [column] = columns.as_slice() else {
+                    return Err(DataFusionError::Internal(format!(
+                        "{IN_KEYS}: an integer key of {} columns",
+                        columns.len()
+                    )));
+                };
+                as_integers(column)?
+                    .iter()
+                    .map(|v| Some(v.is_some_and(|v| set.contains(&v))))
+                    .collect()
+            }
+            Keys::Rows { converter, rows } => {
+                let encoded = converter.convert_columns(&columns)?;
+                let nulls: Vec<_> = columns.iter().map(|c| c.logical_nulls()).collect();
+                encoded
+                    .iter()
+                    .enumerate()
+                    .map(|(i, row)| Some(all_valid(&nulls, i) && rows.contains(row.as_ref())))
+                    .collect()
+            }
+        };
         Ok(ColumnarValue::Array(Arc::new(found)))
     }
 }
