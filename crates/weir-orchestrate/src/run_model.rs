@@ -20,6 +20,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{Expr, JoinType};
 use datafusion::prelude::{DataFrame, SessionContext, col, ident, lit};
@@ -29,8 +30,9 @@ use weir_ingest::SourceBatch;
 use weir_model::{
     Asset, ComponentKind, Materialization, ModelDef, OnDefinitionChange, PartitionKey, Project,
 };
+use weir_process::{KeyFunction, KeySource};
 use weir_quality::{ParseOptions, Validator};
-use weir_store::{LakeTable, TableChanges, register_delta, register_files};
+use weir_store::{ColumnBounds, LakeTable, TableChanges, register_delta, register_files};
 
 use crate::dag::AssetGraph;
 use crate::error::{OrchestrateError, Result};
@@ -68,8 +70,9 @@ enum Work {
     /// The query over the rows appended upstream: `(table, version read last time, new files)`.
     Append(Vec<(String, u64, Vec<PathBuf>)>),
     /// The keys that the appended rows (same shape as `Append`) can affect, recomputed over
-    /// the whole upstream and merged.
-    Merge(Vec<(String, u64, Vec<PathBuf>)>),
+    /// the whole upstream and merged; with the column whose statistics bound them when the
+    /// key is a date computed from a column of the only changed table.
+    Merge(Vec<(String, u64, Vec<PathBuf>)>, Option<DateKey>),
     /// No new rows upstream but a changed contract or version: audit the table as it is and
     /// record the new inputs.
     AuditOnly,
@@ -262,8 +265,20 @@ pub(crate) async fn materialize(
                     run.stream(df, &mut staging, report).await?;
                 }
             }
-            Work::Merge(changed) => {
+            Work::Merge(changed, date_key) => {
                 let finding = std::time::Instant::now();
+                let days = match (&date_key, changed.as_slice()) {
+                    (Some(key), [(_, _, files)]) => key.days(files).await?,
+                    _ => None,
+                };
+                if let Some(days) = days {
+                    tracing::debug!(asset = %asset.name, days = days.len(), "affected keys bounded by the new files' statistics");
+                    let df = filter_by_keys(df, &model.unique_key, days.into_iter().map(|d| vec![d]).collect())
+                        .map_err(|e| sql_error(model, e))?;
+                    report.stages.computing += finding.elapsed();
+                    run.stream(df, &mut staging, report).await?;
+                    return Ok(());
+                }
                 let mut keys = Vec::new();
                 for ctx in delta_contexts(&upstream, &changed).await? {
                     let key_columns: Vec<Expr> =
@@ -387,7 +402,10 @@ async fn decide(
             Err(why) => full(format!(
                 "weir cannot tell which `unique_key` values new upstream rows affect ({why})"
             )),
-            Ok(_) => Ok(Decision::Run(Work::Merge(changed), None)),
+            Ok(source) => {
+                let date_key = DateKey::of(&source, &changed);
+                Ok(Decision::Run(Work::Merge(changed, date_key), None))
+            }
         },
         _ => match analysis.append_blocker {
             Some(why) => full(format!(
@@ -460,28 +478,7 @@ async fn restrict_to_keys(
                 }
             }
         }
-        let predicate = if unique_key.len() == 1 {
-            let values = tuples
-                .into_iter()
-                .filter_map(|t| t.into_iter().next())
-                .map(lit)
-                .collect();
-            ident(unique_key[0].as_str()).in_list(values, false)
-        } else {
-            tuples
-                .into_iter()
-                .map(|t| {
-                    unique_key
-                        .iter()
-                        .zip(t)
-                        .map(|(k, v)| ident(k.as_str()).eq(lit(v)))
-                        .reduce(Expr::and)
-                        .unwrap_or(lit(false))
-                })
-                .reduce(Expr::or)
-                .unwrap_or(lit(false))
-        };
-        return df.filter(predicate);
+        return filter_by_keys(df, unique_key, tuples);
     }
     let aliases: Vec<String> = (0..unique_key.len())
         .map(|i| format!("__weir_k{i}"))
@@ -499,6 +496,113 @@ async fn restrict_to_keys(
         .map(|(k, a)| ident(k.as_str()).eq(col(a.as_str())))
         .collect();
     df.join_on(keys, JoinType::LeftSemi, on)
+}
+
+/// Keeps the rows of the model's output whose key is one of `tuples` (values of the key
+/// columns, in order, none NULL), as an IN list or a disjunction of equalities.
+fn filter_by_keys(
+    df: DataFrame,
+    unique_key: &[String],
+    tuples: Vec<Vec<ScalarValue>>,
+) -> datafusion::error::Result<DataFrame> {
+    if tuples.is_empty() {
+        return df.filter(lit(false));
+    }
+    let predicate = if unique_key.len() == 1 {
+        let values = tuples
+            .into_iter()
+            .filter_map(|t| t.into_iter().next())
+            .map(lit)
+            .collect();
+        ident(unique_key[0].as_str()).in_list(values, false)
+    } else {
+        tuples
+            .into_iter()
+            .map(|t| {
+                unique_key
+                    .iter()
+                    .zip(t)
+                    .map(|(k, v)| ident(k.as_str()).eq(lit(v)))
+                    .reduce(Expr::and)
+                    .unwrap_or(lit(false))
+            })
+            .reduce(Expr::or)
+            .unwrap_or(lit(false))
+    };
+    df.filter(predicate)
+}
+
+/// A `unique_key` of one date column computed from one column of the only upstream table
+/// with new rows (`CAST(created_at AS DATE)`, or a date column itself): the days the new rows
+/// can affect lie between the dates of that column's least and greatest values in each row
+/// group of the new files, which their Parquet statistics give without reading a row. Listing
+/// every day of those ranges may name days no new row has; recomputing such a day gives the
+/// rows it has already (or none), so the merge stays exact.
+struct DateKey {
+    column: String,
+    function: KeyFunction,
+}
+
+/// The most days the statistics may name for them to be recomputed as they are, rather than
+/// narrowed by running the query over the new rows: every day named is recomputed over the
+/// whole upstream, so a row group holding today's rows and one late row from last year must
+/// not make a year of days. A week covers the usual lateness of a daily batch.
+const LISTED_DAYS: usize = 7;
+
+impl DateKey {
+    fn of(source: &KeySource, changed: &[(String, u64, Vec<PathBuf>)]) -> Option<DateKey> {
+        let ([(table, column)], [function], [(changed, _, _)]) = (
+            source.columns.as_slice(),
+            source.functions.as_slice(),
+            changed,
+        ) else {
+            return None;
+        };
+        (table == changed && *function != KeyFunction::Other).then(|| DateKey {
+            column: column.clone(),
+            function: *function,
+        })
+    }
+
+    /// The days the rows of `files` can have as key, `None` when the statistics do not tell
+    /// (missing, or of another type) or name more than [`LISTED_DAYS`] days.
+    async fn days(&self, files: &[PathBuf]) -> Result<Option<Vec<ScalarValue>>> {
+        let ranges = match weir_store::column_bounds(files, &self.column).await? {
+            ColumnBounds::Within(ranges) => ranges,
+            ColumnBounds::Unknown => return Ok(None),
+        };
+        let mut days = std::collections::BTreeSet::new();
+        for (min, max) in &ranges {
+            let dated = match self.function {
+                KeyFunction::Copy => min.data_type() == DataType::Date32,
+                KeyFunction::Date => matches!(
+                    min.data_type(),
+                    DataType::Timestamp(..) | DataType::Date32 | DataType::Date64
+                ),
+                KeyFunction::Other => false,
+            };
+            // The cast DataFusion evaluates for `CAST(column AS DATE)`.
+            let day = |v: &ScalarValue| match v.cast_to(&DataType::Date32) {
+                Ok(ScalarValue::Date32(Some(d))) => Some(d),
+                _ => None,
+            };
+            let (true, Some(first), Some(last)) = (dated, day(min), day(max)) else {
+                return Ok(None);
+            };
+            if i64::from(last) - i64::from(first) >= LISTED_DAYS as i64 {
+                return Ok(None);
+            }
+            days.extend(first..=last);
+            if days.len() > LISTED_DAYS {
+                return Ok(None);
+            }
+        }
+        Ok(Some(
+            days.into_iter()
+                .map(|d| ScalarValue::Date32(Some(d)))
+                .collect(),
+        ))
+    }
 }
 
 /// Up to this many affected keys become an IN list (which DataFusion prunes with); beyond, a
@@ -717,4 +821,115 @@ fn definition_fingerprint(model: &ModelDef, validator: &Validator) -> String {
 
 fn sql_error(model: &ModelDef, e: datafusion::error::DataFusionError) -> OrchestrateError {
     OrchestrateError::Config(format!("{}: {e}", model.path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{RecordBatch, TimestampMicrosecondArray};
+    use arrow::datatypes::{Field, Schema, TimeUnit};
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::properties::WriterProperties;
+
+    use super::*;
+
+    /// Microseconds since the epoch of a UTC date and hour.
+    fn at(y: i32, m: u32, d: u32, h: u32) -> i64 {
+        chrono::NaiveDate::from_ymd_opt(y, m, d)
+            .and_then(|day| day.and_hms_opt(h, 0, 0))
+            .expect("a date")
+            .and_utc()
+            .timestamp_micros()
+    }
+
+    fn day(y: i32, m: u32, d: u32) -> ScalarValue {
+        let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
+        let date = chrono::NaiveDate::from_ymd_opt(y, m, d).expect("a date");
+        ScalarValue::Date32(Some((date - epoch).num_days() as i32))
+    }
+
+    /// A data file of a UTC timestamp column `ts`, in row groups of two rows.
+    fn file(dir: &std::path::Path, name: &str, values: Vec<Option<i64>>) -> PathBuf {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            true,
+        )]));
+        let column = TimestampMicrosecondArray::from(values).with_timezone("UTC");
+        let batch =
+            RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(column)]).expect("batch");
+        let path = dir.join(name);
+        let properties = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(2))
+            .build();
+        let out = std::fs::File::create(&path).expect("create");
+        let mut writer = ArrowWriter::try_new(out, schema, Some(properties)).expect("writer");
+        writer.write(&batch).expect("write");
+        writer.close().expect("close");
+        path
+    }
+
+    fn date_of_ts() -> DateKey {
+        DateKey {
+            column: "ts".into(),
+            function: KeyFunction::Date,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_days_new_rows_can_touch_come_from_each_row_groups_statistics() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Row groups [1 Mar 23:00, 3 Mar 01:00] and [10 Mar, NULL]: days 1-3 and 10.
+        let new = file(
+            dir.path(),
+            "new.parquet",
+            vec![
+                Some(at(2024, 3, 1, 23)),
+                Some(at(2024, 3, 3, 1)),
+                Some(at(2024, 3, 10, 12)),
+                None,
+            ],
+        );
+        let days = date_of_ts().days(&[new]).await.expect("days");
+        assert_eq!(
+            days,
+            Some(vec![
+                day(2024, 3, 1),
+                day(2024, 3, 2),
+                day(2024, 3, 3),
+                day(2024, 3, 10)
+            ])
+        );
+        let nulls = file(dir.path(), "nulls.parquet", vec![None, None]);
+        assert_eq!(
+            date_of_ts().days(&[nulls]).await.expect("days"),
+            Some(Vec::new())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_late_row_from_long_ago_or_a_key_that_is_no_date_finds_the_keys_by_query() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let late = file(
+            dir.path(),
+            "late.parquet",
+            vec![Some(at(2024, 3, 1, 0)), Some(at(2023, 3, 1, 0))],
+        );
+        assert_eq!(date_of_ts().days(&[late]).await.expect("days"), None);
+        // Spread over row groups, more than a week of days in all.
+        let spread = file(
+            dir.path(),
+            "spread.parquet",
+            (1..=8).map(|d| Some(at(2024, 3, d * 3, 0))).collect(),
+        );
+        assert_eq!(date_of_ts().days(&[spread]).await.expect("days"), None);
+        // A timestamp key copied as it is: its values are instants, not days.
+        let copied = DateKey {
+            column: "ts".into(),
+            function: KeyFunction::Copy,
+        };
+        let one = file(dir.path(), "one.parquet", vec![Some(at(2024, 3, 1, 0))]);
+        assert_eq!(copied.days(&[one]).await.expect("days"), None);
+    }
 }

@@ -37,10 +37,53 @@ pub struct IncrementalPlan {
 }
 
 /// The upstream `(table, column)` each `unique_key` column is a copy, or a deterministic
-/// function, of, in key order.
+/// function, of, in key order, and which function.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeySource {
     pub columns: Vec<(String, String)>,
+    pub functions: Vec<KeyFunction>,
+}
+
+/// What a key column computes from its upstream column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyFunction {
+    /// The value itself.
+    Copy,
+    /// `CAST(column AS DATE)`, possibly under copies: a non-decreasing function of a timestamp
+    /// or date, so the keys of rows whose column lies in `[lo, hi]` lie in
+    /// `[CAST(lo AS DATE), CAST(hi AS DATE)]`, a range of days that can be listed.
+    Date,
+    /// Anything else.
+    Other,
+}
+
+impl KeyFunction {
+    /// What an expression computes from the one column it reads.
+    fn of(expr: &Expr) -> KeyFunction {
+        let mut inner = expr;
+        while let Expr::Alias(alias) = inner {
+            inner = alias.expr.as_ref();
+        }
+        match inner {
+            Expr::Column(_) => KeyFunction::Copy,
+            Expr::Cast(cast)
+                if cast.field.data_type() == &arrow::datatypes::DataType::Date32
+                    && matches!(cast.expr.as_ref(), Expr::Column(_)) =>
+            {
+                KeyFunction::Date
+            }
+            _ => KeyFunction::Other,
+        }
+    }
+
+    /// `self` applied to the result of `inner`.
+    fn after(self, inner: KeyFunction) -> KeyFunction {
+        match (self, inner) {
+            (KeyFunction::Copy, f) | (f, KeyFunction::Copy) => f,
+            (KeyFunction::Date, KeyFunction::Date) => KeyFunction::Date,
+            _ => KeyFunction::Other,
+        }
+    }
 }
 
 /// Plans `sql` over empty tables shaped like `upstream` and analyses it for `unique_key`.
@@ -159,6 +202,7 @@ fn trace_keys(
         return Err(format!("it reads table `{table}` more than once"));
     }
     let mut columns = Vec::new();
+    let mut functions = Vec::new();
     let mut path = HashSet::new();
     for key in unique_key {
         let index = plan
@@ -167,12 +211,13 @@ fn trace_keys(
             .iter()
             .position(|f| f.name() == key)
             .ok_or_else(|| format!("the query does not produce the key column `{key}`"))?;
-        let traced = trace_column(plan, index, false, &mut path)
+        let (table, column, function) = trace_column(plan, index, false, &mut path)
             .map_err(|why| format!("key column `{key}`: {why}"))?;
-        columns.push(traced);
+        columns.push((table, column));
+        functions.push(function);
     }
     monotone(plan, &path, false)?;
-    Ok(KeySource { columns })
+    Ok(KeySource { columns, functions })
 }
 
 /// The one column a key expression is computed from: the column itself, or a deterministic
@@ -253,7 +298,8 @@ fn monotone(plan: &LogicalPlan, path: &HashSet<usize>, filtered: bool) -> Result
         .try_for_each(|input| monotone(input, path, filtered))
 }
 
-/// Follows output column `index` of `plan` down to the table column it copies.
+/// Follows output column `index` of `plan` down to the table column it copies or computes
+/// from, and says what it computes.
 /// `filtered` is true once a filter was passed on the way down: an aggregate, window or
 /// DISTINCT below it could then drop a key when rows are added.
 fn trace_column(
@@ -261,7 +307,7 @@ fn trace_column(
     index: usize,
     filtered: bool,
     path: &mut HashSet<usize>,
-) -> Result<(String, String), String> {
+) -> Result<(String, String, KeyFunction), String> {
     path.insert(node_id(plan));
     let not_a_copy = || "it is computed, not a plain copy of an upstream column".to_string();
     match plan {
@@ -273,7 +319,7 @@ fn trace_column(
                 .schema()
                 .index_of_column(column)
                 .map_err(|e| e.to_string())?;
-            trace_column(&p.input, at, filtered, path)
+            computed(expr, trace_column(&p.input, at, filtered, path))
         }
         LogicalPlan::Filter(f) => {
             if has_subquery(&f.predicate) {
@@ -307,7 +353,7 @@ fn trace_column(
                 .schema()
                 .index_of_column(column)
                 .map_err(|e| e.to_string())?;
-            trace_column(&a.input, at, filtered, path)
+            computed(expr, trace_column(&a.input, at, filtered, path))
         }
         LogicalPlan::Window(w) => {
             if filtered {
@@ -356,7 +402,7 @@ fn trace_column(
                 .schema()
                 .index_of_column(column)
                 .map_err(|e| e.to_string())?;
-            trace_column(&on.input, at, filtered, path)
+            computed(expr, trace_column(&on.input, at, filtered, path))
         }
         LogicalPlan::Join(j) => {
             if j.filter.as_ref().is_some_and(has_subquery) {
@@ -395,10 +441,22 @@ fn trace_column(
                 .fields()
                 .get(index)
                 .ok_or_else(not_a_copy)?;
-            Ok((scan.table_name.table().to_string(), field.name().clone()))
+            Ok((
+                scan.table_name.table().to_string(),
+                field.name().clone(),
+                KeyFunction::Copy,
+            ))
         }
         other => Err(format!("the plan holds a {} node", node_name(other))),
     }
+}
+
+/// A traced column with `expr` applied on top of what was traced below it.
+fn computed(
+    expr: &Expr,
+    below: Result<(String, String, KeyFunction), String>,
+) -> Result<(String, String, KeyFunction), String> {
+    below.map(|(table, column, f)| (table, column, KeyFunction::of(expr).after(f)))
 }
 
 #[cfg(test)]
@@ -415,6 +473,11 @@ mod tests {
             Field::new("user_id", DataType::Int64, true),
             Field::new("day", DataType::Date32, true),
             Field::new("amount", DataType::Float64, true),
+            Field::new(
+                "created_at",
+                DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
         ]);
         let users = Schema::new(vec![
             Field::new("user_id", DataType::Int64, false),
@@ -485,43 +548,69 @@ mod tests {
 
     #[tokio::test]
     async fn merge_keys_trace_through_group_by_joins_and_dedup() {
-        for (sql, key, column) in [
+        use KeyFunction::{Copy, Date, Other};
+        for (sql, key, column, function) in [
             (
                 "SELECT day, SUM(amount) AS revenue FROM events GROUP BY day",
                 "day",
                 "day",
+                Copy,
             ),
             (
                 "SELECT e.day AS d, COUNT(*) AS n FROM events e JOIN users u ON e.user_id = u.user_id WHERE u.country = 'NL' GROUP BY e.day",
                 "d",
                 "day",
+                Copy,
             ),
             (
                 "SELECT DISTINCT ON (user_id) user_id, amount FROM events ORDER BY user_id, day DESC",
                 "user_id",
                 "user_id",
+                Copy,
             ),
             (
                 "SELECT id, SUM(amount) OVER (PARTITION BY id ORDER BY day) AS running FROM events",
                 "id",
                 "id",
+                Copy,
             ),
             (
                 "SELECT date_trunc('month', CAST(day AS TIMESTAMP)) AS month, COUNT(*) AS n FROM events GROUP BY date_trunc('month', CAST(day AS TIMESTAMP))",
                 "month",
                 "day",
+                Other,
             ),
             (
                 "SELECT CAST(day AS VARCHAR) AS d, COUNT(*) AS n FROM events GROUP BY day",
                 "d",
                 "day",
+                Other,
+            ),
+            (
+                "SELECT CAST(created_at AS DATE) AS d, COUNT(*) AS n FROM events GROUP BY CAST(created_at AS DATE)",
+                "d",
+                "created_at",
+                Date,
+            ),
+            (
+                "SELECT d, n FROM (SELECT CAST(created_at AS DATE) AS d, COUNT(*) AS n FROM events GROUP BY 1) t",
+                "d",
+                "created_at",
+                Date,
+            ),
+            (
+                "SELECT CAST(CAST(created_at AS VARCHAR) AS DATE) AS d, COUNT(*) AS n FROM events GROUP BY 1",
+                "d",
+                "created_at",
+                Other,
             ),
         ] {
             let keys = analyze(sql, &[key]).await.merge_keys;
             assert_eq!(
                 keys,
                 Ok(KeySource {
-                    columns: vec![("events".into(), column.into())]
+                    columns: vec![("events".into(), column.into())],
+                    functions: vec![function],
                 }),
                 "{sql}"
             );
@@ -538,7 +627,8 @@ mod tests {
                 columns: vec![
                     ("events".into(), "day".into()),
                     ("users".into(), "country".into())
-                ]
+                ],
+                functions: vec![KeyFunction::Copy, KeyFunction::Copy],
             })
         );
     }

@@ -15,7 +15,7 @@ mod plan_diff;
 
 pub use date_pruning::{DateRangePruning, pruning_session};
 pub use deps::{SqlError, find_word, qualified_table_references, table_references};
-pub use incremental::{IncrementalPlan, KeySource, analyze_incremental, analyze_plan};
+pub use incremental::{IncrementalPlan, KeyFunction, KeySource, analyze_incremental, analyze_plan};
 pub use lineage::{
     ColumnLineage, Edge, EdgeKind, Lineage, Subtype, column_lineage, lineage_of_plan,
 };

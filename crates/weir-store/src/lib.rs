@@ -7,11 +7,13 @@
 //! commits of an asset and its quarantine is completed by the next run, and the `txn` version
 //! makes every commit idempotent. This crate is the only one that writes to the lake.
 
+mod bounds;
 mod changes;
 mod compact;
 mod error;
 mod head;
 mod kept;
+mod key_set;
 mod merge;
 mod promote;
 mod publish;
@@ -20,11 +22,13 @@ mod rollback;
 mod table;
 mod vacuum;
 
+pub use bounds::{ColumnBounds, column_bounds};
 pub use changes::{CommitRecord, TableChanges};
 pub use compact::{COMPACT, Compaction, OPERATION_KEY, compact};
 pub use deltalake::kernel::Add;
 pub use error::{Result, StoreError};
 pub use head::TableHead;
+pub use key_set::KeySet;
 pub use promote::{PROMOTED_PREFIX, delete_lake, place_live_files};
 pub use publish::{
     PartOutcome, Publication, PublicationPart, move_journal_aside, read_journal, remove_journal,

@@ -11,16 +11,26 @@
 //! [`MAX_FILES`], or whose files cannot be read as they are ([`small_file_set`]), goes
 //! through delta-rs's MERGE instead.
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions, new_null_array};
+use arrow::compute::kernels::boolean::not;
+use arrow::compute::{CastOptions, cast_with_options, filter, filter_record_batch};
+use arrow::datatypes::{DataType, SchemaRef};
 use deltalake::kernel::{Action, Add};
 use futures::TryStreamExt;
-
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use parquet::arrow::async_reader::ParquetRecordBatchStream;
+use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
+use parquet::errors::ParquetError;
 
 use crate::error::{Result, StoreError};
-use crate::table::{LakeTable, keys_equal, quote, register_files, staged_paths};
+use crate::key_set::KeySet;
+use crate::table::{LakeTable, StagedWriter, staged_paths};
 
-/// The most data files a table may have for its merges to be rewritten here: each file is a
-/// branch of the query that finds the files holding a staged key.
+/// The most data files a table may have for its merges to be rewritten here: the rewrite reads
+/// the key columns of every file, where delta-rs's MERGE, which larger tables go through,
+/// can skip files by their statistics.
 const MAX_FILES: usize = 64;
 
 /// What merging staged rows into a table changes besides adding the staged files.
@@ -93,6 +103,10 @@ pub(crate) async fn small_file_set(table: &LakeTable) -> Result<Option<Vec<(Stri
 
 /// Finds which of `files` hold a key of the `staged` rows and writes their other rows to new
 /// staged files of the table (none are written when a file's every row is replaced).
+///
+/// Each file is read with the Parquet reader itself: its key columns once, and every column
+/// again only when it holds a staged key. Through DataFusion the same work was four planned
+/// queries, 8–9 ms for a 365-row file.
 pub(crate) async fn rewrite_matched(
     table: &LakeTable,
     files: Vec<(String, Action)>,
@@ -100,88 +114,52 @@ pub(crate) async fn rewrite_matched(
     keys: &[String],
 ) -> Result<Rewrite> {
     let started = std::time::Instant::now();
-    let ctx = SessionContext::new();
-    register_files(&ctx, "staged", table, &staged_paths(&table.path, staged)).await?;
-    let schema = ctx.table("staged").await?.schema().as_arrow().clone();
     let mut metrics = MergeMetrics {
         num_target_files_scanned: files.len() as u64,
         ..MergeMetrics::default()
     };
-    if files.is_empty() {
-        let total = counts(&ctx, table, "SELECT COUNT(*) FROM staged").await?;
-        metrics.num_source_rows = cell(&total, 0, 0);
-        metrics.num_target_rows_inserted = metrics.num_source_rows;
-        metrics.num_output_rows = metrics.num_source_rows;
-        metrics.execution_time_ms = started.elapsed().as_millis() as u64;
-        return Ok(Rewrite {
-            removes: Vec::new(),
-            adds: Vec::new(),
-            metrics,
-        });
-    }
+    let staged_keys = StagedKeys::read(&staged_paths(&table.path, staged), keys).await?;
+    metrics.num_source_rows = staged_keys.rows;
+    // The staged keys found in the table, to count the staged rows that update rather than
+    // insert; and the files holding them.
+    let mut found = KeySet::new(staged_keys.set.types().to_vec())?;
+    let mut matched = Vec::new();
     for (i, (path, _)) in files.iter().enumerate() {
-        let file = table.path.join(path).display().to_string();
-        let df = ctx
-            .read_parquet(file, ParquetReadOptions::default().schema(&schema))
-            .await?;
-        ctx.register_table(format!("f{i}"), df.into_view())?;
+        let path = table.path.join(path);
+        let mut batches = open(&path, Some(keys)).await?;
+        let mut holds = false;
+        while let Some(batch) = next_batch(&mut batches, &path).await? {
+            let Some(columns) = key_columns(&batch, keys) else {
+                // A key column the file predates reads as NULL, which matches nothing.
+                break;
+            };
+            let hit = staged_keys.set.contains(&columns)?;
+            let count = hit.true_count();
+            if count > 0 {
+                holds = true;
+                metrics.num_target_rows_updated += count as u64;
+                let hits: Vec<ArrayRef> = columns
+                    .iter()
+                    .map(|c| filter(c, &hit))
+                    .collect::<std::result::Result<_, _>>()?;
+                found.insert(&hits)?;
+            }
+        }
+        if holds {
+            matched.push(i);
+        }
     }
-    let matches = keys_equal(keys, "s", "t");
-    let key_list = keys.iter().map(|k| quote(k)).collect::<Vec<_>>().join(", ");
-    let every_file = (0..files.len())
-        .map(|i| format!("SELECT {i} AS weir_file, {key_list} FROM f{i}"))
-        .collect::<Vec<_>>()
-        .join(" UNION ALL ");
-    let target_keys = ctx.sql(&every_file).await?;
-    ctx.register_table("target_keys", target_keys.into_view())?;
-    let source = counts(
-        &ctx,
-        table,
-        &format!(
-            "SELECT (SELECT COUNT(*) FROM staged) AS staged_rows, \
-             (SELECT COUNT(*) FROM staged s WHERE EXISTS (SELECT 1 FROM target_keys t WHERE {matches})) AS matched_rows"
-        ),
-    )
-    .await?;
-    metrics.num_source_rows = cell(&source, 0, 0);
-    metrics.num_target_rows_inserted = cell(&source, 0, 0).saturating_sub(cell(&source, 0, 1));
-    // Per file holding a staged key: its number and how many of its rows are replaced.
-    let holding = counts(
-        &ctx,
-        table,
-        &format!(
-            "SELECT t.weir_file, COUNT(*) FROM target_keys t \
-             WHERE EXISTS (SELECT 1 FROM staged s WHERE {matches}) GROUP BY t.weir_file ORDER BY t.weir_file"
-        ),
-    )
-    .await?;
-    metrics.num_target_rows_updated = (0..holding.len()).map(|r| cell(&holding, r, 1)).sum();
-    let matched: Vec<usize> = (0..holding.len())
-        .filter_map(|r| usize::try_from(cell(&holding, r, 0)).ok())
-        .collect();
+    let updating: usize = staged_keys
+        .columns
+        .iter()
+        .map(|c| found.contains(c).map(|hit| hit.true_count()))
+        .sum::<std::result::Result<usize, _>>()?;
+    metrics.num_target_rows_inserted = metrics.num_source_rows.saturating_sub(updating as u64);
     let mut adds = Vec::new();
     if !matched.is_empty() {
-        let kept = matched
-            .iter()
-            .map(|i| format!("SELECT * FROM f{i}"))
-            .collect::<Vec<_>>()
-            .join(" UNION ALL ");
-        let mut rows = ctx
-            .sql(&format!(
-                "SELECT * FROM ({kept}) t WHERE NOT EXISTS (SELECT 1 FROM staged s WHERE {matches})"
-            ))
-            .await?
-            .execute_stream()
-            .await?;
         let mut writer = table.stage()?;
-        let written = async {
-            while let Some(batch) = rows.try_next().await? {
-                writer.write(batch).await?;
-            }
-            Ok::<(), StoreError>(())
-        }
-        .await;
-        if let Err(e) = written {
+        let written = copy_unmatched(&mut writer, table, &files, &matched, &staged_keys.set, keys);
+        if let Err(e) = Box::pin(written).await {
             let _ = writer.discard().await;
             return Err(e);
         }
@@ -205,41 +183,155 @@ pub(crate) async fn rewrite_matched(
     })
 }
 
-/// The rows of a query whose every column is a count or a number, as `u64`s.
-async fn counts(ctx: &SessionContext, table: &LakeTable, sql: &str) -> Result<Vec<Vec<u64>>> {
-    let mut rows = Vec::new();
-    for batch in ctx.sql(sql).await?.collect().await? {
-        let columns = batch
-            .columns()
-            .iter()
-            .map(|c| {
-                c.as_any()
-                    .downcast_ref::<arrow::array::Int64Array>()
-                    .ok_or_else(|| {
-                        StoreError::Other(format!(
-                            "table {}: a count of type {}",
-                            table.path.display(),
-                            c.data_type()
-                        ))
-                    })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        for row in 0..batch.num_rows() {
-            rows.push(
-                columns
-                    .iter()
-                    .map(|c| u64::try_from(c.value(row)).unwrap_or(0))
-                    .collect(),
-            );
-        }
-    }
-    Ok(rows)
+/// The keys of the staged rows: as a set, and column by column per batch (to count later
+/// how many of them the table already holds).
+struct StagedKeys {
+    set: KeySet,
+    columns: Vec<Vec<ArrayRef>>,
+    rows: u64,
 }
 
-/// Column `column` of row `row`, 0 where there is none (a count over nothing).
-fn cell(rows: &[Vec<u64>], row: usize, column: usize) -> u64 {
-    rows.get(row)
-        .and_then(|r| r.get(column))
-        .copied()
-        .unwrap_or(0)
+impl StagedKeys {
+    async fn read(paths: &[PathBuf], keys: &[String]) -> Result<StagedKeys> {
+        let mut set: Option<KeySet> = None;
+        let mut columns = Vec::new();
+        let mut rows = 0;
+        for path in paths {
+            let mut batches = open(path, Some(keys)).await?;
+            let set = match &mut set {
+                Some(set) => set,
+                None => set.insert(KeySet::new(key_types(batches.schema(), keys, path)?)?),
+            };
+            while let Some(batch) = next_batch(&mut batches, path).await? {
+                let key = key_columns(&batch, keys).ok_or_else(|| {
+                    StoreError::Other(format!(
+                        "{}: a staged file without the key column(s) {}",
+                        path.display(),
+                        keys.join(", ")
+                    ))
+                })?;
+                rows += batch.num_rows() as u64;
+                set.insert(&key)?;
+                columns.push(key);
+            }
+        }
+        let set = set.ok_or_else(|| StoreError::Other("a merge with no staged file".into()))?;
+        Ok(StagedKeys { set, columns, rows })
+    }
+}
+
+/// Writes the rows of the `matched` files that no staged key replaces, in the table's schema
+/// (a file older than an added column reads it as NULL, a widened column is cast up).
+async fn copy_unmatched(
+    writer: &mut StagedWriter,
+    table: &LakeTable,
+    files: &[(String, Action)],
+    matched: &[usize],
+    staged: &KeySet,
+    keys: &[String],
+) -> Result<()> {
+    let schema = writer.schema();
+    for (path, _) in matched.iter().filter_map(|&i| files.get(i)) {
+        let path = table.path.join(path);
+        let mut batches = open(&path, None).await?;
+        while let Some(batch) = next_batch(&mut batches, &path).await? {
+            let kept = match key_columns(&batch, keys) {
+                Some(columns) => {
+                    let keep = not(&staged.contains(&columns)?)?;
+                    filter_record_batch(&batch, &keep)?
+                }
+                None => batch,
+            };
+            writer.write(conformed(&kept, &schema, &path)?).await?;
+        }
+    }
+    Ok(())
+}
+
+type Batches = ParquetRecordBatchStream<tokio::fs::File>;
+
+/// A local Parquet data file, its footer read: its schema, statistics, and a reader to build.
+pub(crate) async fn parquet_file(
+    path: &Path,
+) -> Result<ParquetRecordBatchStreamBuilder<tokio::fs::File>> {
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|source| StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    ParquetRecordBatchStreamBuilder::new(file)
+        .await
+        .map_err(parquet_error(path))
+}
+
+/// A Parquet file's batches: of the `columns` named, or of all.
+async fn open(path: &Path, columns: Option<&[String]>) -> Result<Batches> {
+    let builder = parquet_file(path).await?.with_batch_size(BATCH_ROWS);
+    let builder = match columns {
+        Some(columns) => {
+            // A column the file lacks is left out here and read as NULL by the caller.
+            let roots: Vec<usize> = columns
+                .iter()
+                .filter_map(|c| builder.schema().index_of(c).ok())
+                .collect();
+            let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+            builder.with_projection(mask)
+        }
+        None => builder,
+    };
+    builder.build().map_err(parquet_error(path))
+}
+
+async fn next_batch(batches: &mut Batches, path: &Path) -> Result<Option<RecordBatch>> {
+    batches.try_next().await.map_err(parquet_error(path))
+}
+
+fn parquet_error(path: &Path) -> impl FnOnce(ParquetError) -> StoreError + '_ {
+    move |e| StoreError::Other(format!("{}: {e}", path.display()))
+}
+
+/// The rows a batch is read in.
+const BATCH_ROWS: usize = 8192;
+
+/// The key columns of `batch` in key order; `None` when it lacks one.
+fn key_columns(batch: &RecordBatch, keys: &[String]) -> Option<Vec<ArrayRef>> {
+    keys.iter()
+        .map(|k| batch.column_by_name(k).cloned())
+        .collect()
+}
+
+/// The types of the key columns in a file's schema.
+fn key_types(schema: &SchemaRef, keys: &[String], path: &Path) -> Result<Vec<DataType>> {
+    keys.iter()
+        .map(|k| {
+            schema
+                .field_with_name(k)
+                .map(|f| f.data_type().clone())
+                .map_err(|e| StoreError::Other(format!("{}: key column {k}: {e}", path.display())))
+        })
+        .collect()
+}
+
+/// `batch` in the table's `schema`: columns in its order, a column the batch lacks as NULLs,
+/// a column of another type cast (an error, not a NULL, when a value does not convert).
+fn conformed(batch: &RecordBatch, schema: &SchemaRef, path: &Path) -> Result<RecordBatch> {
+    let strict = CastOptions {
+        safe: false,
+        ..CastOptions::default()
+    };
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field| match batch.column_by_name(field.name()) {
+            None => Ok(new_null_array(field.data_type(), batch.num_rows())),
+            Some(c) if c.data_type() == field.data_type() => Ok(Arc::clone(c)),
+            Some(c) => cast_with_options(c, field.data_type(), &strict).map_err(|e| {
+                StoreError::Other(format!("{}: column {}: {e}", path.display(), field.name()))
+            }),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    RecordBatch::try_new_with_options(Arc::clone(schema), columns, &options)
+        .map_err(|e| StoreError::Other(format!("{}: {e}", path.display())))
 }

@@ -551,11 +551,16 @@ mod tests {
     }
 
     async fn rows(path: &Path) -> String {
+        rows_of(path, "SELECT k, v FROM t ORDER BY k NULLS FIRST, v").await
+    }
+
+    /// The rows `sql` gives over the table at `path` (as `t`), printed.
+    async fn rows_of(path: &Path, sql: &str) -> String {
         let table = LakeTable::open(path).await.expect("open").expect("table");
         let ctx = SessionContext::new();
         register_delta(&ctx, "t", &table).await.expect("register");
         let batches = ctx
-            .sql("SELECT k, v FROM t ORDER BY k NULLS FIRST, v")
+            .sql(sql)
             .await
             .expect("sql")
             .collect()
@@ -648,5 +653,56 @@ mod tests {
         let again = by_rewrite.apply().await.expect("again");
         assert!(again[0].already_published);
         assert_eq!(rows(&rewritten).await, expected);
+    }
+
+    /// A table that gained a column after its files were written: the rewrite of an old file
+    /// reads the new column as NULL, as delta-rs's MERGE does, and keeps the new rows' values.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_merge_by_rewrite_reads_an_added_column_as_null_in_older_files() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (rewritten, merged) = (tmp.path().join("rewrite"), tmp.path().join("merge"));
+        let evolved: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, true),
+            Field::new("v", DataType::Utf8, true),
+            Field::new("w", DataType::Utf8, true),
+        ]));
+        let mut tables = Vec::new();
+        for path in [&merged, &rewritten] {
+            four_files(path).await;
+            let table = LakeTable::open_or_create_evolving(path, "t", &evolved, None)
+                .await
+                .expect("evolve");
+            let batch = RecordBatch::try_new(
+                Arc::clone(&evolved),
+                vec![
+                    Arc::new(Int64Array::from(vec![Some(3), Some(9)])),
+                    Arc::new(StringArray::from(vec!["c3", "c9"])),
+                    Arc::new(StringArray::from(vec!["w3", "w9"])),
+                ],
+            )
+            .expect("batch");
+            let mut writer = table.stage().expect("stage");
+            writer.write(batch).await.expect("write");
+            tables.push((table, writer.finish().await.expect("finish")));
+        }
+        let (mut oracle, adds) = tables.remove(0);
+        let by_merge = publication(&merged, 5, adds, &["k"]);
+        by_merge
+            .merge_by_delta_merge(&mut oracle, &by_merge.parts[0])
+            .await
+            .expect("delta merge");
+        let (_, adds) = tables.remove(0);
+        publication(&rewritten, 5, adds, &["k"])
+            .apply()
+            .await
+            .expect("merge");
+
+        let all = |path: PathBuf| async move {
+            rows_of(&path, "SELECT k, v, w FROM t ORDER BY k NULLS FIRST").await
+        };
+        let expected = all(merged).await;
+        assert!(expected.contains("| 1 | a1     |    |"), "{expected}");
+        assert!(expected.contains("| 3 | c3     | w3 |"), "{expected}");
+        assert_eq!(all(rewritten).await, expected);
     }
 }

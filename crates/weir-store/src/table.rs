@@ -530,6 +530,11 @@ pub struct StagedWriter {
 }
 
 impl StagedWriter {
+    /// The table's schema, which every written batch is given in.
+    pub(crate) fn schema(&self) -> SchemaRef {
+        self.writer.arrow_schema()
+    }
+
     pub async fn write(&mut self, batch: RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
