@@ -241,6 +241,64 @@ fn last_json(out: &std::process::Output, what: &str) -> anyhow::Result<Value> {
     serde_json::from_str(last).with_context(|| format!("{what}: {stdout}"))
 }
 
+/// Runs of each side of the comparison.
+const ROUNDS: usize = 3;
+
+/// The lowest, the median and the highest of `values`.
+fn median(values: &mut [f64]) -> (f64, f64, f64) {
+    values.sort_by(f64::total_cmp);
+    let at = |i: usize| values.get(i).copied().unwrap_or(f64::NAN);
+    (
+        at(0),
+        at(values.len() / 2),
+        at(values.len().wrapping_sub(1)),
+    )
+}
+
+/// One reladiff run of `algorithm` on DuckDB tables `a` and `b`; prints its figures, checks
+/// its counts against the generator's and returns its wall time.
+fn reladiff_run(
+    python: &str,
+    reladiff: &Path,
+    url: &str,
+    b: &str,
+    algorithm: &str,
+    want: &Expected,
+) -> anyhow::Result<f64> {
+    let mut command = Command::new(python);
+    command
+        .arg("-c")
+        .arg(TIMED)
+        .arg(reladiff)
+        .arg(url)
+        .args(["a", b, "-k", "id"]);
+    for c in COLUMNS {
+        command.args(["-c", c]);
+    }
+    command.args(["-a", algorithm, "--stats", "--json"]);
+    let timed = last_json(&command.output()?, "reladiff")?;
+    let stats = &timed["stats"];
+    let theirs = Expected {
+        only_in_a: count(stats, "exclusive_A"),
+        only_in_b: count(stats, "exclusive_B"),
+        changed: count(stats, "updated"),
+    };
+    let secs = timed["seconds"].as_f64().unwrap_or(f64::NAN);
+    println!(
+        "reladiff {algorithm} a {b}: {secs:.2}s, peak RSS {:.0} MB ({} only in a, {} only in b, {} changed{})",
+        timed["peak_mb"].as_f64().unwrap_or(f64::NAN),
+        theirs.only_in_a,
+        theirs.only_in_b,
+        theirs.changed,
+        if theirs == *want {
+            ", as generated"
+        } else {
+            ": NOT what the generator made"
+        },
+    );
+    Ok(secs)
+}
+
 fn count(v: &Value, key: &str) -> u64 {
     v[key].as_u64().unwrap_or(u64::MAX)
 }
@@ -285,63 +343,57 @@ pub fn diff(dir: &Path, rows: u64) -> anyhow::Result<()> {
     let me = std::env::current_exe()?;
     let url = format!("duckdb://{}", database.display());
     for (b, want) in [("b0", Expected::default()), ("b1", expected)] {
-        let out = Command::new(&me)
-            .arg("diff-one")
-            .arg(&dir)
-            .arg(format!("{b}.parquet"))
-            .output()?;
-        let weir = last_json(&out, "weir diff")?;
-        let got = Expected {
-            only_in_a: count(&weir, "only_in_a"),
-            only_in_b: count(&weir, "only_in_b"),
-            changed: count(&weir, "changed"),
-        };
-        anyhow::ensure!(
-            got == want,
-            "weir diff a {b}: found {got:?}, the generator made {want:?}"
-        );
-        let weir_secs = weir["seconds"].as_f64().unwrap_or(f64::NAN);
-        println!(
-            "weir diff a {b} --key id: {weir_secs:.2}s, peak RSS {:.0} MB ({} only in a, {} only in b, {} changed)",
-            weir["peak_mb"].as_f64().unwrap_or(f64::NAN),
-            got.only_in_a,
-            got.only_in_b,
-            got.changed
-        );
-        for algorithm in ["hashdiff", "joindiff"] {
-            let mut command = Command::new(&python);
-            command
-                .arg("-c")
-                .arg(TIMED)
-                .arg(&reladiff)
-                .arg(&url)
-                .args(["a", b, "-k", "id"]);
-            for c in COLUMNS {
-                command.args(["-c", c]);
-            }
-            command.args(["-a", algorithm, "--stats", "--json"]);
-            let timed = last_json(&command.output()?, "reladiff")?;
-            let stats = &timed["stats"];
-            let theirs = Expected {
-                only_in_a: count(stats, "exclusive_A"),
-                only_in_b: count(stats, "exclusive_B"),
-                changed: count(stats, "updated"),
+        // weir and joindiff take turns, ROUNDS times, so a slow minute of this shared machine
+        // lands on both; hashdiff (ten times slower) runs once.
+        let (mut weir_secs, mut joindiff_secs) = (Vec::new(), Vec::new());
+        for round in 0..ROUNDS {
+            let out = Command::new(&me)
+                .arg("diff-one")
+                .arg(&dir)
+                .arg(format!("{b}.parquet"))
+                .output()?;
+            let weir = last_json(&out, "weir diff")?;
+            let got = Expected {
+                only_in_a: count(&weir, "only_in_a"),
+                only_in_b: count(&weir, "only_in_b"),
+                changed: count(&weir, "changed"),
             };
-            let secs = timed["seconds"].as_f64().unwrap_or(f64::NAN);
-            println!(
-                "reladiff {algorithm} a {b}: {secs:.2}s, peak RSS {:.0} MB ({} only in a, {} only in b, {} changed{}); reladiff takes {:.1}x weir's time",
-                timed["peak_mb"].as_f64().unwrap_or(f64::NAN),
-                theirs.only_in_a,
-                theirs.only_in_b,
-                theirs.changed,
-                if theirs == want {
-                    ", as generated"
-                } else {
-                    ": NOT what the generator made"
-                },
-                secs / weir_secs
+            anyhow::ensure!(
+                got == want,
+                "weir diff a {b}: found {got:?}, the generator made {want:?}"
             );
+            let secs = weir["seconds"].as_f64().unwrap_or(f64::NAN);
+            weir_secs.push(secs);
+            println!(
+                "weir diff a {b} --key id: {secs:.2}s, peak RSS {:.0} MB ({} only in a, {} only in b, {} changed)",
+                weir["peak_mb"].as_f64().unwrap_or(f64::NAN),
+                got.only_in_a,
+                got.only_in_b,
+                got.changed
+            );
+            let algorithms: &[&str] = if round == 0 {
+                &["joindiff", "hashdiff"]
+            } else {
+                &["joindiff"]
+            };
+            for &algorithm in algorithms {
+                let secs = reladiff_run(&python, &reladiff, &url, b, algorithm, &want)?;
+                if algorithm == "joindiff" {
+                    joindiff_secs.push(secs);
+                }
+            }
         }
+        let (weir, joindiff) = (median(&mut weir_secs), median(&mut joindiff_secs));
+        println!(
+            "a {b}, median of {ROUNDS}: weir {:.2}s (range {:.2}-{:.2}), reladiff joindiff {:.2}s (range {:.2}-{:.2}); reladiff takes {:.1}x weir's time",
+            weir.1,
+            weir.0,
+            weir.2,
+            joindiff.1,
+            joindiff.0,
+            joindiff.2,
+            joindiff.1 / weir.1
+        );
     }
     Ok(())
 }

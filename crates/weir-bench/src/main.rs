@@ -115,6 +115,7 @@ schema:
 const COUNTRIES: &[&str] = &["US", "GB", "DE", "FR", "NL", "ES", "IT", "SE", "PL", "JP"];
 
 fn main() -> anyhow::Result<()> {
+    weir_store::tune_allocator();
     // Per-stage timings of the runs measured: `WEIR_LOG=weir_orchestrate=debug`.
     if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG") {
         tracing_subscriber::fmt()

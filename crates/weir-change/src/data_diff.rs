@@ -1,12 +1,13 @@
 //! `weir diff`: two tables compared row by row on a key, on DataFusion. First one full outer
 //! join of each side's key and a 64-bit hash of its other columns ([`crate::row_hash`]): it
 //! finds the rows on one side only, proves the key unique, and leaves only the keys whose
-//! hashes differ, so the join holds 16 bytes a row instead of whole rows. Those rows alone
-//! are then joined in full and compared column by column. A column typed differently on the
-//! two sides (read on B's side as A's type) or of a type without a value hash makes the
-//! whole diff one full join of whole rows instead. Only the rows that differ leave the engine
-//! (streamed, never collected whole): they are counted here, per column, with a few samples of
-//! each kind. Floats compare within an absolute or relative tolerance, timestamps within a
+//! hashes differ, so the join holds 16 bytes a row instead of whole rows; B's side reads
+//! every column to hash it, so it keeps B's rows of those keys on the way. Those rows alone
+//! are then joined in full with A's (read again) and compared column by column. A column
+//! typed differently on the two sides (read on B's side as A's type) or of a type without a
+//! value hash makes the whole diff one full join of whole rows instead. Only the rows that
+//! differ leave the engine (streamed, never collected whole): they are counted here, per
+//! column, with a few samples of each kind. Floats compare within an absolute or relative tolerance, timestamps within a
 //! time limit, and a value that does not convert counts as a difference.
 
 use std::collections::BTreeMap;
@@ -197,15 +198,19 @@ pub async fn diff_tables(
     ctx: &SessionContext,
     options: &DiffOptions,
 ) -> Result<DiffReport, ChangeError> {
-    diff(ctx, options, true).await
+    diff(ctx, options, true, CARRY_BYTES)
+        .await
+        .map(|(report, _)| report)
 }
 
-/// [`diff_tables`], comparing rows by hash first only when `by_hash` allows it.
+/// [`diff_tables`], comparing rows by hash first only when `by_hash` allows it, keeping up
+/// to `carry_bytes` of B's rows from that pass; also says whether rows were compared by hash.
 async fn diff(
     ctx: &SessionContext,
     options: &DiffOptions,
     by_hash: bool,
-) -> Result<DiffReport, ChangeError> {
+    carry_bytes: usize,
+) -> Result<(DiffReport, bool), ChangeError> {
     let schema_of = |name: &'static str| async move {
         ctx.table(name)
             .await
@@ -299,8 +304,10 @@ async fn diff(
             .iter()
             .all(|(_, a, b)| a == b && row_hash::hashable(a));
     let joined = if hashed {
-        ctx.register_udf(row_hash::row_hash_udf());
-        let (joined, candidates) = query.by_hash(ctx, &mut report, &mut one_sided).await?;
+        let pass_one = collecting_left(ctx).await?;
+        let (joined, candidates, carried) = query
+            .by_hash(&pass_one, carry_bytes, &mut report, &mut one_sided)
+            .await?;
         let count: usize = candidates.iter().map(RecordBatch::num_rows).sum();
         tracing::debug!(
             elapsed_ms = started.elapsed().as_millis() as u64,
@@ -311,7 +318,13 @@ async fn diff(
         // spares.
         if count as u64 > rows[0] / 2 {
             query
-                .in_full(ctx, Join::Changed(None), &mut report, &mut one_sided)
+                .in_full(
+                    ctx,
+                    Join::Changed(None),
+                    TABLE_B,
+                    &mut report,
+                    &mut one_sided,
+                )
                 .await?;
         } else if count > 0 {
             // The candidates' keys filter each side's scan: with Parquet filter pushdown the
@@ -334,14 +347,27 @@ async fn diff(
                     .map_err(query_err)?;
                 Join::Changed(Some(Restrict::Table(CHANGED_KEYS)))
             };
+            // B's rows whose hashes differ came out of the first pass: only A is read again.
+            let b_table = match carried {
+                Some(batches) => {
+                    let schema = batches[0].schema();
+                    let rows = datafusion::datasource::MemTable::try_new(schema, vec![batches])
+                        .map_err(query_err)?;
+                    scoped
+                        .register_table(CARRIED_B, std::sync::Arc::new(rows))
+                        .map_err(query_err)?;
+                    CARRIED_B
+                }
+                None => TABLE_B,
+            };
             query
-                .in_full(&scoped, join, &mut report, &mut one_sided)
+                .in_full(&scoped, join, b_table, &mut report, &mut one_sided)
                 .await?;
         }
         joined
     } else {
         query
-            .in_full(ctx, Join::All, &mut report, &mut one_sided)
+            .in_full(ctx, Join::All, TABLE_B, &mut report, &mut one_sided)
             .await?
     };
     // The key is unique on both sides exactly when the join's rows add up: a key with n rows
@@ -363,8 +389,33 @@ async fn diff(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "diff: joined, differences counted"
     );
-    Ok(report)
+    Ok((report, hashed))
 }
+
+/// The context of the first pass: `ctx`'s tables and settings, with the row hash, and every
+/// hash join built whole from one side (A's keys and hashes) and probed by the other's
+/// partitions as they are read. Partitioning both sides by key instead would move each of
+/// B's rows between threads, and B's rows carry their columns in this pass.
+async fn collecting_left(ctx: &SessionContext) -> Result<SessionContext, ChangeError> {
+    let mut config = ctx.copied_config();
+    let optimizer = &mut config.options_mut().optimizer;
+    optimizer.hash_join_single_partition_threshold = usize::MAX;
+    optimizer.hash_join_single_partition_threshold_rows = usize::MAX;
+    let scoped = SessionContext::new_with_config_rt(config, ctx.runtime_env());
+    for name in [TABLE_A, TABLE_B] {
+        let provider = ctx.table_provider(name).await.map_err(query_err)?;
+        scoped.register_table(name, provider).map_err(query_err)?;
+    }
+    scoped.register_udf(row_hash::row_hash_udf());
+    Ok(scoped)
+}
+
+/// B's rows whose hashes differ, kept from the first pass, are registered under this name.
+const CARRIED_B: &str = "weir_diff_carried_b";
+
+/// B's rows whose hashes differ are kept from the first pass up to this much memory; past it
+/// they are dropped and read again from B, as A's are.
+const CARRY_BYTES: usize = 256 << 20;
 
 /// A context holding A and B, the Parquet files among them read with filter pushdown: the
 /// reader decodes the columns a filter needs first, then the other columns only of the rows
@@ -444,37 +495,53 @@ struct DiffQuery<'a> {
 impl DiffQuery<'_> {
     /// Joins the key and a hash of the other columns of each side, counts the rows on one
     /// side only and returns the rows the join produced, with the keys on both sides whose
-    /// hashes differ.
+    /// hashes differ and, while they fit in `carry_bytes`, B's rows of those keys (its key
+    /// and compared columns, under their own names): B's side of the join reads every column
+    /// to hash it anyway.
     async fn by_hash(
         &self,
         ctx: &SessionContext,
+        carry_bytes: usize,
         report: &mut DiffReport,
         one_sided: &mut OneSidedKeys,
-    ) -> Result<(Option<u64>, Vec<RecordBatch>), ChangeError> {
-        let hash = if self.compared.is_empty() {
+    ) -> Result<(Option<u64>, Vec<RecordBatch>, Option<Vec<RecordBatch>>), ChangeError> {
+        let compared: Vec<String> = self.compared.iter().map(|(c, _, _)| quote(c)).collect();
+        let hash = if compared.is_empty() {
             "0".to_string()
         } else {
-            let columns: Vec<String> = self.compared.iter().map(|(c, _, _)| quote(c)).collect();
-            format!("{}({})", row_hash::ROW_HASH, columns.join(", "))
+            format!("{}({})", row_hash::ROW_HASH, compared.join(", "))
         };
-        let side = |table: &str| {
-            format!(
-                "(SELECT {}, {hash} AS __weir_h FROM {table})",
-                self.key_list
-            )
-        };
+        let key_names: Vec<String> = self.options.key.iter().map(|k| quote(k)).collect();
+        // B's side also carries its key and compared columns, as __weir_c0, __weir_c1, ...
+        let carried: Vec<String> = key_names.iter().chain(&compared).cloned().collect();
         let sql = format!(
-            "SELECT {}, a.__weir_h IS NULL AS only_b, b.__weir_h IS NULL AS only_a \
-             FROM {} a FULL OUTER JOIN {} b ON {} \
+            "SELECT {}, a.__weir_h IS NULL AS only_b, b.__weir_h IS NULL AS only_a, {} \
+             FROM (SELECT {}, {hash} AS __weir_h FROM {TABLE_A}) a \
+             FULL OUTER JOIN (SELECT {}, {hash} AS __weir_h FROM {TABLE_B}) b ON {} \
              WHERE a.__weir_h IS NULL OR b.__weir_h IS NULL OR a.__weir_h <> b.__weir_h",
             self.keys.join(", "),
-            side(TABLE_A),
-            side(TABLE_B),
+            carried
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("b.{c} AS __weir_c{i}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            self.key_list,
+            carried.join(", "),
             self.on
         );
         let (plan, mut stream) = execute(ctx, &sql).await?;
         let key_columns: Vec<usize> = (0..self.options.key.len()).collect();
+        let first_carried = key_columns.len() + 2;
+        let carried_columns: Vec<usize> = (first_carried..first_carried + carried.len()).collect();
+        let names: Vec<&String> = self
+            .options
+            .key
+            .iter()
+            .chain(self.compared.iter().map(|(c, _, _)| c))
+            .collect();
         let mut changed = Vec::new();
+        let (mut b_rows, mut carried_bytes) = (Some(Vec::new()), 0usize);
         while let Some(batch) = stream.next().await {
             let batch = batch.map_err(query_err)?;
             count_batch(&batch, self.options, report, one_sided, false)?;
@@ -490,13 +557,28 @@ impl DiffQuery<'_> {
             };
             let both = arrow::compute::not(&arrow::compute::or(only_a, only_b).map_err(arrow_err)?)
                 .map_err(arrow_err)?;
+            if both.true_count() == 0 {
+                continue;
+            }
             let keys = batch.project(&key_columns).map_err(arrow_err)?;
-            let keys = arrow::compute::filter_record_batch(&keys, &both).map_err(arrow_err)?;
-            if keys.num_rows() > 0 {
-                changed.push(keys);
+            changed.push(arrow::compute::filter_record_batch(&keys, &both).map_err(arrow_err)?);
+            if let Some(kept) = &mut b_rows {
+                let rows = batch.project(&carried_columns).map_err(arrow_err)?;
+                let rows = arrow::compute::filter_record_batch(&rows, &both).map_err(arrow_err)?;
+                let rows = compacted(rows, &names)?;
+                carried_bytes += rows.get_array_memory_size();
+                if carried_bytes > carry_bytes {
+                    b_rows = None;
+                } else {
+                    kept.push(rows);
+                }
             }
         }
-        Ok((join_output_rows(&plan), changed))
+        Ok((
+            join_output_rows(&plan),
+            changed,
+            b_rows.filter(|rows| !rows.is_empty()),
+        ))
     }
 
     /// Compares rows column by column, with the tolerances, and counts what differs. Returns
@@ -505,6 +587,7 @@ impl DiffQuery<'_> {
         &self,
         ctx: &SessionContext,
         join: Join<'_>,
+        b_table: &str,
         report: &mut DiffReport,
         one_sided: &mut OneSidedKeys,
     ) -> Result<Option<u64>, ChangeError> {
@@ -524,6 +607,8 @@ impl DiffQuery<'_> {
             .collect::<Vec<_>>()
             .join(" OR ");
         let side = |table: &str, flag: &str| match join {
+            // Rows kept from the first pass: exactly those of the changed keys.
+            _ if table == CARRIED_B => format!("(SELECT *, TRUE AS {flag} FROM {table})"),
             Join::Changed(Some(Restrict::KeySet)) => {
                 let key = self
                     .options
@@ -560,7 +645,7 @@ impl DiffQuery<'_> {
             "SELECT * FROM (SELECT {} FROM {} a {kind} JOIN {} b ON {}) WHERE {any_difference}",
             select.join(", "),
             side(TABLE_A, "__weir_a"),
-            side(TABLE_B, "__weir_b"),
+            side(b_table, "__weir_b"),
             self.on
         );
         let (plan, mut stream) = execute(ctx, &sql).await?;
@@ -570,6 +655,31 @@ impl DiffQuery<'_> {
         }
         Ok(join_output_rows(&plan))
     }
+}
+
+/// Rows kept from a batch, under the names of B's columns, with string and binary views
+/// copied out of the buffers they share with the rows dropped (so that keeping 1 % of the
+/// rows keeps 1 % of the bytes).
+fn compacted(rows: RecordBatch, names: &[&String]) -> Result<RecordBatch, ChangeError> {
+    let columns: Vec<arrow::array::ArrayRef> = rows
+        .columns()
+        .iter()
+        .map(|c| -> arrow::array::ArrayRef {
+            if let Some(strings) = c.as_string_view_opt() {
+                std::sync::Arc::new(strings.gc())
+            } else if let Some(bytes) = c.as_binary_view_opt() {
+                std::sync::Arc::new(bytes.gc())
+            } else {
+                c.clone()
+            }
+        })
+        .collect();
+    let fields: Vec<arrow::datatypes::Field> = names
+        .iter()
+        .zip(&columns)
+        .map(|(name, c)| arrow::datatypes::Field::new(name.as_str(), c.data_type().clone(), true))
+        .collect();
+    RecordBatch::try_new(std::sync::Arc::new(Schema::new(fields)), columns).map_err(arrow_err)
 }
 
 /// The key columns of a diff's output, named `k0`, `k1`, ..., from whichever side has them,
@@ -619,12 +729,22 @@ struct OneSidedKeys {
     repeated: bool,
 }
 
-/// The rows the plan's join produced (before the filter that keeps the differences).
+/// The rows the plan's join produced (before the filter that keeps the differences). Logs the
+/// executed plan with its metrics at trace level, to see where a slow diff's time went.
 fn join_output_rows(plan: &std::sync::Arc<dyn ExecutionPlan>) -> Option<u64> {
+    tracing::trace!(
+        "diff: executed plan\n{}",
+        datafusion::physical_plan::display::DisplayableExecutionPlan::with_metrics(plan.as_ref())
+            .indent(true)
+    );
+    join_rows(plan)
+}
+
+fn join_rows(plan: &std::sync::Arc<dyn ExecutionPlan>) -> Option<u64> {
     if plan.name().contains("Join") {
         return plan.metrics()?.output_rows().map(|n| n as u64);
     }
-    plan.children().into_iter().find_map(join_output_rows)
+    plan.children().into_iter().find_map(join_rows)
 }
 
 /// Why the key is not unique, counted exactly: the rows of each side that share a key.
@@ -804,20 +924,26 @@ mod tests {
         }
     }
 
-    /// The counts of a diff of `a` and `b`, by hash and in full.
+    /// The counts of a diff of `a` and `b`, by hash and in full; by hash both with B's rows
+    /// kept from the first pass and with none kept (read again), which must agree.
     async fn both_ways(a: &[Row], b: &[Row], b_status: DataType) -> [DiffReport; 2] {
         let mut reports = Vec::new();
-        for by_hash in [true, false] {
+        for (by_hash, carry_bytes) in [(true, CARRY_BYTES), (true, 0), (false, CARRY_BYTES)] {
             let ctx = SessionContext::new();
             ctx.register_table(TABLE_A, table(a, DataType::Utf8))
                 .expect("A");
             ctx.register_table(TABLE_B, table(b, b_status.clone()))
                 .expect("B");
-            reports.push(diff(&ctx, &options(), by_hash).await.expect("diff"));
-            // The function is registered only when the rows were compared by hash.
-            let hashed = by_hash && b_status == DataType::Utf8;
-            assert_eq!(ctx.udf(row_hash::ROW_HASH).is_ok(), hashed);
+            let (report, hashed) = diff(&ctx, &options(), by_hash, carry_bytes)
+                .await
+                .expect("diff");
+            reports.push(report);
+            assert_eq!(hashed, by_hash && b_status == DataType::Utf8);
+            // The passes run in contexts of their own: the caller's is left as it was.
+            assert!(ctx.udf(row_hash::ROW_HASH).is_err());
         }
+        let read_again = reports.remove(1);
+        assert_eq!(counts(&reports[0]), counts(&read_again));
         [reports.remove(0), reports.remove(0)]
     }
 
@@ -896,7 +1022,9 @@ mod tests {
             .expect("A");
         ctx.register_table(TABLE_B, table(&b, DataType::Utf8))
             .expect("B");
-        let error = diff(&ctx, &options(), true).await.expect_err("refused");
+        let error = diff(&ctx, &options(), true, CARRY_BYTES)
+            .await
+            .expect_err("refused");
         assert!(error.to_string().contains("not unique in B"), "{error}");
     }
 }

@@ -7,6 +7,7 @@
 //! commits of an asset and its quarantine is completed by the next run, and the `txn` version
 //! makes every commit idempotent. This crate is the only one that writes to the lake.
 
+mod allocator;
 mod bounds;
 mod changes;
 mod compact;
@@ -22,6 +23,7 @@ mod rollback;
 mod table;
 mod vacuum;
 
+pub use allocator::tune_allocator;
 pub use bounds::{ColumnBounds, column_bounds};
 pub use changes::{CommitRecord, TableChanges};
 pub use compact::{COMPACT, Compaction, OPERATION_KEY, compact};

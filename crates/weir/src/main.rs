@@ -21,6 +21,7 @@ pub enum Outcome {
 }
 
 fn main() -> ExitCode {
+    weir_store::tune_allocator();
     let args: Vec<String> = std::env::args().collect();
     let json = output::json_requested(&args);
     output::set_json_mode(json);
