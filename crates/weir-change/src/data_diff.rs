@@ -339,23 +339,13 @@ async fn diff(
                 scoped.register_udf(key_set::in_keys_udf(&candidates).map_err(query_err)?);
                 Join::Changed(Some(Restrict::KeySet))
             } else {
-                let schema = candidates[0].schema();
-                let keys = datafusion::datasource::MemTable::try_new(schema, vec![candidates])
-                    .map_err(query_err)?;
-                scoped
-                    .register_table(CHANGED_KEYS, std::sync::Arc::new(keys))
-                    .map_err(query_err)?;
+                register_rows(&scoped, CHANGED_KEYS, candidates)?;
                 Join::Changed(Some(Restrict::Table(CHANGED_KEYS)))
             };
             // B's rows whose hashes differ came out of the first pass: only A is read again.
             let b_table = match carried {
-                Some(batches) => {
-                    let schema = batches[0].schema();
-                    let rows = datafusion::datasource::MemTable::try_new(schema, vec![batches])
-                        .map_err(query_err)?;
-                    scoped
-                        .register_table(CARRIED_B, std::sync::Arc::new(rows))
-                        .map_err(query_err)?;
+                Some(rows) => {
+                    register_rows(&scoped, CARRIED_B, rows)?;
                     CARRIED_B
                 }
                 None => TABLE_B,
@@ -408,6 +398,23 @@ async fn collecting_left(ctx: &SessionContext) -> Result<SessionContext, ChangeE
     }
     scoped.register_udf(row_hash::row_hash_udf());
     Ok(scoped)
+}
+
+/// Registers `batches` (at least one, all of one schema) in `ctx` as the table `name`.
+fn register_rows(
+    ctx: &SessionContext,
+    name: &str,
+    batches: Vec<RecordBatch>,
+) -> Result<(), ChangeError> {
+    let schema = batches
+        .first()
+        .map(RecordBatch::schema)
+        .ok_or_else(|| ChangeError::Diff(format!("no rows to register as {name}")))?;
+    let rows =
+        datafusion::datasource::MemTable::try_new(schema, vec![batches]).map_err(query_err)?;
+    ctx.register_table(name, std::sync::Arc::new(rows))
+        .map_err(query_err)?;
+    Ok(())
 }
 
 /// B's rows whose hashes differ, kept from the first pass, are registered under this name.

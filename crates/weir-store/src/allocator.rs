@@ -14,27 +14,28 @@ const TRIM_THRESHOLD: i32 = 256 << 20;
 
 /// Applies the tuning above once, at the start of `main`, before any thread starts. An
 /// operator's own `MALLOC_*` or `GLIBC_TUNABLES` settings win: then nothing is changed.
-/// Returns whether the settings were applied (never elsewhere than glibc on Linux).
-pub fn tune_allocator() -> bool {
+/// Elsewhere than glibc on Linux it does nothing.
+pub fn tune_allocator() {
     let operator_set = std::env::vars_os().any(|(name, _)| {
         name.to_str()
             .is_some_and(|n| n == "GLIBC_TUNABLES" || n.starts_with("MALLOC_"))
     });
-    !operator_set && apply()
+    if !operator_set {
+        apply();
+    }
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
-fn apply() -> bool {
+fn apply() {
     // SAFETY: `mallopt` only sets allocator parameters; both values are within the ranges
-    // glibc documents (`mallopt(3)`), and it is called before any other thread exists.
+    // glibc documents (`mallopt(3)`), and it is called before any other thread exists. A
+    // value glibc refused would leave its default: slower, never wrong.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
-            && libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
     }
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn apply() -> bool {
-    false
-}
+fn apply() {}

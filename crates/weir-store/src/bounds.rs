@@ -34,7 +34,7 @@ pub async fn column_bounds(files: &[PathBuf], column: &str) -> Result<ColumnBoun
 }
 
 async fn file_bounds(path: &Path, column: &str) -> Result<ColumnBounds> {
-    let builder = crate::merge::parquet_file(path).await?;
+    let builder = crate::data_file::parquet_file(path).await?;
     if builder.schema().field_with_name(column).is_err() {
         // A file written before the column was added: every row reads it as NULL.
         return Ok(ColumnBounds::Within(Vec::new()));

@@ -9,11 +9,12 @@ use std::collections::HashSet;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
 use arrow::buffer::NullBuffer;
-use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::{DataType, Int64Type};
 use arrow::error::ArrowError;
 use arrow::row::{RowConverter, SortField};
 use datafusion::common::hash_utils::RandomState;
+
+use crate::data_file::cast_strictly;
 
 /// The key's column types, and the keys.
 pub struct KeySet {
@@ -112,20 +113,10 @@ impl KeySet {
                 self.types.len()
             )));
         }
-        let strict = CastOptions {
-            safe: false,
-            ..CastOptions::default()
-        };
         columns
             .iter()
             .zip(&self.types)
-            .map(|(c, t)| {
-                if c.data_type() == t {
-                    Ok(std::sync::Arc::clone(c))
-                } else {
-                    cast_with_options(c, t, &strict)
-                }
-            })
+            .map(|(c, t)| cast_strictly(c, t))
             .collect()
     }
 }

@@ -11,6 +11,7 @@ mod allocator;
 mod bounds;
 mod changes;
 mod compact;
+mod data_file;
 mod error;
 mod head;
 mod kept;

@@ -12,18 +12,18 @@
 //! through delta-rs's MERGE instead.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions, new_null_array};
+use arrow::array::{ArrayRef, RecordBatch};
 use arrow::compute::kernels::boolean::not;
-use arrow::compute::{CastOptions, cast_with_options, filter, filter_record_batch};
+use arrow::compute::{filter, filter_record_batch};
 use arrow::datatypes::{DataType, SchemaRef};
 use deltalake::kernel::{Action, Add};
 use futures::TryStreamExt;
+use parquet::arrow::ProjectionMask;
 use parquet::arrow::async_reader::ParquetRecordBatchStream;
-use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 use parquet::errors::ParquetError;
 
+use crate::data_file::{conformed, parquet_file};
 use crate::error::{Result, StoreError};
 use crate::key_set::KeySet;
 use crate::table::{LakeTable, StagedWriter, staged_paths};
@@ -250,21 +250,6 @@ async fn copy_unmatched(
 
 type Batches = ParquetRecordBatchStream<tokio::fs::File>;
 
-/// A local Parquet data file, its footer read: its schema, statistics, and a reader to build.
-pub(crate) async fn parquet_file(
-    path: &Path,
-) -> Result<ParquetRecordBatchStreamBuilder<tokio::fs::File>> {
-    let file = tokio::fs::File::open(path)
-        .await
-        .map_err(|source| StoreError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    ParquetRecordBatchStreamBuilder::new(file)
-        .await
-        .map_err(parquet_error(path))
-}
-
 /// A Parquet file's batches: of the `columns` named, or of all.
 async fn open(path: &Path, columns: Option<&[String]>) -> Result<Batches> {
     let builder = parquet_file(path).await?.with_batch_size(BATCH_ROWS);
@@ -311,27 +296,4 @@ fn key_types(schema: &SchemaRef, keys: &[String], path: &Path) -> Result<Vec<Dat
                 .map_err(|e| StoreError::Other(format!("{}: key column {k}: {e}", path.display())))
         })
         .collect()
-}
-
-/// `batch` in the table's `schema`: columns in its order, a column the batch lacks as NULLs,
-/// a column of another type cast (an error, not a NULL, when a value does not convert).
-fn conformed(batch: &RecordBatch, schema: &SchemaRef, path: &Path) -> Result<RecordBatch> {
-    let strict = CastOptions {
-        safe: false,
-        ..CastOptions::default()
-    };
-    let columns = schema
-        .fields()
-        .iter()
-        .map(|field| match batch.column_by_name(field.name()) {
-            None => Ok(new_null_array(field.data_type(), batch.num_rows())),
-            Some(c) if c.data_type() == field.data_type() => Ok(Arc::clone(c)),
-            Some(c) => cast_with_options(c, field.data_type(), &strict).map_err(|e| {
-                StoreError::Other(format!("{}: column {}: {e}", path.display(), field.name()))
-            }),
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-    RecordBatch::try_new_with_options(Arc::clone(schema), columns, &options)
-        .map_err(|e| StoreError::Other(format!("{}: {e}", path.display())))
 }

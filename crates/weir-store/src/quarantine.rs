@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, new_null_array};
+use arrow::array::{Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use deltalake::kernel::Add;
 
+use crate::data_file::conformed;
 use crate::error::{Result, StoreError};
 use crate::table::{LakeTable, percent_decode};
 
@@ -73,22 +74,9 @@ pub fn read_data_file(
     let mut out = Vec::new();
     for batch in reader {
         let batch = batch?;
-        out.push(conform(&batch, schema)?);
+        out.push(conformed(&batch, schema, &path)?);
     }
     Ok(out)
-}
-
-fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
-    let columns = schema
-        .fields()
-        .iter()
-        .map(|f| match batch.column_by_name(f.name()) {
-            Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
-            Some(c) => Ok(arrow::compute::cast(c, f.data_type())?),
-            None => Ok(new_null_array(f.data_type(), batch.num_rows())),
-        })
-        .collect::<Result<Vec<ArrayRef>>>()?;
-    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
 /// The data files the table's current version holds, relative to the table (decoded).
