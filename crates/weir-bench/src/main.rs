@@ -150,6 +150,10 @@ fn main() -> anyhow::Result<()> {
         "increment" => increment(&dir, rows / 100),
         "peers" => peers(&dir),
         "diff" => diff::diff(&dir, rows),
+        "serve-child" => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(serve::serve_child(&dir)),
         "queue" | "serve" | "dag" | "plan" => {
             std::fs::create_dir_all(&dir)?;
             let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -128,7 +128,7 @@ fn journals(project: &Project) -> Vec<(String, PathBuf)> {
 /// an asset another live process holds is that process's work in progress.
 pub async fn recover_pending(project: &Project, state: &StateStore) -> Result<Recovery> {
     let mut candidates: BTreeSet<String> = journals(project).into_iter().map(|(a, _)| a).collect();
-    candidates.extend(state.running_runs().await?.into_iter().map(|r| r.asset));
+    candidates.extend(state.assets_running().await?);
     let mut leases = Vec::new();
     let mut owned = BTreeSet::new();
     for asset in candidates {

@@ -103,19 +103,28 @@ pub async fn run_assets(
         })
         .collect();
     let chosen: BTreeSet<&String> = pending.iter().copied().collect();
+    // Each asset's selected upstream, walked once: the loop below looks at the waiting
+    // assets again every time one finishes.
+    let upstream_of: BTreeMap<&String, Vec<String>> = pending
+        .iter()
+        .map(|name| {
+            let upstream = graph.all_upstream(name).into_iter();
+            (*name, upstream.filter(|u| chosen.contains(u)).collect())
+        })
+        .collect();
     let mut finished: BTreeMap<String, AssetRunReport> = BTreeMap::new();
     let mut broken: BTreeMap<String, String> = BTreeMap::new();
+    // Asked once for the whole run rather than by every asset: an asset with a run left
+    // `running` takes the full path, whose recovery settles it under the lease.
+    let left_running = state.assets_running().await?;
+    let left_running = &left_running;
     let mut running = FuturesUnordered::new();
     let threads = options.threads.max(1);
     loop {
         let mut idx = 0;
         while idx < pending.len() && running.len() < threads {
             let name = pending[idx];
-            let upstream: Vec<String> = graph
-                .all_upstream(name)
-                .into_iter()
-                .filter(|u| chosen.contains(u))
-                .collect();
+            let upstream = upstream_of.get(name).map_or(&[][..], Vec::as_slice);
             if let Some(cause) = upstream.iter().find(|u| broken.contains_key(*u)) {
                 let asset = project
                     .asset(name)
@@ -145,7 +154,16 @@ pub async fn run_assets(
                 running.push(async move {
                     (
                         name.clone(),
-                        run_one(project, state, graph, asset, options, progress).await,
+                        run_one(
+                            project,
+                            state,
+                            graph,
+                            asset,
+                            left_running,
+                            options,
+                            progress,
+                        )
+                        .await,
                     )
                 });
                 pending.remove(idx);
@@ -210,13 +228,15 @@ async fn run_one(
     state: &StateStore,
     graph: &AssetGraph,
     asset: &Asset,
+    left_running: &BTreeSet<String>,
     options: &RunOptions,
     progress: &dyn Progress,
 ) -> Result<AssetRunReport> {
     // An up-to-date model is found so without its lease or its pool's slot: no work, no write.
     if let Some(model) = &asset.model
         && let Some(mut report) =
-            crate::unchanged::unchanged_model(project, state, graph, asset, model, options).await?
+            crate::unchanged::unchanged_model(project, graph, asset, model, left_running, options)
+                .await?
     {
         report.components = crate::telemetry::components(asset, &report);
         crate::telemetry::emit(&report);

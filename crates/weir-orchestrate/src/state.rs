@@ -525,6 +525,16 @@ impl StateStore {
         Ok(rows.iter().map(run_record).collect())
     }
 
+    /// The assets with a run still marked `running`: being written by a live process, or
+    /// left half done by one that died.
+    pub async fn assets_running(&self) -> Result<std::collections::BTreeSet<String>> {
+        let rows = sqlx::query("SELECT DISTINCT asset FROM runs WHERE status = 'running'")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(state_err)?;
+        Ok(rows.iter().map(|r| r.get::<String, _>("asset")).collect())
+    }
+
     /// The asset runs a run of `weir serve` made (their trigger is `serve:<queue id>`).
     pub async fn runs_by_trigger(&self, trigger: &str) -> Result<Vec<RunRecord>> {
         let rows = sqlx::query("SELECT * FROM runs WHERE trigger = $1 ORDER BY started_at, id")

@@ -10,7 +10,7 @@
 //! journal, a run still marked `running`) sends the run down the full path, whose recovery
 //! needs the lease.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use weir_model::{Asset, ModelDef, Project};
 use weir_store::{COMPACT, LakeTable, OPERATION_KEY};
@@ -20,30 +20,26 @@ use crate::error::Result;
 use crate::report::{AssetRunReport, RunStatus};
 use crate::run_model::{INPUTS_KEY, Inputs, TableInput, current_inputs, model_validator};
 use crate::runner::{RunOptions, empty_report, journal_path, table_paths};
-use crate::state::StateStore;
 
 /// The report of `model`'s run when its table is up to date as its logs' heads tell; `None`
 /// when it is not, or when they cannot tell cheaply (a table without a readable head, a
 /// compaction since the last publication, a contract that does not load): the run then takes
 /// the full path, which decides.
+///
+/// `left_running` names the assets with a run still marked `running` when this run began.
 pub(crate) async fn unchanged_model(
     project: &Project,
-    state: &StateStore,
     graph: &AssetGraph,
     asset: &Asset,
     model: &ModelDef,
+    left_running: &BTreeSet<String>,
     options: &RunOptions,
 ) -> Result<Option<AssetRunReport>> {
     if options.full_refresh || options.partition.is_some() {
         return Ok(None);
     }
     let started = std::time::Instant::now();
-    let pending = journal_path(project, &asset.name).exists()
-        || !state
-            .runs_with_status(Some(&asset.name), Some("running"), 1)
-            .await?
-            .is_empty();
-    if pending {
+    if left_running.contains(&asset.name) || journal_path(project, &asset.name).exists() {
         return Ok(None);
     }
     let Ok(validator) = model_validator(asset, model) else {

@@ -10,8 +10,6 @@
 
 use std::num::NonZeroU64;
 
-use deltalake::kernel::transaction::CommitProperties;
-
 use crate::error::{Result, StoreError};
 use crate::table::LakeTable;
 
@@ -33,7 +31,8 @@ pub struct Compaction {
 pub async fn compact(table: LakeTable, target_bytes: u64) -> Result<Compaction> {
     let path = table.path.clone();
     let target = NonZeroU64::new(target_bytes.max(1)).unwrap_or(NonZeroU64::MIN);
-    let properties = CommitProperties::default()
+    let properties = table
+        .commit_properties()
         .with_metadata([(OPERATION_KEY.to_string(), serde_json::Value::from(COMPACT))]);
     let (compacted, metrics) = table
         .table

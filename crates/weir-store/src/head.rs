@@ -11,7 +11,7 @@ use std::path::Path;
 use deltalake::kernel::Action;
 
 use crate::error::Result;
-use crate::table::{LakeTable, table_url};
+use crate::table::LakeTable;
 
 /// What the newest commit of a table says, and which table it is.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,14 +28,22 @@ impl LakeTable {
     /// The head of the table at `path`. `None` when there is no table there, and also when
     /// its log cannot tell cheaply (its first commit cleaned up after a checkpoint, a commit
     /// that does not parse): the caller then opens the table, which settles it either way.
+    ///
+    /// The lake is a local directory, so the log is listed and its two commits read with
+    /// plain file calls on the calling thread: a no-op run asks this of every table, and the
+    /// object store's listing and reads each went through the blocking pool and back.
     pub async fn head(path: &Path) -> Result<Option<TableHead>> {
-        let Some((store, version)) = newest_in_log(path).await? else {
+        let log = path.join(LOG_DIR);
+        let Some(version) = newest_in_log(&log) else {
             return Ok(None);
         };
         let mut actions = Vec::new();
         for v in [0, version] {
-            let entry = store.read_commit_entry(v).await.ok().flatten();
-            actions.push(entry.and_then(|b| deltalake::logstore::get_actions(v, &b).ok()));
+            let bytes = std::fs::read(log.join(commit_name(v))).ok();
+            actions
+                .push(bytes.and_then(|b| {
+                    deltalake::logstore::get_actions(v, &bytes::Bytes::from(b)).ok()
+                }));
         }
         let id = actions[0].iter().flatten().find_map(|a| match a {
             Action::Metadata(m) => Some(m.id().to_string()),
@@ -63,29 +71,92 @@ impl LakeTable {
     /// The newest version of the table at `path`, from a listing of its log (no snapshot is
     /// loaded, no commit read); `None` without a table.
     pub async fn latest_version(path: &Path) -> Result<Option<u64>> {
-        if let Some((_, version)) = newest_in_log(path).await? {
+        if let Some(version) = newest_in_log(&path.join(LOG_DIR)) {
             return Ok(Some(version));
         }
         Ok(LakeTable::open(path).await?.and_then(|t| t.version()))
     }
 }
 
-/// The log store of the table at `path` and its newest version, from a listing of the log;
-/// `None` when there is no first commit (no table, or its log cleaned up past it) or the
-/// listing fails: the callers then open the table.
-async fn newest_in_log(path: &Path) -> Result<Option<(deltalake::logstore::LogStoreRef, u64)>> {
-    if !path
-        .join("_delta_log")
-        .join(format!("{:020}.json", 0))
-        .exists()
-    {
-        return Ok(None);
+const LOG_DIR: &str = "_delta_log";
+
+/// A commit's file name in the log: the version in twenty digits.
+fn commit_name(version: u64) -> String {
+    format!("{version:020}.json")
+}
+
+/// The newest version in the log directory `log`, from a listing of its commit files;
+/// `None` when there is no first commit (no table, or its log cleaned up past it), the
+/// listing fails, or a checkpoint is newer than every commit the listing shows (not a log
+/// weir writes): the callers then open the table.
+///
+/// Only names of exactly twenty digits and `.json` are commits: a V2 checkpoint
+/// (`N.checkpoint.UUID.json`), a checksum (`N.crc`) or an object store's temporary file is not.
+fn newest_in_log(log: &Path) -> Option<u64> {
+    if !log.join(commit_name(0)).is_file() {
+        return None;
     }
-    let Ok(table) = deltalake::DeltaTableBuilder::from_url(table_url(path)?)
-        .and_then(deltalake::DeltaTableBuilder::build)
-    else {
-        return Ok(None);
-    };
-    let store = table.log_store();
-    Ok(store.get_latest_version(0).await.ok().map(|v| (store, v)))
+    let mut newest_commit = 0;
+    let mut newest_checkpoint = 0;
+    for entry in std::fs::read_dir(log).ok()? {
+        let name = entry.ok()?.file_name();
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        let Some((digits, rest)) = name.split_at_checked(20) else {
+            continue;
+        };
+        let Ok(version) = digits.parse::<u64>() else {
+            continue;
+        };
+        if rest == ".json" {
+            newest_commit = newest_commit.max(version);
+        } else if rest.starts_with(".checkpoint.") {
+            newest_checkpoint = newest_checkpoint.max(version);
+        }
+    }
+    (newest_checkpoint <= newest_commit).then_some(newest_commit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log_with(names: &[&str]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for name in names {
+            std::fs::write(dir.path().join(name), b"{}").expect("write");
+        }
+        dir
+    }
+
+    /// Only commit files count: a V2 checkpoint's JSON, a checksum or a temporary file with
+    /// a version in its name does not make a newer version.
+    #[test]
+    fn the_newest_version_is_the_newest_commit_file() {
+        let log = log_with(&[
+            "00000000000000000000.json",
+            "00000000000000000001.json",
+            "00000000000000000001.checkpoint.parquet",
+            "00000000000000000001.crc",
+            "00000000000000000007.json.tmp",
+            "_last_checkpoint",
+        ]);
+        assert_eq!(newest_in_log(log.path()), Some(1));
+    }
+
+    /// Without a first commit, or with a checkpoint past every commit listed, the log cannot
+    /// tell cheaply: the caller opens the table.
+    #[test]
+    fn a_log_it_cannot_read_cheaply_gives_none() {
+        let cleaned = log_with(&["00000000000000000003.json"]);
+        assert_eq!(newest_in_log(cleaned.path()), None);
+        let ahead = log_with(&[
+            "00000000000000000000.json",
+            "00000000000000000004.checkpoint.0123abcd-0000-0000-0000-000000000000.json",
+        ]);
+        assert_eq!(newest_in_log(ahead.path()), None);
+        let missing = tempfile::tempdir().expect("tempdir");
+        assert_eq!(newest_in_log(&missing.path().join("_delta_log")), None);
+    }
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::transaction::CommitBuilder;
 use deltalake::kernel::{Action, Add, MetadataExt, StructType, Transaction};
 use deltalake::protocol::{DeltaOperation, MergePredicate, SaveMode};
 use std::sync::Arc;
@@ -188,7 +188,8 @@ impl Publication {
             }
         }
         actions.extend(part.adds.iter().cloned().map(Action::Add));
-        let properties = CommitProperties::default()
+        let properties = table
+            .commit_properties()
             .with_application_transaction(Transaction::new(&self.app_id, self.version))
             .with_metadata(self.commit_metadata.clone());
         let operation = if !part.removes.is_empty() && !part.replace {
@@ -260,7 +261,8 @@ impl Publication {
         if let Some(read) = table.version() {
             metadata.insert("readVersion".into(), read.into());
         }
-        let properties = CommitProperties::default()
+        let properties = table
+            .commit_properties()
             .with_application_transaction(Transaction::new(&self.app_id, self.version))
             .with_metadata(metadata);
         let predicate = keys_equal(&part.merge_keys, "target", "source");
@@ -330,7 +332,8 @@ impl Publication {
             .read_parquet(files, ParquetReadOptions::default().schema(&arrow_schema))
             .await?;
         let predicate = keys_equal(&part.merge_keys, "target", "source");
-        let properties = CommitProperties::default()
+        let properties = table
+            .commit_properties()
             .with_application_transaction(Transaction::new(&self.app_id, self.version))
             .with_metadata(self.commit_metadata.clone());
         let update_columns = columns.clone();

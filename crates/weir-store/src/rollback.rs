@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::transaction::CommitBuilder;
 use deltalake::kernel::{Action, Add};
 use deltalake::protocol::DeltaOperation;
 use futures::TryStreamExt;
@@ -183,7 +183,7 @@ impl LakeTable {
         if actions.is_empty() {
             return Ok(outcome);
         }
-        let properties = CommitProperties::default().with_metadata(metadata);
+        let properties = self.commit_properties().with_metadata(metadata);
         let finalized = CommitBuilder::from(properties)
             .with_actions(actions)
             .build(

@@ -5,6 +5,7 @@ use arrow::datatypes::SchemaRef;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use deltalake::DeltaTable;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::kernel::transaction::CommitProperties;
 use deltalake::kernel::{Add, StructType};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use futures::TryStreamExt;
@@ -217,7 +218,7 @@ impl LakeTable {
             .as_ref()
             .try_into_kernel()
             .map_err(|e| StoreError::Other(format!("{name}: {e}")))?;
-        let table = DeltaTable::try_from_url(url)
+        let table = DeltaTable::try_from_url(url.clone())
             .await
             .map_err(StoreError::delta(path))?;
         let mut create = table
@@ -232,6 +233,10 @@ impl LakeTable {
             create = create.with_comment(d);
         }
         let table = create.await.map_err(StoreError::delta(path))?;
+        // Kept like an opened table: the run that created it opens it again to publish.
+        if let Ok(canonical) = url.to_file_path() {
+            crate::kept::keep(&canonical, &table);
+        }
         Ok(LakeTable {
             path: path.to_path_buf(),
             table,
@@ -324,6 +329,26 @@ impl LakeTable {
             )));
         }
         Ok(())
+    }
+
+    /// What every commit weir makes on this table starts from. After each commit delta-rs
+    /// lists the whole log to delete the entries past their retention: on a table refreshed
+    /// every few minutes that is thousands of files listed per commit, growing for the 30
+    /// days the log is kept. Delta cleans up when it writes a checkpoint, and so does weir:
+    /// only a commit that makes a checkpoint (every tenth) asks for the clean-up, and a table
+    /// whose `delta.enableExpiredLogCleanup` is false never does.
+    pub(crate) fn commit_properties(&self) -> CommitProperties {
+        let Ok(state) = self.table.snapshot() else {
+            return CommitProperties::default();
+        };
+        let config = state.table_config();
+        let interval = config
+            .checkpoint_interval
+            .map_or(100, std::num::NonZero::get);
+        let next = self.version().map_or(0, |v| v + 1);
+        let checkpointed = (next + 1).is_multiple_of(interval);
+        let enabled = config.enable_expired_log_cleanup.unwrap_or(true);
+        CommitProperties::default().with_cleanup_expired_logs(Some(enabled && checkpointed))
     }
 
     pub fn version(&self) -> Option<u64> {
@@ -455,6 +480,22 @@ impl LakeTable {
             .try_collect()
             .await
             .map_err(StoreError::delta(&self.path))
+    }
+
+    /// Whether the current version has no data file at all.
+    pub async fn has_no_files(&self) -> Result<bool> {
+        let snapshot = self
+            .table
+            .snapshot()
+            .map_err(StoreError::delta(&self.path))?;
+        let mut files = snapshot
+            .snapshot()
+            .file_views(self.table.log_store().as_ref(), None);
+        let first = files
+            .try_next()
+            .await
+            .map_err(StoreError::delta(&self.path))?;
+        Ok(first.is_none())
     }
 
     /// The rows and per-column nulls of the current version without the files `excluding`,
