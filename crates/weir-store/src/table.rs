@@ -169,6 +169,20 @@ impl LakeTable {
             .map_err(|()| StoreError::Other(format!("{} is not a local path", path.display())))?;
         if let Some(mut table) = crate::kept::reusable(&canonical) {
             let kept_version = table.version();
+            // Delta's commits are numbered without gaps: without the next one's file there
+            // is no commit since, and one file lookup says so where delta-rs's update lists
+            // the whole log (every commit of the retention period, on a busy table).
+            if let Some(v) = kept_version
+                && !canonical
+                    .join("_delta_log")
+                    .join(format!("{:020}.json", v + 1))
+                    .exists()
+            {
+                return Ok(Some(LakeTable {
+                    path: path.to_path_buf(),
+                    table,
+                }));
+            }
             match table.update_incremental(None).await {
                 Ok(()) => {
                     // Unchanged, the kept entry stands: no second read of the commit file.
