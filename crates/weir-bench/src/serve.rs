@@ -194,7 +194,8 @@ struct Service {
 impl Service {
     fn start(project: &Path) -> anyhow::Result<Service> {
         use std::io::BufRead;
-        let token = uuid_like();
+        // 74 random bits: nobody else on the machine guesses it.
+        let token = uuid::Uuid::now_v7().to_string();
         let mut child = std::process::Command::new(std::env::current_exe()?)
             .arg("serve-child")
             .arg(project)
@@ -250,14 +251,6 @@ impl Drop for Service {
             let _ = self.child.wait();
         }
     }
-}
-
-/// A token nobody guesses, without a dependency for it.
-fn uuid_like() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("bench-{nanos:x}-{:x}", std::process::id())
 }
 
 /// 40 sequential runs of a one-row `table` model through `weir serve`, then 200 files landed

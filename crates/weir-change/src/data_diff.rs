@@ -7,8 +7,9 @@
 //! typed differently on the two sides (read on B's side as A's type) or of a type without a
 //! value hash makes the whole diff one full join of whole rows instead. Only the rows that
 //! differ leave the engine (streamed, never collected whole): they are counted here, per
-//! column, with a few samples of each kind. Floats compare within an absolute or relative tolerance, timestamps within a
-//! time limit, and a value that does not convert counts as a difference.
+//! column, with a few samples of each kind. Floats compare within an absolute or relative
+//! tolerance, timestamps within a time limit, and a value that does not convert counts as a
+//! difference.
 
 use std::collections::BTreeMap;
 

@@ -6,7 +6,7 @@
 //! model's own last commit recorded. On a project of a thousand models, most of them up to
 //! date, that difference is most of a no-op run.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use deltalake::kernel::Action;
 
@@ -33,13 +33,12 @@ impl LakeTable {
     /// plain file calls on the calling thread: a no-op run asks this of every table, and the
     /// object store's listing and reads each went through the blocking pool and back.
     pub async fn head(path: &Path) -> Result<Option<TableHead>> {
-        let log = path.join(LOG_DIR);
-        let Some(version) = newest_in_log(&log) else {
+        let Some(version) = newest_in_log(path) else {
             return Ok(None);
         };
         let mut actions = Vec::new();
         for v in [0, version] {
-            let bytes = std::fs::read(log.join(commit_name(v))).ok();
+            let bytes = std::fs::read(commit_file(path, v)).ok();
             actions
                 .push(bytes.and_then(|b| {
                     deltalake::logstore::get_actions(v, &bytes::Bytes::from(b)).ok()
@@ -71,34 +70,38 @@ impl LakeTable {
     /// The newest version of the table at `path`, from a listing of its log (no snapshot is
     /// loaded, no commit read); `None` without a table.
     pub async fn latest_version(path: &Path) -> Result<Option<u64>> {
-        if let Some(version) = newest_in_log(&path.join(LOG_DIR)) {
+        if let Some(version) = newest_in_log(path) {
             return Ok(Some(version));
         }
         Ok(LakeTable::open(path).await?.and_then(|t| t.version()))
     }
 }
 
-const LOG_DIR: &str = "_delta_log";
-
-/// A commit's file name in the log: the version in twenty digits.
-fn commit_name(version: u64) -> String {
-    format!("{version:020}.json")
+/// The Delta log folder of the table at `table`.
+pub(crate) fn log_dir(table: &Path) -> PathBuf {
+    table.join("_delta_log")
 }
 
-/// The newest version in the log directory `log`, from a listing of its commit files;
+/// The commit file of `version` in the log of the table at `table`: the version in twenty
+/// digits.
+pub(crate) fn commit_file(table: &Path, version: u64) -> PathBuf {
+    log_dir(table).join(format!("{version:020}.json"))
+}
+
+/// The newest version in the log of the table at `table`, from a listing of its commit files;
 /// `None` when there is no first commit (no table, or its log cleaned up past it), the
 /// listing fails, or a checkpoint is newer than every commit the listing shows (not a log
 /// weir writes): the callers then open the table.
 ///
 /// Only names of exactly twenty digits and `.json` are commits: a V2 checkpoint
 /// (`N.checkpoint.UUID.json`), a checksum (`N.crc`) or an object store's temporary file is not.
-fn newest_in_log(log: &Path) -> Option<u64> {
-    if !log.join(commit_name(0)).is_file() {
+fn newest_in_log(table: &Path) -> Option<u64> {
+    if !commit_file(table, 0).is_file() {
         return None;
     }
     let mut newest_commit = 0;
     let mut newest_checkpoint = 0;
-    for entry in std::fs::read_dir(log).ok()? {
+    for entry in std::fs::read_dir(log_dir(table)).ok()? {
         let name = entry.ok()?.file_name();
         let Some(name) = name.to_str() else {
             continue;
@@ -122,10 +125,12 @@ fn newest_in_log(log: &Path) -> Option<u64> {
 mod tests {
     use super::*;
 
+    /// A table folder whose log holds files of these names.
     fn log_with(names: &[&str]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(log_dir(dir.path())).expect("log");
         for name in names {
-            std::fs::write(dir.path().join(name), b"{}").expect("write");
+            std::fs::write(log_dir(dir.path()).join(name), b"{}").expect("write");
         }
         dir
     }
@@ -157,6 +162,6 @@ mod tests {
         ]);
         assert_eq!(newest_in_log(ahead.path()), None);
         let missing = tempfile::tempdir().expect("tempdir");
-        assert_eq!(newest_in_log(&missing.path().join("_delta_log")), None);
+        assert_eq!(newest_in_log(missing.path()), None);
     }
 }

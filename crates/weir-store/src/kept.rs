@@ -50,8 +50,7 @@ fn tables() -> MutexGuard<'static, Tables> {
 /// A hash of the commit file of `version` in the log of the table at `path`; `None` when it
 /// cannot be read (gone with the table, or cleaned up).
 fn commit_hash(path: &Path, version: u64) -> Option<u64> {
-    let file = path.join("_delta_log").join(format!("{version:020}.json"));
-    let bytes = std::fs::read(file).ok()?;
+    let bytes = std::fs::read(crate::head::commit_file(path, version)).ok()?;
     let mut hasher = DefaultHasher::new();
     bytes.hash(&mut hasher);
     Some(hasher.finish())

@@ -160,7 +160,7 @@ impl LakeTable {
     /// process opened before is brought up to date from where it was (see `kept.rs`) rather
     /// than read again from its last checkpoint.
     pub async fn open(path: &Path) -> Result<Option<LakeTable>> {
-        if !path.join("_delta_log").exists() {
+        if !crate::head::log_dir(path).exists() {
             return Ok(None);
         }
         let url = table_url(path)?;
@@ -173,10 +173,7 @@ impl LakeTable {
             // is no commit since, and one file lookup says so where delta-rs's update lists
             // the whole log (every commit of the retention period, on a busy table).
             if let Some(v) = kept_version
-                && !canonical
-                    .join("_delta_log")
-                    .join(format!("{:020}.json", v + 1))
-                    .exists()
+                && !crate::head::commit_file(&canonical, v + 1).exists()
             {
                 return Ok(Some(LakeTable {
                     path: path.to_path_buf(),
@@ -371,7 +368,7 @@ impl LakeTable {
 
     /// Opens the table as it was at `version` (time travel), or `None` without a table.
     pub async fn open_at(path: &Path, version: u64) -> Result<Option<LakeTable>> {
-        if !path.join("_delta_log").exists() {
+        if !crate::head::log_dir(path).exists() {
             return Ok(None);
         }
         let url = table_url(path)?;
