@@ -48,10 +48,9 @@ pub async fn deliver_due(
 ) -> Result<DeliveryRound, ObserveError> {
     let started = Instant::now();
     let mut round = DeliveryRound::default();
-    let client = reqwest::Client::builder()
-        .timeout(ATTEMPT_TIMEOUT)
-        .build()
-        .map_err(|e| ObserveError::Invalid(format!("building the HTTP client: {e}")))?;
+    // Built at the first notification due, not every round: a client loads the system's
+    // root certificates, and the service asks for due notifications every second.
+    let mut client: Option<reqwest::Client> = None;
     while started.elapsed() < budget {
         let Some(alert) = state.claim_due_alert(CLAIM).await? else {
             break;
@@ -71,7 +70,18 @@ pub async fn deliver_due(
         };
         let document = alert_document(project_name, &incident, &alert);
         let label = channel_label(&alert.channel);
-        match send(&client, root, &alert, &document).await {
+        if client.is_none() {
+            client = Some(
+                reqwest::Client::builder()
+                    .timeout(ATTEMPT_TIMEOUT)
+                    .build()
+                    .map_err(|e| ObserveError::Invalid(format!("building the HTTP client: {e}")))?,
+            );
+        }
+        let Some(client) = &client else {
+            continue;
+        };
+        match send(client, root, &alert, &document).await {
             Ok(()) => {
                 tracing::info!(incident = incident.id, channel = %label, event = %alert.event, "notification delivered");
                 state.alert_delivered(&alert, &label).await?;

@@ -725,17 +725,6 @@ impl Staging {
         report.stages.quarantine_bytes_written = sizes(&quarantine_adds);
         failpoint("staged", &asset.name);
 
-        let ctx = SessionContext::new();
-        register_post_publish_view(
-            &ctx,
-            &asset.name,
-            &self.table,
-            &adds,
-            &data_removes,
-            replace,
-            merge_keys,
-        )
-        .await?;
         report.stages.enter(weir_model::ComponentKind::Check);
         let auditing = std::time::Instant::now();
         let mut checks = validator.run_checks(report.rows_in, &self.rule_counts);
@@ -745,6 +734,7 @@ impl Staging {
         } else {
             validator.dataset_rules().to_vec()
         };
+        let checks_keys = !merge_keys.is_empty() && !adds.is_empty();
         let mut limit_note = None;
         if let Some(limit) = max_quarantined {
             let exceeded = limit.exceeded(report.rows_quarantined, report.rows_in);
@@ -781,32 +771,48 @@ impl Staging {
             });
         }
         let mut duplicate_keys = None;
-        if !merge_keys.is_empty() && !adds.is_empty() {
-            let (check, sample) = duplicate_key_check(&ctx, &asset.name, merge_keys).await?;
-            duplicate_keys = sample;
-            checks.push(check);
-        }
-        // An append (or a replacement of some files' rows) keeps the published rows it does
-        // not remove as they are: their counts come from the files' statistics.
-        let published_counts = if replace || !merge_keys.is_empty() {
-            None
-        } else {
-            self.table.counts(&data_removes).await?
-        };
-        let staged_name = format!("{}__staged", asset.name);
-        checks.extend(
-            audit(
-                &AuditScope {
-                    ctx: &ctx,
-                    table: &asset.name,
-                    appended: published_counts
-                        .as_ref()
-                        .map(|c| (c, (!adds.is_empty()).then_some(staged_name.as_str()))),
-                },
-                &dataset_rules,
+        // The table as it will be once published, for the key check and the dataset rules.
+        // Without either (every rule of the contract is checked row by row while staging) no
+        // query reads it, and it is not planned at all.
+        if checks_keys || !dataset_rules.is_empty() {
+            let ctx = SessionContext::new();
+            register_post_publish_view(
+                &ctx,
+                &asset.name,
+                &self.table,
+                &adds,
+                &data_removes,
+                replace,
+                merge_keys,
             )
-            .await?,
-        );
+            .await?;
+            if checks_keys {
+                let (check, sample) = duplicate_key_check(&ctx, &asset.name, merge_keys).await?;
+                duplicate_keys = sample;
+                checks.push(check);
+            }
+            // An append (or a replacement of some files' rows) keeps the published rows it
+            // does not remove as they are: their counts come from the files' statistics.
+            let published_counts = if replace || !merge_keys.is_empty() {
+                None
+            } else {
+                self.table.counts(&data_removes).await?
+            };
+            let staged_name = format!("{}__staged", asset.name);
+            checks.extend(
+                audit(
+                    &AuditScope {
+                        ctx: &ctx,
+                        table: &asset.name,
+                        appended: published_counts
+                            .as_ref()
+                            .map(|c| (c, (!adds.is_empty()).then_some(staged_name.as_str()))),
+                    },
+                    &dataset_rules,
+                )
+                .await?,
+            );
+        }
         report.stages.validating += auditing.elapsed();
         report.stages.enter(weir_model::ComponentKind::Sink);
         tracing::debug!(asset = %asset.name, elapsed_ms = started.elapsed().as_millis() as u64, "staged files closed, audit done");

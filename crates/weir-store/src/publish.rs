@@ -213,7 +213,9 @@ impl Publication {
                 path: path.clone(),
                 source: e,
             })?;
-        Ok(finalized.version())
+        let version = finalized.version();
+        table.committed(finalized.snapshot);
+        Ok(version)
     }
 }
 
@@ -284,7 +286,11 @@ impl Publication {
             .build(Some(snapshot), table.table.log_store(), operation)
             .await;
         match committed {
-            Ok(finalized) => Ok(finalized.version()),
+            Ok(finalized) => {
+                let version = finalized.version();
+                table.committed(finalized.snapshot);
+                Ok(version)
+            }
             Err(source) => {
                 crate::table::discard_staged(&path, &rewrite.adds);
                 Err(StoreError::Delta { path, source })

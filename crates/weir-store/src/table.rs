@@ -394,9 +394,19 @@ impl LakeTable {
     /// A value weir put in the `commitInfo` of the latest commit that published rows (e.g.
     /// `weir.upstreamVersions`): compactions are looked past.
     pub async fn last_commit_value(&self, key: &str) -> Result<Option<serde_json::Value>> {
-        // Every model run asks this, so only the newest commits are read, and the whole history
-        // only when all of those are compactions (which change no row, so the value is the last
-        // publication's).
+        // Every model run asks this, so the newest commits are read one at a time from the
+        // local log, newest first (the first usually answers), and the whole history only
+        // when all of those are compactions (which change no row, so the value is the last
+        // publication's) or one cannot be read.
+        if let Some(found) = self.recent_commit_value(key) {
+            return Ok(found);
+        }
+        self.history_commit_value(key).await
+    }
+
+    /// [`Self::last_commit_value`] through delta-rs's history: the newest commits first, then
+    /// the whole log.
+    async fn history_commit_value(&self, key: &str) -> Result<Option<serde_json::Value>> {
         for limit in [Some(RECENT_COMMITS), None] {
             let mut history = self.table.history(limit);
             let mut read = 0;
@@ -417,6 +427,38 @@ impl LakeTable {
             }
         }
         Ok(None)
+    }
+
+    /// What [`Self::last_commit_value`] finds in the newest [`RECENT_COMMITS`] commit files at
+    /// or before this snapshot's version: `Some(value)` from the newest that is not a
+    /// compaction, `None` when all are compactions or one cannot be read or parsed.
+    fn recent_commit_value(&self, key: &str) -> Option<Option<serde_json::Value>> {
+        let newest = self.table.version()?;
+        let oldest = newest.saturating_sub(RECENT_COMMITS as u64 - 1);
+        for v in (oldest..=newest).rev() {
+            let bytes = std::fs::read(crate::head::commit_file(&self.path, v)).ok()?;
+            let actions = deltalake::logstore::get_actions(v, &bytes::Bytes::from(bytes)).ok()?;
+            let info = actions.into_iter().find_map(|a| match a {
+                deltalake::kernel::Action::CommitInfo(info) => Some(info),
+                _ => None,
+            })?;
+            let compaction = info.info.get(crate::compact::OPERATION_KEY)
+                == Some(&serde_json::Value::from(crate::compact::COMPACT));
+            if !compaction {
+                return Some(info.info.get(key).cloned());
+            }
+        }
+        None
+    }
+
+    /// Takes the table as this process's commit left it: `state` is the snapshot delta-rs
+    /// built after the commit (the one before it plus the commit's actions). The table is
+    /// kept so, and the run's next open of it reads nothing of the commit again.
+    pub(crate) fn committed(&mut self, state: deltalake::table::state::DeltaTableState) {
+        self.table.state = Some(state);
+        if let Ok(canonical) = std::fs::canonicalize(&self.path) {
+            crate::kept::keep(&canonical, &self.table);
+        }
     }
 
     pub async fn refresh(&mut self) -> Result<()> {
@@ -443,7 +485,7 @@ impl LakeTable {
             .table_config()
             .set_transaction_retention_duration
             .is_none()
-            && let Some(found) = self.txn_in_recent_commits(app_id).await
+            && let Some(found) = self.txn_in_recent_commits(app_id)
         {
             return Ok(Some(found));
         }
@@ -456,13 +498,14 @@ impl LakeTable {
     /// The `txn` version of `app_id` in the newest commit at or before this snapshot's version
     /// that carries one, among the last [`RECENT_TXN_COMMITS`]; `None` when none of them
     /// does or one cannot be read (the caller then replays the log).
-    async fn txn_in_recent_commits(&self, app_id: &str) -> Option<i64> {
+    fn txn_in_recent_commits(&self, app_id: &str) -> Option<i64> {
         let newest = self.table.version()?;
-        let store = self.table.log_store();
         let oldest = newest.saturating_sub(RECENT_TXN_COMMITS - 1);
         for v in (oldest..=newest).rev() {
-            let bytes = store.read_commit_entry(v).await.ok()??;
-            let actions = deltalake::logstore::get_actions(v, &bytes).ok()?;
+            // The lake is local: a plain read, as `head` does, without the object store's
+            // hop through the blocking pool.
+            let bytes = std::fs::read(crate::head::commit_file(&self.path, v)).ok()?;
+            let actions = deltalake::logstore::get_actions(v, &bytes::Bytes::from(bytes)).ok()?;
             let found = actions.iter().find_map(|a| match a {
                 deltalake::kernel::Action::Txn(t) if t.app_id == app_id => Some(t.version),
                 _ => None,
@@ -956,6 +999,44 @@ mod tests {
         let mut adds = writer.finish().await.expect("finish");
         tag_origin(&mut adds, origin);
         adds
+    }
+
+    /// The value weir put in the last commit that published rows, read from the newest commit
+    /// files, is the one delta-rs's history gives: in the newest commit, behind a few
+    /// compactions, and behind more compactions than the newest commits read.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_last_published_commit_value_agrees_with_the_history() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let path = tmp.path().join("t");
+        let table = new_table(&path).await;
+        let mut version = 0;
+        for (i, compactions) in [0usize, 2, 0, RECENT_COMMITS + 1, 1]
+            .into_iter()
+            .enumerate()
+        {
+            version += 1;
+            let adds = stage(&table, vec![version], &format!("data/{i}.csv")).await;
+            let value = BTreeMap::from([("weir.k".to_string(), serde_json::json!(i))]);
+            publish_as("weir:a", &path, version, adds, Vec::new(), value).await;
+            // A compaction's commit changes no row and says so: it is looked past.
+            for _ in 0..compactions {
+                version += 1;
+                let compaction = BTreeMap::from([(
+                    crate::compact::OPERATION_KEY.to_string(),
+                    serde_json::json!(crate::compact::COMPACT),
+                )]);
+                publish_as("weir:a", &path, version, Vec::new(), Vec::new(), compaction).await;
+            }
+            let table = LakeTable::open(&path).await.expect("open").expect("table");
+            let found = table.last_commit_value("weir.k").await.expect("value");
+            assert_eq!(found, Some(serde_json::json!(i)), "publication {i}");
+            let history = table.history_commit_value("weir.k").await.expect("history");
+            assert_eq!(found, history, "publication {i}");
+            assert_eq!(
+                table.last_commit_value("weir.other").await.expect("value"),
+                None
+            );
+        }
     }
 
     /// The `txn` read from the newest commits is the one delta-rs finds by replaying the log:
