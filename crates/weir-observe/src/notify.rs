@@ -70,16 +70,14 @@ pub async fn deliver_due(
         };
         let document = alert_document(project_name, &incident, &alert);
         let label = channel_label(&alert.channel);
-        if client.is_none() {
-            client = Some(
+        let client = match &mut client {
+            Some(client) => &*client,
+            None => client.insert(
                 reqwest::Client::builder()
                     .timeout(ATTEMPT_TIMEOUT)
                     .build()
                     .map_err(|e| ObserveError::Invalid(format!("building the HTTP client: {e}")))?,
-            );
-        }
-        let Some(client) = &client else {
-            continue;
+            ),
         };
         match send(client, root, &alert, &document).await {
             Ok(()) => {

@@ -36,14 +36,7 @@ impl LakeTable {
         let Some(version) = newest_in_log(path) else {
             return Ok(None);
         };
-        let mut actions = Vec::new();
-        for v in [0, version] {
-            let bytes = std::fs::read(commit_file(path, v)).ok();
-            actions
-                .push(bytes.and_then(|b| {
-                    deltalake::logstore::get_actions(v, &bytes::Bytes::from(b)).ok()
-                }));
-        }
+        let actions = [commit_actions(path, 0), commit_actions(path, version)];
         let id = actions[0].iter().flatten().find_map(|a| match a {
             Action::Metadata(m) => Some(m.id().to_string()),
             _ => None,
@@ -86,6 +79,14 @@ pub(crate) fn log_dir(table: &Path) -> PathBuf {
 /// digits.
 pub(crate) fn commit_file(table: &Path, version: u64) -> PathBuf {
     log_dir(table).join(format!("{version:020}.json"))
+}
+
+/// The actions of the commit file of `version` in the log of the table at `table`, read with
+/// a plain file call (the lake is local: no hop through the object store's blocking pool);
+/// `None` when it cannot be read or parsed.
+pub(crate) fn commit_actions(table: &Path, version: u64) -> Option<Vec<Action>> {
+    let bytes = std::fs::read(commit_file(table, version)).ok()?;
+    deltalake::logstore::get_actions(version, &bytes::Bytes::from(bytes)).ok()
 }
 
 /// The newest version in the log of the table at `table`, from a listing of its commit files;

@@ -200,7 +200,7 @@ impl LakeTable {
                 source: e,
             })?;
         outcome.rollback_version = Some(finalized.version());
-        self.refresh().await?;
+        self.committed(finalized.snapshot);
         Ok(outcome)
     }
 }

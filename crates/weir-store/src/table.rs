@@ -436,8 +436,7 @@ impl LakeTable {
         let newest = self.table.version()?;
         let oldest = newest.saturating_sub(RECENT_COMMITS as u64 - 1);
         for v in (oldest..=newest).rev() {
-            let bytes = std::fs::read(crate::head::commit_file(&self.path, v)).ok()?;
-            let actions = deltalake::logstore::get_actions(v, &bytes::Bytes::from(bytes)).ok()?;
+            let actions = crate::head::commit_actions(&self.path, v)?;
             let info = actions.into_iter().find_map(|a| match a {
                 deltalake::kernel::Action::CommitInfo(info) => Some(info),
                 _ => None,
@@ -456,7 +455,11 @@ impl LakeTable {
     /// kept so, and the run's next open of it reads nothing of the commit again.
     pub(crate) fn committed(&mut self, state: deltalake::table::state::DeltaTableState) {
         self.table.state = Some(state);
-        if let Ok(canonical) = std::fs::canonicalize(&self.path) {
+        // Kept under the path `open` looks it up by.
+        if let Some(canonical) = table_url(&self.path)
+            .ok()
+            .and_then(|url| url.to_file_path().ok())
+        {
             crate::kept::keep(&canonical, &self.table);
         }
     }
@@ -502,10 +505,7 @@ impl LakeTable {
         let newest = self.table.version()?;
         let oldest = newest.saturating_sub(RECENT_TXN_COMMITS - 1);
         for v in (oldest..=newest).rev() {
-            // The lake is local: a plain read, as `head` does, without the object store's
-            // hop through the blocking pool.
-            let bytes = std::fs::read(crate::head::commit_file(&self.path, v)).ok()?;
-            let actions = deltalake::logstore::get_actions(v, &bytes::Bytes::from(bytes)).ok()?;
+            let actions = crate::head::commit_actions(&self.path, v)?;
             let found = actions.iter().find_map(|a| match a {
                 deltalake::kernel::Action::Txn(t) if t.app_id == app_id => Some(t.version),
                 _ => None,
