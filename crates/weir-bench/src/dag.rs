@@ -54,14 +54,14 @@ pub(crate) fn load(
     Ok((project, graph))
 }
 
-pub async fn dag(dir: &Path, models: usize) -> anyhow::Result<()> {
+pub async fn dag(dir: &Path, models: usize, threads: Option<usize>) -> anyhow::Result<()> {
     let root = dir.join("dag-bench");
     write_project(&root, models)?;
     let started = Instant::now();
     let (project, graph) = load(&root)?;
     let loaded = started.elapsed().as_secs_f64();
     let state = StateStore::connect(&project.state_url()).await?;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = threads.unwrap_or(weir_orchestrate::DEFAULT_THREADS);
     for (label, expected) in [
         ("first run (every table built)", RunStatus::Success),
         ("no-op run (every table up to date)", RunStatus::UpToDate),

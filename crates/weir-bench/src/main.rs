@@ -16,8 +16,10 @@
 //!                                    10,000) enqueued, claimed, heartbeated, completed
 //!   weir-bench serve DIR             40 sequential runs through `weir serve`, and file landing
 //!                                    to run start over 200 files
-//!   weir-bench dag DIR [MODELS]      MODELS (default 1,000) trivial table models in a
-//!                                    chain-and-fan DAG: first run and no-op run, per model
+//!   weir-bench dag DIR [MODELS [THREADS]]
+//!                                    MODELS (default 1,000) trivial table models in a
+//!                                    chain-and-fan DAG: first run and no-op run, per model,
+//!                                    THREADS at a time (default: `weir run`'s)
 //!   weir-bench plan DIR [MODELS]     `weir plan` on that DAG applied, one model edited
 //!   weir-bench diff DIR [ROWS]       `weir diff` of two ROWS-row tables with 0 and 1 % of rows
 //!                                    differing, beside reladiff (PyPI) on the same rows in DuckDB
@@ -163,7 +165,8 @@ fn main() -> anyhow::Result<()> {
                 if command == "dag" || command == "plan" {
                     let models = args.get(3).map(|r| r.parse()).transpose()?.unwrap_or(1_000);
                     if command == "dag" {
-                        dag::dag(&dir, models).await
+                        let threads = args.get(4).map(|t| t.parse()).transpose()?;
+                        dag::dag(&dir, models, threads).await
                     } else {
                         plan::plan(&dir, models).await
                     }

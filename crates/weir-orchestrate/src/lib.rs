@@ -56,7 +56,7 @@ pub use replay::{ReplayOptions, ReplayReport, replay};
 pub use report::{
     AssetRunReport, RejectedFile, ReplacedFile, ReplacedPartition, RunStatus, StageTelemetry,
 };
-pub use runner::{RunOptions, check_partition_selection, run_assets, table_paths};
+pub use runner::{DEFAULT_THREADS, RunOptions, check_partition_selection, run_assets, table_paths};
 pub use schedule::{Due, ON_TIME, due};
 pub use shadows::ShadowComparison;
 pub use state::{Backend, LakeLedgerEntry, LedgerEntry, RunRecord, StateStore, redact};

@@ -370,7 +370,7 @@ async fn complete(
     remove_journal(&promotion_journal_path(project))?;
     // Its tables are production's now (production holds its own links or copies of the
     // files): the next build in this environment starts from production again.
-    weir_store::delete_lake(&project.environment_dir(&journal.environment))?;
+    weir_store::delete_lake(&project.environment_dir(&journal.environment)).await?;
     Ok(report)
 }
 

@@ -18,6 +18,9 @@ use crate::progress::Progress;
 use crate::report::{AssetRunReport, RunStatus};
 use crate::state::{LedgerEntry, RunRecord, StateStore, now};
 
+/// How many independent assets `weir run` builds at the same time unless told otherwise.
+pub const DEFAULT_THREADS: usize = 2;
+
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     /// Rebuild every table from all its input instead of only what is new.

@@ -41,6 +41,7 @@ pub async fn compact(table: LakeTable, target_bytes: u64) -> Result<Compaction> 
         .with_commit_properties(properties)
         .await
         .map_err(StoreError::delta(&path))?;
+    crate::checkpoint::schedule_if_due(&path, &compacted);
     Ok(Compaction {
         files_removed: metrics.num_files_removed,
         files_added: metrics.num_files_added,

@@ -10,6 +10,7 @@
 mod allocator;
 mod bounds;
 mod changes;
+mod checkpoint;
 mod compact;
 mod data_file;
 mod error;
@@ -27,6 +28,7 @@ mod vacuum;
 pub use allocator::tune_allocator;
 pub use bounds::{ColumnBounds, column_bounds};
 pub use changes::{CommitRecord, TableChanges};
+pub use checkpoint::finish_checkpoints;
 pub use compact::{COMPACT, Compaction, OPERATION_KEY, compact};
 pub use deltalake::kernel::Add;
 pub use error::{Result, StoreError};

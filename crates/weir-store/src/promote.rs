@@ -111,8 +111,11 @@ impl LakeTable {
 }
 
 /// Deletes a whole lake folder with every table in it: an environment's, once its tables are
-/// promoted (the production tables hold their own links or copies of the files).
-pub fn delete_lake(dir: &Path) -> Result<()> {
+/// promoted (the production tables hold their own links or copies of the files). A checkpoint
+/// still being written for one of its tables is waited for first: written after the removal,
+/// it would leave a `_delta_log` folder of a table that no longer exists.
+pub async fn delete_lake(dir: &Path) -> Result<()> {
+    crate::checkpoint::finish_checkpoints_under(dir).await;
     match std::fs::remove_dir_all(dir) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::Other(format!(
             "removing {}: {e}",

@@ -368,6 +368,7 @@ impl Publication {
         crate::table::discard_staged(&path, &part.adds);
         let version = merged.version().unwrap_or_default();
         table.table = merged;
+        table.after_commit();
         Ok(version)
     }
 }

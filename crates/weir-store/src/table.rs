@@ -342,24 +342,21 @@ impl LakeTable {
         Ok(())
     }
 
-    /// What every commit weir makes on this table starts from. After each commit delta-rs
-    /// lists the whole log to delete the entries past their retention: on a table refreshed
-    /// every few minutes that is thousands of files listed per commit, growing for the 30
-    /// days the log is kept. Delta cleans up when it writes a checkpoint, and so does weir:
-    /// only a commit that makes a checkpoint (every tenth) asks for the clean-up, and a table
-    /// whose `delta.enableExpiredLogCleanup` is false never does.
+    /// What every commit weir makes on this table starts from: no checkpoint and no log
+    /// clean-up inside the commit. Both are written after it, beside the run, when due
+    /// (`checkpoint.rs`): delta-rs would write the checkpoint of every tenth commit before the
+    /// commit returns, and would list the whole log after every commit to delete the entries
+    /// past their retention (thousands of files per commit on a table refreshed every few
+    /// minutes). Delta cleans up when it writes a checkpoint, and so does weir.
     pub(crate) fn commit_properties(&self) -> CommitProperties {
-        let Ok(state) = self.table.snapshot() else {
-            return CommitProperties::default();
-        };
-        let config = state.table_config();
-        let interval = config
-            .checkpoint_interval
-            .map_or(100, std::num::NonZero::get);
-        let next = self.version().map_or(0, |v| v + 1);
-        let checkpointed = (next + 1).is_multiple_of(interval);
-        let enabled = config.enable_expired_log_cleanup.unwrap_or(true);
-        CommitProperties::default().with_cleanup_expired_logs(Some(enabled && checkpointed))
+        CommitProperties::default()
+            .with_create_checkpoint(false)
+            .with_cleanup_expired_logs(Some(false))
+    }
+
+    /// Starts the checkpoint of the version just committed, if one is due.
+    pub(crate) fn after_commit(&self) {
+        crate::checkpoint::schedule_if_due(&self.path, &self.table);
     }
 
     pub fn version(&self) -> Option<u64> {
@@ -462,6 +459,7 @@ impl LakeTable {
         {
             crate::kept::keep(&canonical, &self.table);
         }
+        self.after_commit();
     }
 
     pub async fn refresh(&mut self) -> Result<()> {
@@ -1165,8 +1163,9 @@ mod tests {
             let adds = stage(&table, vec![version], &format!("data/{version}.csv")).await;
             publish(&path, version, adds, Vec::new()).await;
         }
+        crate::finish_checkpoints().await;
         let log = path.join("_delta_log");
-        // delta-rs checkpoints the tenth commit of the log, version 9.
+        // The tenth commit of the log, version 9, is checkpointed (after it, beside the run).
         assert!(
             log.join("00000000000000000009.checkpoint.parquet").exists(),
             "no checkpoint at version 9"
@@ -1179,6 +1178,38 @@ mod tests {
         let table = LakeTable::open(&path).await.expect("open").expect("table");
         assert_eq!(table.version(), Some(10));
         assert_eq!(table.live_files().await.expect("live").len(), 10);
+    }
+
+    /// A checkpoint that was due but never written (its process exited first) is written
+    /// by the next commit, and the ones after follow the interval from there.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_checkpoint_missed_is_written_by_the_next_commit() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let path = tmp.path().join("t");
+        let table = new_table(&path).await;
+        let log = path.join("_delta_log");
+        let checkpoint = |v: u64| log.join(format!("{v:020}.checkpoint.parquet"));
+        for version in 1..=9 {
+            let adds = stage(&table, vec![version], &format!("data/{version}.csv")).await;
+            publish(&path, version, adds, Vec::new()).await;
+        }
+        crate::finish_checkpoints().await;
+        // As if the process had died before writing it.
+        std::fs::remove_file(checkpoint(9)).expect("rm checkpoint");
+        std::fs::remove_file(log.join("_last_checkpoint")).expect("rm _last_checkpoint");
+        for version in 10..=20 {
+            let adds = stage(&table, vec![version], &format!("data/{version}.csv")).await;
+            publish(&path, version, adds, Vec::new()).await;
+            crate::finish_checkpoints().await;
+        }
+        let written: Vec<u64> = (0..=20).filter(|v| checkpoint(*v).exists()).collect();
+        assert_eq!(written, [10, 20]);
+        for v in 0..10 {
+            std::fs::remove_file(log.join(format!("{v:020}.json"))).expect("rm");
+        }
+        let table = LakeTable::open(&path).await.expect("open").expect("table");
+        assert_eq!(table.version(), Some(20));
+        assert_eq!(table.live_files().await.expect("live").len(), 20);
     }
 
     /// The origin tag is what a rewritten file's rows are found by: it must come back from the

@@ -270,7 +270,7 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         env: Option<String>,
         /// How many independent assets run at the same time.
-        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+        #[arg(long, default_value_t = weir_orchestrate::DEFAULT_THREADS as u16, value_parser = clap::value_parser!(u16).range(1..=64))]
         threads: u16,
         #[command(flatten)]
         common: Common,

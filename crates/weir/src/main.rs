@@ -56,7 +56,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(commands::dispatch(cli)) {
+    let outcome = runtime.block_on(async {
+        let outcome = commands::dispatch(cli).await;
+        // A run's commits are in; the checkpoints written beside them finish before exit.
+        weir_store::finish_checkpoints().await;
+        outcome
+    });
+    match outcome {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::DataFailed) => ExitCode::from(1),
         Ok(Outcome::BadInput) => ExitCode::from(2),
