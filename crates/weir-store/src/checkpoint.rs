@@ -49,6 +49,10 @@ fn due(path: &Path, table: &DeltaTable) -> Option<u64> {
         .table_config()
         .checkpoint_interval
         .map_or(100, std::num::NonZero::get);
+    // A table younger than one interval cannot be owed a checkpoint: no file to read.
+    if version + 1 < interval {
+        return None;
+    }
     let next_due = last_checkpoint(path).map_or(interval - 1, |last| last + interval);
     (version >= next_due).then_some(version)
 }
@@ -94,24 +98,26 @@ pub(crate) async fn finish_checkpoints_under(dir: &Path) {
     // (a relative path, a link).
     let resolved = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     let folder = resolved(dir);
-    let keys: Vec<PathBuf> = pending().keys().cloned().collect();
-    let inside: Vec<PathBuf> = keys
-        .into_iter()
-        .filter(|path| path.starts_with(dir) || resolved(path).starts_with(&folder))
-        .collect();
     let tasks: Vec<JoinHandle<()>> = {
         let mut pending = pending();
+        let inside: Vec<PathBuf> = pending
+            .keys()
+            .filter(|path| path.starts_with(dir) || resolved(path).starts_with(&folder))
+            .cloned()
+            .collect();
         inside.iter().filter_map(|p| pending.remove(p)).collect()
     };
-    for task in tasks {
-        let _ = task.await;
-    }
+    join(tasks).await;
 }
 
 /// Waits for every checkpoint under way in this process. A process that exits without it
 /// loses nothing but those checkpoints, which the next commits write.
 pub async fn finish_checkpoints() {
     let tasks: Vec<JoinHandle<()>> = pending().drain().map(|(_, task)| task).collect();
+    join(tasks).await;
+}
+
+async fn join(tasks: Vec<JoinHandle<()>>) {
     for task in tasks {
         // A task of a runtime since shut down was cancelled: nothing to wait for.
         let _ = task.await;

@@ -31,8 +31,7 @@ pub struct Compaction {
 pub async fn compact(table: LakeTable, target_bytes: u64) -> Result<Compaction> {
     let path = table.path.clone();
     let target = NonZeroU64::new(target_bytes.max(1)).unwrap_or(NonZeroU64::MIN);
-    let properties = table
-        .commit_properties()
+    let properties = LakeTable::commit_properties()
         .with_metadata([(OPERATION_KEY.to_string(), serde_json::Value::from(COMPACT))]);
     let (compacted, metrics) = table
         .table

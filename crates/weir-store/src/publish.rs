@@ -188,8 +188,7 @@ impl Publication {
             }
         }
         actions.extend(part.adds.iter().cloned().map(Action::Add));
-        let properties = table
-            .commit_properties()
+        let properties = LakeTable::commit_properties()
             .with_application_transaction(Transaction::new(&self.app_id, self.version))
             .with_metadata(self.commit_metadata.clone());
         let operation = if !part.removes.is_empty() && !part.replace {
@@ -263,8 +262,7 @@ impl Publication {
         if let Some(read) = table.version() {
             metadata.insert("readVersion".into(), read.into());
         }
-        let properties = table
-            .commit_properties()
+        let properties = LakeTable::commit_properties()
             .with_application_transaction(Transaction::new(&self.app_id, self.version))
             .with_metadata(metadata);
         let predicate = keys_equal(&part.merge_keys, "target", "source");
@@ -338,8 +336,7 @@ impl Publication {
             .read_parquet(files, ParquetReadOptions::default().schema(&arrow_schema))
             .await?;
         let predicate = keys_equal(&part.merge_keys, "target", "source");
-        let properties = table
-            .commit_properties()
+        let properties = LakeTable::commit_properties()
             .with_application_transaction(Transaction::new(&self.app_id, self.version))
             .with_metadata(self.commit_metadata.clone());
         let update_columns = columns.clone();

@@ -183,7 +183,7 @@ impl LakeTable {
         if actions.is_empty() {
             return Ok(outcome);
         }
-        let properties = self.commit_properties().with_metadata(metadata);
+        let properties = LakeTable::commit_properties().with_metadata(metadata);
         let finalized = CommitBuilder::from(properties)
             .with_actions(actions)
             .build(

@@ -348,7 +348,7 @@ impl LakeTable {
     /// commit returns, and would list the whole log after every commit to delete the entries
     /// past their retention (thousands of files per commit on a table refreshed every few
     /// minutes). Delta cleans up when it writes a checkpoint, and so does weir.
-    pub(crate) fn commit_properties(&self) -> CommitProperties {
+    pub(crate) fn commit_properties() -> CommitProperties {
         CommitProperties::default()
             .with_create_checkpoint(false)
             .with_cleanup_expired_logs(Some(false))
