@@ -3,11 +3,12 @@ use std::path::{Path, PathBuf};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
-use deltalake::DeltaTable;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
-use deltalake::kernel::transaction::CommitProperties;
-use deltalake::kernel::{Add, StructType};
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, Add, Metadata, Protocol, StructType};
+use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::{DeltaTable, DeltaTableBuilder};
 use futures::TryStreamExt;
 
 use crate::error::{Result, StoreError};
@@ -141,6 +142,62 @@ pub struct TableInfo {
     pub size_bytes: i64,
 }
 
+/// Creates a table at `url` with one commit (version 0: its protocol and metadata) and one
+/// read of what was committed. delta-rs's `CreateBuilder` reads the location twice before
+/// committing (to find whether a table is there) and loads the new table twice after it: a
+/// model's first run creates two tables, and these reads were most of its time. `open`
+/// has just found no table here, and a table created meanwhile (which the asset's lease
+/// rules out) makes the commit fail rather than follow it: the version 0 file is written
+/// only if absent, and no retry is allowed.
+async fn create(
+    path: &Path,
+    url: url::Url,
+    name: &str,
+    schema: &SchemaRef,
+    description: Option<&str>,
+) -> Result<DeltaTable> {
+    let struct_type: StructType = schema
+        .as_ref()
+        .try_into_kernel()
+        .map_err(|e| StoreError::Other(format!("{name}: {e}")))?;
+    let invalid = |e: serde_json::Error| StoreError::Other(format!("{name}: {e}"));
+    // The protocol and metadata actions, in the Delta protocol's own JSON (what the log
+    // holds): the kernel offers no other stable way to build a metadata action.
+    let protocol: Protocol = serde_json::from_value(serde_json::json!({
+        "minReaderVersion": 1,
+        "minWriterVersion": 2,
+    }))
+    .map_err(invalid)?;
+    let metadata: Metadata = serde_json::from_value(serde_json::json!({
+        "id": uuid::Uuid::new_v4().to_string(),
+        "name": name,
+        "description": description,
+        "format": { "provider": "parquet", "options": {} },
+        "schemaString": serde_json::to_string(&struct_type).map_err(invalid)?,
+        "partitionColumns": [],
+        "configuration": { "delta.checkpointInterval": CHECKPOINT_INTERVAL },
+        "createdTime": chrono::Utc::now().timestamp_millis(),
+    }))
+    .map_err(invalid)?;
+    let mut table = DeltaTableBuilder::from_url(url.clone())
+        .and_then(|builder| builder.build())
+        .map_err(StoreError::delta(path))?;
+    let operation = DeltaOperation::Create {
+        mode: SaveMode::ErrorIfExists,
+        location: url,
+        protocol: protocol.clone(),
+        metadata: metadata.clone(),
+    };
+    let finalized = CommitBuilder::from(LakeTable::commit_properties())
+        .with_max_retries(0)
+        .with_actions(vec![Action::Protocol(protocol), Action::Metadata(metadata)])
+        .build(None, table.log_store(), operation)
+        .await
+        .map_err(StoreError::delta(path))?;
+    table.state = Some(finalized.snapshot);
+    Ok(table)
+}
+
 pub(crate) fn table_url(path: &Path) -> Result<url::Url> {
     std::fs::create_dir_all(path).map_err(|e| StoreError::Io {
         path: path.to_path_buf(),
@@ -225,25 +282,7 @@ impl LakeTable {
             return Ok(existing);
         }
         let url = table_url(path)?;
-        let struct_type: StructType = schema
-            .as_ref()
-            .try_into_kernel()
-            .map_err(|e| StoreError::Other(format!("{name}: {e}")))?;
-        let table = DeltaTable::try_from_url(url.clone())
-            .await
-            .map_err(StoreError::delta(path))?;
-        let mut create = table
-            .create()
-            .with_table_name(name)
-            .with_columns(struct_type.fields().cloned())
-            .with_configuration_property(
-                deltalake::TableProperty::CheckpointInterval,
-                Some(CHECKPOINT_INTERVAL),
-            );
-        if let Some(d) = description {
-            create = create.with_comment(d);
-        }
-        let table = create.await.map_err(StoreError::delta(path))?;
+        let table = create(path, url.clone(), name, schema, description).await?;
         // Kept like an opened table: the run that created it opens it again to publish.
         if let Ok(canonical) = url.to_file_path() {
             crate::kept::keep(&canonical, &table);
@@ -987,6 +1026,44 @@ mod tests {
         LakeTable::open_or_create(path, "t", &one_column(), None)
             .await
             .expect("create")
+    }
+
+    /// A created table is what delta-rs reads afresh: its name, description, columns and
+    /// checkpoint interval, at version 0. A second creation at the same path fails and
+    /// commits nothing (it would otherwise replace the first one's metadata as version 1).
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_table_is_created_once_with_its_metadata() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let path = tmp.path().join("t");
+        let created = LakeTable::open_or_create(&path, "t", &one_column(), Some("why"))
+            .await
+            .expect("create");
+        assert_eq!(created.version(), Some(0));
+        let url = table_url(&path).expect("url");
+        let fresh = deltalake::open_table(url.clone()).await.expect("open");
+        let metadata = fresh.snapshot().expect("snapshot").metadata().clone();
+        assert_eq!(metadata.name(), Some("t"));
+        assert_eq!(metadata.description(), Some("why"));
+        assert_eq!(
+            metadata.configuration().get("delta.checkpointInterval"),
+            Some(&CHECKPOINT_INTERVAL.to_string())
+        );
+        assert_eq!(
+            created.columns().expect("columns"),
+            vec![("a".to_string(), "long".to_string())]
+        );
+        let again = create(&path, url.clone(), "t", &one_column(), Some("other")).await;
+        assert!(again.is_err(), "a second creation must fail");
+        let reread = deltalake::open_table(url).await.expect("open");
+        assert_eq!(reread.version(), Some(0));
+        assert_eq!(
+            reread
+                .snapshot()
+                .expect("snapshot")
+                .metadata()
+                .description(),
+            Some("why")
+        );
     }
 
     async fn stage(table: &LakeTable, values: Vec<i64>, origin: &str) -> Vec<Add> {
