@@ -301,10 +301,48 @@ impl StateStore {
         trigger: Option<&str>,
         max: usize,
     ) -> Result<Vec<QueuedRun>> {
+        let mut tx = self.begin_write().await?;
+        let runs = self.claim_in(&mut tx, worker, lease, trigger, max).await?;
+        if runs.is_empty() {
+            return Ok(runs);
+        }
+        tx.commit().await.map_err(state_err)?;
+        Ok(runs)
+    }
+
+    /// [`StateStore::finish_attempts`] and then [`StateStore::claim_runs`] (of any trigger)
+    /// in one transaction: a worker whose runs ended, and which has nothing to queue in
+    /// between, records them and takes the next ones with one durable commit instead of two.
+    /// All or nothing: when the commit fails, no attempt is ended and no run claimed.
+    pub async fn finish_and_claim(
+        &self,
+        worker: &str,
+        ended: &[(&str, &AttemptOutcome)],
+        lease: Duration,
+        max: usize,
+    ) -> Result<Vec<QueuedRun>> {
+        if ended.is_empty() {
+            return self.claim_runs(worker, lease, None, max).await;
+        }
+        let mut tx = self.begin_write().await?;
+        self.end_in(&mut tx, worker, ended).await?;
+        let runs = self.claim_in(&mut tx, worker, lease, None, max).await?;
+        tx.commit().await.map_err(state_err)?;
+        Ok(runs)
+    }
+
+    /// Claims up to `max` runs in `tx` and records their `running` events there.
+    async fn claim_in(
+        &self,
+        tx: &mut WriteTx,
+        worker: &str,
+        lease: Duration,
+        trigger: Option<&str>,
+        max: usize,
+    ) -> Result<Vec<QueuedRun>> {
         let at = now();
         let until = after(lease);
         let claim = self.claim_statement();
-        let mut tx = self.begin_write().await?;
         let mut runs = Vec::new();
         let mut events = Vec::new();
         while runs.len() < max {
@@ -313,7 +351,7 @@ impl StateStore {
                 .bind(&until)
                 .bind(&at)
                 .bind(trigger)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut **tx)
                 .await
                 .map_err(state_err)?;
             let Some(row) = row else {
@@ -327,11 +365,9 @@ impl StateStore {
             });
             runs.push(run);
         }
-        if runs.is_empty() {
-            return Ok(runs);
+        if !runs.is_empty() {
+            record_events(tx, &events, &at).await?;
         }
-        record_events(&mut tx, &events, &at).await?;
-        tx.commit().await.map_err(state_err)?;
         Ok(runs)
     }
 
@@ -417,14 +453,24 @@ impl StateStore {
         if ended.is_empty() {
             return Ok(());
         }
-        let at = now();
         let mut tx = self.begin_write().await?;
+        self.end_in(&mut tx, worker, ended).await?;
+        tx.commit().await.map_err(state_err)
+    }
+
+    /// Ends `worker`'s attempts at `ended` in `tx` and records their events there.
+    async fn end_in(
+        &self,
+        tx: &mut WriteTx,
+        worker: &str,
+        ended: &[(&str, &AttemptOutcome)],
+    ) -> Result<()> {
+        let at = now();
         let mut events = Vec::with_capacity(ended.len());
         for (id, outcome) in ended {
-            events.extend(end_attempt(self, &mut tx, id, worker, outcome, &at).await?);
+            events.extend(end_attempt(self, tx, id, worker, outcome, &at).await?);
         }
-        record_events(&mut tx, &events, &at).await?;
-        tx.commit().await.map_err(state_err)
+        record_events(tx, &events, &at).await
     }
 
     /// Queues again the runs whose process stopped heartbeating; returns their ids.
@@ -987,21 +1033,7 @@ mod tests {
                 )
                 .await
                 .expect("finish");
-            let status = |id: &str| {
-                let state = state.clone();
-                let id = id.to_string();
-                async move {
-                    let run = state.queued_run(&id).await.expect("get").expect("run");
-                    let events: Vec<String> = state
-                        .queue_events(&id)
-                        .await
-                        .expect("events")
-                        .into_iter()
-                        .map(|e| e.status)
-                        .collect();
-                    (run.status, events)
-                }
-            };
+            let status = |id: &str| transitions(&state, id.to_string());
             let expect = |s: &str, e: &[&str]| {
                 (
                     s.to_string(),
@@ -1028,6 +1060,76 @@ mod tests {
                 expect("running", &["queued", "running"]),
                 "{url}"
             );
+            state.close().await;
+        }
+    }
+
+    /// A run's status and the statuses of its recorded transitions, in order.
+    async fn transitions(state: &StateStore, id: String) -> (String, Vec<String>) {
+        let run = state.queued_run(&id).await.expect("get").expect("run");
+        let events = state
+            .queue_events(&id)
+            .await
+            .expect("events")
+            .into_iter()
+            .map(|e| e.status)
+            .collect();
+        (run.status, events)
+    }
+
+    /// Ending a worker's runs and claiming its next ones in one commit gives what the two
+    /// steps give apart: the ended run's transitions, then the next runs in claim order, each
+    /// claimed once; a run the worker no longer holds is left alone.
+    #[tokio::test]
+    async fn runs_ended_and_claimed_together_are_each_recorded_and_claimed_once() {
+        for (url, state, _dir) in backends().await {
+            let mut ids = Vec::new();
+            for priority in [2, 1, 0, 0] {
+                ids.push(
+                    state
+                        .enqueue(&run("api", priority, 1))
+                        .await
+                        .expect("enqueue"),
+                );
+            }
+            let lease = Duration::from_secs(30);
+            let first = state.claim_runs("w1", lease, None, 1).await.expect("claim");
+            assert_eq!(first[0].id, ids[0], "{url}");
+            let other = state.claim_runs("w2", lease, None, 1).await.expect("claim");
+            assert_eq!(other[0].id, ids[1], "{url}");
+            let succeeded = AttemptOutcome::Succeeded;
+            let next = state
+                .finish_and_claim(
+                    "w1",
+                    &[(ids[0].as_str(), &succeeded), (ids[1].as_str(), &succeeded)],
+                    lease,
+                    1,
+                )
+                .await
+                .expect("finish and claim");
+            let next_ids: Vec<&str> = next.iter().map(|r| r.id.as_str()).collect();
+            assert_eq!(next_ids, [ids[2].as_str()], "{url}");
+            assert_eq!(next[0].claimed_by.as_deref(), Some("w1"), "{url}");
+            let events = |id: String| transitions(&state, id);
+            assert_eq!(
+                events(ids[0].clone()).await.1,
+                ["queued", "running", "succeeded"],
+                "{url}"
+            );
+            // w2's run: not w1's to end.
+            assert_eq!(events(ids[1].clone()).await.0, "running", "{url}");
+            assert_eq!(
+                events(ids[2].clone()).await.1,
+                ["queued", "running"],
+                "{url}"
+            );
+            let last = state
+                .finish_and_claim("w1", &[(ids[2].as_str(), &succeeded)], lease, 5)
+                .await
+                .expect("finish and claim");
+            let last_ids: Vec<&str> = last.iter().map(|r| r.id.as_str()).collect();
+            assert_eq!(last_ids, [ids[3].as_str()], "{url}");
+            assert_eq!(events(ids[2].clone()).await.0, "succeeded", "{url}");
             state.close().await;
         }
     }

@@ -19,8 +19,8 @@ use crate::error::{OrchestrateError, Result};
 #[derive(Clone)]
 pub struct StateStore {
     pub(crate) pool: AnyPool,
-    /// For lease renewals alone: its commits are not waited on to reach the disk (see
-    /// [`SQLITE_LEASE_PRAGMAS`] and [`POSTGRES_LEASE_SETTING`]).
+    /// For lease renewals and runs' component figures: its commits are not waited on to
+    /// reach the disk (see [`SQLITE_LEASE_PRAGMAS`] and [`POSTGRES_LEASE_SETTING`]).
     pub(crate) lease_pool: AnyPool,
     backend: Backend,
     notices: Vec<String>,
@@ -31,8 +31,9 @@ pub struct StateStore {
 /// opened (readers then work beside the one writer).
 const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL;";
 
-/// Set on the connection that renews leases: its commits reach the write-ahead log but are not
-/// flushed to the disk one by one (the next durable commit of any connection flushes them).
+/// Set on the connection that renews leases (and records runs' component figures): its
+/// commits reach the write-ahead log but are not flushed to the disk one by one (the next
+/// durable commit of any connection flushes them).
 /// A renewal lost to a power cut costs nothing: every worker of the machine stopped with it,
 /// and the lease only looks one renewal older (two thirds of it still to run). A process
 /// killed any other way loses no commit.

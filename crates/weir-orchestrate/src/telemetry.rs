@@ -145,14 +145,19 @@ pub struct ComponentTotals {
 }
 
 impl StateStore {
-    /// Records the components of one run, in one transaction.
+    /// Records the components of one run, in one transaction, on the connection whose
+    /// commits are not flushed one by one (as lease renewals are): a killed process loses
+    /// none of them, and the next durable commit of any connection (the next run's start)
+    /// flushes them; only a power cut in between can lose the last run's figures, never its
+    /// record, its rows or its files. A flush of its own was one of the five a model's run
+    /// waited for.
     pub async fn record_components(&self, report: &AssetRunReport) -> Result<()> {
         if report.components.is_empty() {
             return Ok(());
         }
         let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         let now = crate::state::now();
-        let mut tx = self.pool.begin().await.map_err(state_err)?;
+        let mut tx = self.lease_pool.begin().await.map_err(state_err)?;
         for c in &report.components {
             let m = &c.metrics;
             let errors = |stage: &str| n(m.errors_by_stage.get(stage).copied().unwrap_or(0));

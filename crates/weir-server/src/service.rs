@@ -498,22 +498,6 @@ impl Turn<'_> {
             tracing::info!(run = %run.id, outcome = ?executed.outcome, "run ended");
             ended.push((run, executed));
         }
-        let recorded = {
-            let outcomes: Vec<(&str, &AttemptOutcome)> = ended
-                .iter()
-                .map(|(run, executed)| (run.id.as_str(), &executed.outcome))
-                .collect();
-            state.finish_attempts(worker, &outcomes).await
-        };
-        if let Err(e) = recorded {
-            // The state store is away (restarting, say): the outcomes are kept, as tasks that
-            // have finished, and recorded at a next turn. Dropping them would leave the runs
-            // to be executed again when their leases expire.
-            for (run, executed) in ended {
-                running.push((run, tokio::spawn(std::future::ready(executed))));
-            }
-            return Err(e.into());
-        }
         // Downstream runs are queued only while dependency automation is on; turning it off
         // drops what is owed.
         let debounce = definitions
@@ -521,6 +505,45 @@ impl Turn<'_> {
             .map(|p| &p.config.serve)
             .filter(|s| s.dependency_automation)
             .map(|s| Duration::from_millis(s.debounce_ms));
+        let max_runs = definitions
+            .project()
+            .map_or(1, |p| p.config.serve.max_runs.max(1));
+        let free = max_runs.saturating_sub(running.len());
+        // With no downstream run to queue in between, the ended runs are recorded and the
+        // next ones claimed in one durable commit; otherwise the downstream runs are queued
+        // first, so that a claim sees them.
+        let owes_downstream = debounce.is_some()
+            && (!triggers.downstream.is_empty()
+                || ended.iter().any(|(_, e)| !e.stale_downstream.is_empty()));
+        let recorded = {
+            let outcomes: Vec<(&str, &AttemptOutcome)> = ended
+                .iter()
+                .map(|(run, executed)| (run.id.as_str(), &executed.outcome))
+                .collect();
+            if owes_downstream || ended.is_empty() {
+                state
+                    .finish_attempts(worker, &outcomes)
+                    .await
+                    .map(|()| None)
+            } else {
+                state
+                    .finish_and_claim(worker, &outcomes, lease, free)
+                    .await
+                    .map(Some)
+            }
+        };
+        let claimed_with_ends = match recorded {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                // The state store is away (restarting, say): the outcomes are kept, as tasks
+                // that have finished, and recorded at a next turn. Dropping them would leave
+                // the runs to be executed again when their leases expire.
+                for (run, executed) in ended {
+                    running.push((run, tokio::spawn(std::future::ready(executed))));
+                }
+                return Err(e.into());
+            }
+        };
         match debounce {
             None => triggers.downstream.clear(),
             Some(debounce) => {
@@ -544,14 +567,10 @@ impl Turn<'_> {
                 }
             }
         }
-        let max_runs = definitions
-            .project()
-            .map_or(1, |p| p.config.serve.max_runs.max(1));
-        let free = max_runs.saturating_sub(running.len());
-        let claimed = if free > 0 {
-            state.claim_runs(worker, lease, None, free).await?
-        } else {
-            Vec::new()
+        let claimed = match claimed_with_ends {
+            Some(claimed) => claimed,
+            None if free > 0 => state.claim_runs(worker, lease, None, free).await?,
+            None => Vec::new(),
         };
         for run in claimed {
             tracing::info!(run = %run.id, selection = ?run.selection, trigger = %run.trigger, attempt = run.attempt, "run started");
