@@ -142,10 +142,18 @@ pub struct TableInfo {
     pub size_bytes: i64,
 }
 
+/// The table `name`'s columns as Delta's kernel types them.
+fn kernel_schema(schema: &SchemaRef, name: &str) -> Result<StructType> {
+    schema
+        .as_ref()
+        .try_into_kernel()
+        .map_err(|e| StoreError::Other(format!("{name}: {e}")))
+}
+
 /// Creates a table at `url` with one commit (version 0: its protocol and metadata) and one
 /// read of what was committed. delta-rs's `CreateBuilder` reads the location twice before
 /// committing (to find whether a table is there) and loads the new table twice after it: a
-/// model's first run creates two tables, and these reads were most of its time. `open`
+/// model's first run creates two tables, and these reads were a large share of its time. `open`
 /// has just found no table here, and a table created meanwhile (which the asset's lease
 /// rules out) makes the commit fail rather than follow it: the version 0 file is written
 /// only if absent, and no retry is allowed.
@@ -156,10 +164,7 @@ async fn create(
     schema: &SchemaRef,
     description: Option<&str>,
 ) -> Result<DeltaTable> {
-    let struct_type: StructType = schema
-        .as_ref()
-        .try_into_kernel()
-        .map_err(|e| StoreError::Other(format!("{name}: {e}")))?;
+    let struct_type = kernel_schema(schema, name)?;
     let invalid = |e: serde_json::Error| StoreError::Other(format!("{name}: {e}"));
     // The protocol and metadata actions, in the Delta protocol's own JSON (what the log
     // holds): the kernel offers no other stable way to build a metadata action.
@@ -193,7 +198,16 @@ async fn create(
         .with_actions(vec![Action::Protocol(protocol), Action::Metadata(metadata)])
         .build(None, table.log_store(), operation)
         .await
-        .map_err(StoreError::delta(path))?;
+        .map_err(|source| {
+            if crate::head::commit_file(path, 0).exists() {
+                StoreError::Other(format!(
+                    "{}: another writer created a table here while weir was creating it; nothing was committed ({source})",
+                    path.display()
+                ))
+            } else {
+                StoreError::delta(path)(source)
+            }
+        })?;
     table.state = Some(finalized.snapshot);
     Ok(table)
 }
@@ -309,10 +323,7 @@ impl LakeTable {
             return LakeTable::open_or_create(path, name, schema, description).await;
         };
         let actual = existing.columns()?;
-        let struct_type: StructType = schema
-            .as_ref()
-            .try_into_kernel()
-            .map_err(|e| StoreError::Other(format!("{name}: {e}")))?;
+        let struct_type = kernel_schema(schema, name)?;
         let has = |column: &str| actual.iter().any(|(n, _)| n == column);
         let keeps_every_column = actual.iter().all(|(n, t)| {
             struct_type
@@ -1053,7 +1064,14 @@ mod tests {
             vec![("a".to_string(), "long".to_string())]
         );
         let again = create(&path, url.clone(), "t", &one_column(), Some("other")).await;
-        assert!(again.is_err(), "a second creation must fail");
+        let Err(e) = again else {
+            panic!("a second creation must fail");
+        };
+        assert!(
+            e.to_string()
+                .contains("another writer created a table here"),
+            "{e}"
+        );
         let reread = deltalake::open_table(url).await.expect("open");
         assert_eq!(reread.version(), Some(0));
         assert_eq!(
