@@ -22,6 +22,7 @@ mod recover;
 mod replay;
 mod report;
 mod run_model;
+mod run_quarantine;
 pub use run_model::INPUTS_KEY;
 mod run_source;
 mod runner;

@@ -187,8 +187,8 @@ pub async fn replay(
             .insert(c.row, report.run_id.clone());
     }
     let files: Vec<String> = marks.keys().cloned().collect();
-    let adds =
-        weir_store::stage_with_values(&staging.quarantine, &files, "replayed_by", &marks).await?;
+    let quarantine = staging.quarantine.created().await?;
+    let adds = weir_store::stage_with_values(quarantine, &files, "replayed_by", &marks).await?;
     staging.quarantine_rewrite = Some(QuarantineRewrite {
         adds,
         removes: files,

@@ -21,6 +21,7 @@ use weir_store::{
 use crate::error::{OrchestrateError, Result};
 use crate::quarantine_rows::quarantine_batch;
 use crate::report::{AssetRunReport, RejectedFile, ReplacedFile, RunStatus};
+use crate::run_quarantine::RunQuarantine;
 use crate::runner::{LedgerPayload, checks_json, failpoint, journal_path};
 use crate::state::{LedgerEntry, RunRecord, StateStore, now};
 
@@ -31,11 +32,13 @@ const GROUP_MEMORY_BYTES: usize = 32 * 1024 * 1024;
 /// A run's open tables and staged writers.
 pub(crate) struct Staging {
     pub table: LakeTable,
-    pub quarantine: LakeTable,
+    /// The quarantine table, created with the first row the asset quarantines.
+    pub quarantine: RunQuarantine,
     schema: SchemaRef,
     /// `None` once finished early (after refusing keys the table already has).
     writer: Option<StagedWriter>,
-    quarantine_writer: StagedWriter,
+    /// Opened with the run's first quarantined row.
+    quarantine_writer: Option<StagedWriter>,
     /// Files staged outside the two writers: by groups that spilled, or by a rewrite.
     adds: Vec<Add>,
     quarantine_adds: Vec<Add>,
@@ -76,7 +79,8 @@ struct Group {
     good: Vec<RecordBatch>,
     quarantined: Vec<RecordBatch>,
     memory: usize,
-    spilled: Option<(StagedWriter, StagedWriter)>,
+    /// The group's own writers of good and of quarantined rows (opened with the first).
+    spilled: Option<(StagedWriter, Option<StagedWriter>)>,
     rule_counts: BTreeMap<String, u64>,
     by_rule: BTreeMap<String, u64>,
     /// Where the rows came from (a source file), for the origin tag.
@@ -99,8 +103,8 @@ pub(crate) struct Finish<'a> {
 }
 
 impl Staging {
-    /// Opens (creating if needed) the asset's table and quarantine table, picks this run's
-    /// `txn` version and records the run as started.
+    /// Opens (creating if needed) the asset's table and its quarantine table if it has one,
+    /// picks this run's `txn` version and records the run as started.
     pub async fn open(
         asset: &Asset,
         validator: &Validator,
@@ -120,11 +124,7 @@ impl Staging {
             description,
         )
         .await?;
-        let quarantine = weir_store::open_quarantine(
-            &report.quarantine_path,
-            &format!("{}_quarantine", asset.name),
-        )
-        .await?;
+        let quarantine = RunQuarantine::open(&report.quarantine_path, &asset.name).await?;
         let app_id = format!("weir:{}", asset.name);
         let published = table
             .txn_version(&app_id)
@@ -135,13 +135,12 @@ impl Staging {
         record.txn_version = Some(txn_version);
         state.insert_run(record).await?;
         let writer = table.stage()?;
-        let quarantine_writer = quarantine.stage()?;
         Ok(Staging {
             table,
             quarantine,
             schema: validator.schema(),
             writer: Some(writer),
-            quarantine_writer,
+            quarantine_writer: None,
             adds: Vec::new(),
             quarantine_adds: Vec::new(),
             group: None,
@@ -305,7 +304,7 @@ impl Staging {
                     .or_default() += 1;
             }
             if let Some(batch) = quarantined {
-                self.quarantine_writer.write(batch).await?;
+                write_opening(&mut self.quarantine_writer, &mut self.quarantine, batch).await?;
             }
             return self
                 .writer_mut()?
@@ -326,12 +325,12 @@ impl Staging {
                 .map_or(0, |b| b.get_array_memory_size());
             if group.memory > GROUP_MEMORY_BYTES {
                 let mut good = self.table.stage()?;
-                let mut bad = self.quarantine.stage()?;
+                let mut bad = None;
                 for batch in std::mem::take(&mut group.good) {
                     good.write(batch).await?;
                 }
                 for batch in std::mem::take(&mut group.quarantined) {
-                    bad.write(batch).await?;
+                    write_opening(&mut bad, &mut self.quarantine, batch).await?;
                 }
                 group.spilled = Some((good, bad));
             }
@@ -339,7 +338,7 @@ impl Staging {
         match group.spilled.as_mut() {
             Some((good, bad)) => {
                 if let Some(batch) = quarantined {
-                    bad.write(batch).await?;
+                    write_opening(bad, &mut self.quarantine, batch).await?;
                 }
                 good.write(validated.good).await?;
             }
@@ -380,20 +379,20 @@ impl Staging {
             *report.quarantine_by_rule.entry(rule).or_default() += n;
         }
         let (mut good, mut bad) = match group.spilled {
-            Some((good, bad)) => (good.finish().await?, bad.finish().await?),
+            Some((good, bad)) => (good.finish().await?, finish_opened(bad).await?),
             None if self.per_origin => {
-                let (mut good, mut bad) = (self.table.stage()?, self.quarantine.stage()?);
+                let (mut good, mut bad) = (self.table.stage()?, None);
                 for batch in group.quarantined {
-                    bad.write(batch).await?;
+                    write_opening(&mut bad, &mut self.quarantine, batch).await?;
                 }
                 for batch in group.good {
                     good.write(batch).await?;
                 }
-                (good.finish().await?, bad.finish().await?)
+                (good.finish().await?, finish_opened(bad).await?)
             }
             None => {
                 for batch in group.quarantined {
-                    self.quarantine_writer.write(batch).await?;
+                    write_opening(&mut self.quarantine_writer, &mut self.quarantine, batch).await?;
                 }
                 for batch in group.good {
                     self.writer_mut()?.write(batch).await?;
@@ -418,7 +417,9 @@ impl Staging {
         }) = self.group.take()
         {
             good.discard().await?;
-            bad.discard().await?;
+            if let Some(bad) = bad {
+                bad.discard().await?;
+            }
         }
         Ok(())
     }
@@ -430,7 +431,9 @@ impl Staging {
         if let Some(writer) = self.writer.take() {
             let _ = writer.discard().await;
         }
-        let _ = self.quarantine_writer.discard().await;
+        if let Some(writer) = self.quarantine_writer.take() {
+            let _ = writer.discard().await;
+        }
         weir_store::discard_staged(&self.table.path, &self.adds);
         weir_store::discard_staged(&self.quarantine.path, &self.quarantine_adds);
     }
@@ -623,7 +626,8 @@ impl Staging {
                             let name = guard.unit_name(unit).unwrap_or("this run");
                             let batch =
                                 quarantine_batch(&report.run_id, name, &rows, self.now_micros)?;
-                            self.quarantine_writer.write(batch).await?;
+                            write_opening(&mut self.quarantine_writer, &mut self.quarantine, batch)
+                                .await?;
                         }
                     }
                     writer
@@ -714,7 +718,7 @@ impl Staging {
             adds.extend(writer.finish().await?);
         }
         let mut quarantine_adds = std::mem::take(&mut self.quarantine_adds);
-        quarantine_adds.extend(self.quarantine_writer.finish().await?);
+        quarantine_adds.extend(finish_opened(self.quarantine_writer.take()).await?);
         let sizes = |adds: &[Add]| -> u64 {
             adds.iter()
                 .map(|a| u64::try_from(a.size).unwrap_or(0))
@@ -838,9 +842,9 @@ impl Staging {
                 String::new()
             } else {
                 let run_id = report.run_id.clone();
+                let quarantine = self.quarantine.created().await?;
                 let version =
-                    keep_failed_rows(&self.quarantine, asset, &run_id, &quarantine_adds, report)
-                        .await?;
+                    keep_failed_rows(quarantine, asset, &run_id, &quarantine_adds, report).await?;
                 report.quarantine_version = Some(version);
                 format!(
                     "; its {} quarantined rows are kept with run_status = failed",
@@ -1135,4 +1139,28 @@ async fn duplicate_key_check(
         format!("{}{more}", sample.join("; "))
     });
     Ok((check, sample))
+}
+
+/// Writes quarantined rows, opening the writer (and creating the quarantine table, if the
+/// asset has none yet) with the first batch.
+async fn write_opening(
+    writer: &mut Option<StagedWriter>,
+    quarantine: &mut RunQuarantine,
+    batch: RecordBatch,
+) -> Result<()> {
+    if writer.is_none() {
+        *writer = Some(quarantine.stage().await?);
+    }
+    if let Some(writer) = writer.as_mut() {
+        writer.write(batch).await?;
+    }
+    Ok(())
+}
+
+/// The files a quarantine writer staged, if it was opened.
+async fn finish_opened(writer: Option<StagedWriter>) -> Result<Vec<Add>> {
+    match writer {
+        Some(writer) => Ok(writer.finish().await?),
+        None => Ok(Vec::new()),
+    }
 }

@@ -41,7 +41,8 @@ pub use publish::{
 };
 pub use quarantine::{
     QUARANTINE_DIR, RUN_STATUS_FAILED, RUN_STATUS_PUBLISHED, data_files, failed_app_id,
-    open_quarantine, quarantine_schema, read_data_file, restage_with_value, stage_with_values,
+    open_quarantine, open_quarantine_if_any, quarantine_schema, read_data_file, restage_with_value,
+    stage_with_values,
 };
 pub use rollback::{Rollback, TxnCommit, rows_of};
 pub use table::{

@@ -55,6 +55,12 @@ pub async fn open_quarantine(path: &Path, name: &str) -> Result<LakeTable> {
     LakeTable::open_or_create_evolving(path, name, &quarantine_schema(), None).await
 }
 
+/// Opens (evolving if needed) the quarantine table at `path` if there is one: it is created
+/// with the first row an asset quarantines, so an asset that never quarantined a row has none.
+pub async fn open_quarantine_if_any(path: &Path, name: &str) -> Result<Option<LakeTable>> {
+    LakeTable::open_evolving(path, name, &quarantine_schema()).await
+}
+
 /// The rows of one data file of a table, in file order, in `schema` (missing nullable columns
 /// come back null: files written before the table gained them).
 /// `file` is relative to the table, as [`data_files`] gives it.

@@ -319,8 +319,21 @@ impl LakeTable {
         schema: &SchemaRef,
         description: Option<&str>,
     ) -> Result<LakeTable> {
+        match LakeTable::open_evolving(path, name, schema).await? {
+            Some(existing) => Ok(existing),
+            None => LakeTable::open_or_create(path, name, schema, description).await,
+        }
+    }
+
+    /// [`LakeTable::open_or_create_evolving`] of a table that exists, or `None` (and nothing
+    /// created) if there is none at `path`.
+    pub async fn open_evolving(
+        path: &Path,
+        name: &str,
+        schema: &SchemaRef,
+    ) -> Result<Option<LakeTable>> {
         let Some(mut existing) = LakeTable::open(path).await? else {
-            return LakeTable::open_or_create(path, name, schema, description).await;
+            return Ok(None);
         };
         let actual = existing.columns()?;
         let struct_type = kernel_schema(schema, name)?;
@@ -345,7 +358,7 @@ impl LakeTable {
                 .map_err(StoreError::delta(path))?;
         }
         existing.check_schema_by_name(schema)?;
-        Ok(existing)
+        Ok(Some(existing))
     }
 
     fn columns(&self) -> Result<Vec<(String, String)>> {

@@ -44,7 +44,10 @@ pub async fn quarantine(
                 "replayed": 0, "by_rule": {}, "by_run": [], "samples": [],
             }));
         } else {
-            println!("`{name}` has no quarantine table yet: try `weir run {name}`");
+            println!(
+                "no row of `{name}` has been quarantined (its quarantine table, {}, is created with the first)",
+                path.display()
+            );
         }
         return Ok(Outcome::Ok);
     };

@@ -3,6 +3,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::catalog::MemorySchemaProvider;
+use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use weir_orchestrate::table_paths;
 use weir_store::{LakeTable, StoreError, register_delta};
@@ -94,11 +95,26 @@ pub async fn query(
                 Some(None) => None,
                 None => LakeTable::open(&path).await?,
             };
-            let Some(mut table) = opened else {
-                continue;
-            };
             let named = referenced.contains(&name)
                 || (name == asset.name && referenced.contains(&format!("public.{name}")));
+            let Some(mut table) = opened else {
+                // A quarantine table is created with the asset's first quarantined row: none
+                // means no row was ever set aside, which reads as an empty table.
+                if name != asset.name {
+                    if named && at.is_some() {
+                        return Ok(crate::output::user_error(
+                            "query",
+                            format!(
+                                "`{name}` has no versions: no row of `{}` has been quarantined",
+                                asset.name
+                            ),
+                        ));
+                    }
+                    let empty = MemTable::try_new(weir_store::quarantine_schema(), vec![vec![]])?;
+                    ctx.register_table(name.as_str(), Arc::new(empty))?;
+                }
+                continue;
+            };
             if named {
                 if let Some(version) = at {
                     let latest = table.version().unwrap_or(0);

@@ -132,13 +132,17 @@ pub async fn show(root: &Path, name: &str, json: bool) -> anyhow::Result<Outcome
             table_path.display()
         ),
     }
-    if let Some(i) = &quarantine_info {
-        println!(
+    match &quarantine_info {
+        Some(i) => println!(
             "quarantine {} (version {}, {} files)",
             quarantine_path.display(),
             i.version.map(|v| v.to_string()).unwrap_or_default(),
             i.num_files
-        );
+        ),
+        None => println!(
+            "quarantine {} (none: no row quarantined yet)",
+            quarantine_path.display()
+        ),
     }
     if let Some(m) = &asset.model {
         println!(

@@ -197,6 +197,70 @@ fn txn(path: &Path, app_id: &str) -> Option<i64> {
     })
 }
 
+/// `weir query --json`'s single count.
+fn count(dir: &Path, sql: &str) -> Value {
+    let (code, doc) = json_of(dir, &["query", sql]);
+    assert_eq!(code, 0, "{sql}: {doc}");
+    doc["rows"][0]["n"].clone()
+}
+
+#[test]
+fn a_quarantine_table_is_created_with_the_first_quarantined_row() {
+    let (_tmp, dir) = project(0, 100_000);
+    for f in 0..FILES {
+        std::fs::remove_file(dir.join(format!("data/{f}.ndjson"))).expect("rm");
+    }
+    std::fs::write(
+        dir.join("data/clean.ndjson"),
+        "{\"order_id\":1,\"amount\":5}\n{\"order_id\":2,\"amount\":6}\n",
+    )
+    .expect("write");
+    let (code, doc) = run_json(&dir, &[]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(run_of(&doc, "orders")["rows_quarantined"], 0, "{doc}");
+    assert!(
+        !quarantine(&dir).exists(),
+        "no row quarantined, no quarantine table"
+    );
+    // Every reader takes the missing table as one without rows.
+    let sql = "SELECT COUNT(*) AS n FROM quarantine.orders";
+    assert_eq!(count(&dir, sql), 0);
+    let (code, q) = json_of(&dir, &["quarantine", "orders"]);
+    assert_eq!((code, &q["rows"]), (0, &Value::from(0)), "{q}");
+    let out = weir(&dir, &["quarantine", "orders"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("no row of `orders` has been quarantined"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = weir(&dir, &["query", sql, "--at", "0"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "no version of a missing table to read"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("`quarantine.orders` has no versions"),
+        "{out:?}"
+    );
+
+    // The first bad row creates it, with that row, under the run's txn.
+    std::fs::write(
+        dir.join("data/dirty.ndjson"),
+        "{\"order_id\":3,\"amount\":\"cheap\"}\n{\"order_id\":4,\"amount\":7}\n",
+    )
+    .expect("write");
+    let (code, doc) = run_json(&dir, &[]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(run_of(&doc, "orders")["rows_quarantined"], 1, "{doc}");
+    assert_eq!(count(&dir, sql), 1);
+    let py = python_quarantine(&quarantine(&dir));
+    assert_eq!(py["rows"], 1, "{py}");
+    assert_eq!(py["counts"]["published/amount.type"], 1, "{py}");
+    assert_eq!(txn(&quarantine(&dir), "weir:orders"), Some(2));
+    assert_eq!(scalar(&table(&dir), "SELECT COUNT(*) FROM t"), 3);
+}
+
 #[test]
 fn a_failed_run_keeps_its_quarantined_rows_marked_failed() {
     let (_tmp, dir) = project(10_000, 100);
