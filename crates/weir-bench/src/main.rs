@@ -42,6 +42,12 @@ use weir_ingest::{discover_files, open_unit};
 use weir_orchestrate::{NoProgress, RunOptions, StateStore, run_assets};
 use weir_quality::{AuditScope, ParseOptions, Validator, audit};
 
+/// mimalloc serves the many small, short-lived allocations of planning and of decoding Delta
+/// logs, across threads, with less work than glibc's malloc, and Parquet's large buffers from
+/// memory it keeps (BENCHMARKS.md: the model DAG's first run and `weir diff`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod dag;
 mod diff;
 mod plan;
@@ -117,7 +123,6 @@ schema:
 const COUNTRIES: &[&str] = &["US", "GB", "DE", "FR", "NL", "ES", "IT", "SE", "PL", "JP"];
 
 fn main() -> anyhow::Result<()> {
-    weir_store::tune_allocator();
     // Per-stage timings of the runs measured: `WEIR_LOG=weir_orchestrate=debug`.
     if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG") {
         tracing_subscriber::fmt()

@@ -7,7 +7,6 @@
 //! commits of an asset and its quarantine is completed by the next run, and the `txn` version
 //! makes every commit idempotent. This crate is the only one that writes to the lake.
 
-mod allocator;
 mod bounds;
 mod changes;
 mod checkpoint;
@@ -25,7 +24,6 @@ mod rollback;
 mod table;
 mod vacuum;
 
-pub use allocator::tune_allocator;
 pub use bounds::{ColumnBounds, column_bounds};
 pub use changes::{CommitRecord, TableChanges};
 pub use checkpoint::finish_checkpoints;

@@ -20,8 +20,13 @@ pub enum Outcome {
     BadInput,
 }
 
+/// mimalloc serves the many small, short-lived allocations of planning and of decoding Delta
+/// logs, across threads, with less work than glibc's malloc, and Parquet's large buffers from
+/// memory it keeps (BENCHMARKS.md: the model DAG's first run and `weir diff`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
-    weir_store::tune_allocator();
     let args: Vec<String> = std::env::args().collect();
     let json = output::json_requested(&args);
     output::set_json_mode(json);
