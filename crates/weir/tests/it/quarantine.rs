@@ -244,6 +244,7 @@ fn a_quarantine_table_is_created_with_the_first_quarantined_row() {
         "{out:?}"
     );
 
+    let before = chrono::Utc::now().to_rfc3339();
     // The first bad row creates it, with that row, under the run's txn.
     std::fs::write(
         dir.join("data/dirty.ndjson"),
@@ -254,6 +255,9 @@ fn a_quarantine_table_is_created_with_the_first_quarantined_row() {
     assert_eq!(code, 0, "{doc}");
     assert_eq!(run_of(&doc, "orders")["rows_quarantined"], 1, "{doc}");
     assert_eq!(count(&dir, sql), 1);
+    // Read as of an instant before it existed: no rows then either.
+    let (code, doc) = json_of(&dir, &["query", sql, "--as-of", &before]);
+    assert_eq!((code, &doc["rows"][0]["n"]), (0, &Value::from(0)), "{doc}");
     let py = python_quarantine(&quarantine(&dir));
     assert_eq!(py["rows"], 1, "{py}");
     assert_eq!(py["counts"]["published/amount.type"], 1, "{py}");
