@@ -971,15 +971,8 @@ mod tests {
             .finish_attempt(&high, "w1", &AttemptOutcome::Succeeded)
             .await
             .expect("finish");
-        let r = state.queued_run(&high).await.expect("get").expect("run");
-        assert_eq!(r.status, "succeeded");
-        let events: Vec<String> = state
-            .queue_events(&high)
-            .await
-            .expect("events")
-            .into_iter()
-            .map(|e| e.status)
-            .collect();
+        let (status, events) = transitions(&state, high.clone()).await;
+        assert_eq!(status, "succeeded");
         assert_eq!(events, ["queued", "running", "succeeded"]);
     }
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use weir_store::{LakeTable, LiveFile, StagedWriter};
 
-use crate::error::{OrchestrateError, Result};
+use crate::error::Result;
 
 pub(crate) struct RunQuarantine {
     pub path: PathBuf,
@@ -32,15 +32,11 @@ impl RunQuarantine {
 
     /// The table, created now if the asset never had one.
     pub async fn created(&mut self) -> Result<&LakeTable> {
-        if self.table.is_none() {
-            self.table = Some(weir_store::open_quarantine(&self.path, &self.name).await?);
-        }
-        self.table.as_ref().ok_or_else(|| {
-            OrchestrateError::Config(format!(
-                "internal error: the quarantine table at {} was not opened",
-                self.path.display()
-            ))
-        })
+        let table = match self.table.take() {
+            Some(table) => table,
+            None => weir_store::open_quarantine(&self.path, &self.name).await?,
+        };
+        Ok(self.table.insert(table))
     }
 
     /// A writer of staged quarantine files, creating the table if needed.

@@ -1148,13 +1148,11 @@ async fn write_opening(
     quarantine: &mut RunQuarantine,
     batch: RecordBatch,
 ) -> Result<()> {
-    if writer.is_none() {
-        *writer = Some(quarantine.stage().await?);
-    }
-    if let Some(writer) = writer.as_mut() {
-        writer.write(batch).await?;
-    }
-    Ok(())
+    let opened = match writer.take() {
+        Some(opened) => opened,
+        None => quarantine.stage().await?,
+    };
+    Ok(writer.insert(opened).write(batch).await?)
 }
 
 /// The files a quarantine writer staged, if it was opened.

@@ -197,11 +197,21 @@ fn txn(path: &Path, app_id: &str) -> Option<i64> {
     })
 }
 
-/// `weir query --json`'s single count.
-fn count(dir: &Path, sql: &str) -> Value {
-    let (code, doc) = json_of(dir, &["query", sql]);
-    assert_eq!(code, 0, "{sql}: {doc}");
+/// The single count `weir query --json` prints for `args` (the SQL, then options).
+fn count(dir: &Path, args: &[&str]) -> Value {
+    let mut all = vec!["query"];
+    all.extend_from_slice(args);
+    let (code, doc) = json_of(dir, &all);
+    assert_eq!(code, 0, "{args:?}: {doc}");
     doc["rows"][0]["n"].clone()
+}
+
+/// Adds `data/<file>` and runs the project; the orders run's `rows_quarantined`.
+fn quarantined_by_a_run_of(dir: &Path, file: &str, lines: &str) -> Value {
+    std::fs::write(dir.join("data").join(file), lines).expect("write");
+    let (code, doc) = run_json(dir, &[]);
+    assert_eq!(code, 0, "{doc}");
+    run_of(&doc, "orders")["rows_quarantined"].clone()
 }
 
 #[test]
@@ -210,21 +220,15 @@ fn a_quarantine_table_is_created_with_the_first_quarantined_row() {
     for f in 0..FILES {
         std::fs::remove_file(dir.join(format!("data/{f}.ndjson"))).expect("rm");
     }
-    std::fs::write(
-        dir.join("data/clean.ndjson"),
-        "{\"order_id\":1,\"amount\":5}\n{\"order_id\":2,\"amount\":6}\n",
-    )
-    .expect("write");
-    let (code, doc) = run_json(&dir, &[]);
-    assert_eq!(code, 0, "{doc}");
-    assert_eq!(run_of(&doc, "orders")["rows_quarantined"], 0, "{doc}");
+    let clean = "{\"order_id\":1,\"amount\":5}\n{\"order_id\":2,\"amount\":6}\n";
+    assert_eq!(quarantined_by_a_run_of(&dir, "clean.ndjson", clean), 0);
     assert!(
         !quarantine(&dir).exists(),
         "no row quarantined, no quarantine table"
     );
     // Every reader takes the missing table as one without rows.
     let sql = "SELECT COUNT(*) AS n FROM quarantine.orders";
-    assert_eq!(count(&dir, sql), 0);
+    assert_eq!(count(&dir, &[sql]), 0);
     let (code, q) = json_of(&dir, &["quarantine", "orders"]);
     assert_eq!((code, &q["rows"]), (0, &Value::from(0)), "{q}");
     let out = weir(&dir, &["quarantine", "orders"]);
@@ -246,18 +250,11 @@ fn a_quarantine_table_is_created_with_the_first_quarantined_row() {
 
     let before = chrono::Utc::now().to_rfc3339();
     // The first bad row creates it, with that row, under the run's txn.
-    std::fs::write(
-        dir.join("data/dirty.ndjson"),
-        "{\"order_id\":3,\"amount\":\"cheap\"}\n{\"order_id\":4,\"amount\":7}\n",
-    )
-    .expect("write");
-    let (code, doc) = run_json(&dir, &[]);
-    assert_eq!(code, 0, "{doc}");
-    assert_eq!(run_of(&doc, "orders")["rows_quarantined"], 1, "{doc}");
-    assert_eq!(count(&dir, sql), 1);
+    let dirty = "{\"order_id\":3,\"amount\":\"cheap\"}\n{\"order_id\":4,\"amount\":7}\n";
+    assert_eq!(quarantined_by_a_run_of(&dir, "dirty.ndjson", dirty), 1);
+    assert_eq!(count(&dir, &[sql]), 1);
     // Read as of an instant before it existed: no rows then either.
-    let (code, doc) = json_of(&dir, &["query", sql, "--as-of", &before]);
-    assert_eq!((code, &doc["rows"][0]["n"]), (0, &Value::from(0)), "{doc}");
+    assert_eq!(count(&dir, &[sql, "--as-of", &before]), 0);
     let py = python_quarantine(&quarantine(&dir));
     assert_eq!(py["rows"], 1, "{py}");
     assert_eq!(py["counts"]["published/amount.type"], 1, "{py}");
