@@ -115,7 +115,7 @@ impl StateStore {
         let until = timestamp(
             chrono::Utc::now() + chrono::Duration::from_std(LEASE_TTL).unwrap_or_default(),
         );
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_write_on(self.asset_lease_pool()).await?;
         let row = sqlx::query(&format!(
             "SELECT holder, lease_until FROM asset_leases WHERE asset = $1{}",
             self.for_update()
@@ -163,6 +163,8 @@ impl StateStore {
     }
 
     /// Renews this process's lease on `asset`; false when it is no longer this process's.
+    /// Through the lease pool: a renewal lost to a crash only makes the lease look one
+    /// renewal older.
     pub async fn renew_lease(&self, asset: &str) -> Result<bool> {
         let until = timestamp(
             chrono::Utc::now() + chrono::Duration::from_std(LEASE_TTL).unwrap_or_default(),
@@ -173,14 +175,15 @@ impl StateStore {
         .bind(&until)
         .bind(asset)
         .bind(holder())
-        .execute(&self.pool)
+        .execute(&self.lease_pool)
         .await
         .map_err(state_err)?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Whether this process holds `asset`'s lease (checked before a publication is
-    /// journalled: a process that lost its lease must not publish).
+    /// journalled or, without a journal, committed: a process that lost its lease must not
+    /// publish).
     pub async fn holds_lease(&self, asset: &str) -> Result<bool> {
         let row = sqlx::query("SELECT holder FROM asset_leases WHERE asset = $1")
             .bind(asset)
@@ -198,14 +201,15 @@ impl StateStore {
         sqlx::query("DELETE FROM asset_leases WHERE asset = $1 AND holder = $2")
             .bind(asset)
             .bind(holder())
-            .execute(&self.pool)
+            .execute(self.asset_lease_pool())
             .await
             .map_err(state_err)?;
         Ok(())
     }
 }
 
-/// The fence before a publication is journalled: fails when `asset`'s lease is no longer
+/// The fence before a publication is journalled (or committed, when it needs no journal):
+/// fails when `asset`'s lease is no longer
 /// this process's (another process took it over after this one stalled past [`LEASE_TTL`]),
 /// so that it publishes nothing.
 pub(crate) async fn ensure_held(state: &StateStore, asset: &str) -> Result<()> {

@@ -6,6 +6,12 @@
 //! run each one holds. Every run commits its table with the same `txn` version as its
 //! quarantine, so a quarantine ahead of the table is a publication stopped half-way: without
 //! its journal it cannot be finished, so its quarantine commit is rolled back exactly.
+//!
+//! A publication of one table (a run that quarantined nothing, the usual case) writes no
+//! journal: its one commit is atomic and carries everything the run's record needs (the run
+//! record itself under [`RUN_KEY`], its ledger entries and its mode), and its run is recorded
+//! `running` with its `txn` version before it, so a crash after the commit is reconciled from
+//! the table's log exactly as a lost journal is.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -35,15 +41,27 @@ pub struct Recovery {
     pub held: BTreeMap<String, String>,
 }
 
-/// Commits what is not committed yet, records the run and its files, then drops the journal.
+/// The commit metadata key of the run's record as the state store is to hold it once the
+/// commit is in, without its list of input files (the ledger entries under
+/// [`crate::ledger_sync::FILES_KEY`] name them): what recovery records for a run the table
+/// holds when there is no journal to take it from.
+pub(crate) const RUN_KEY: &str = "weir.run";
+
+/// Commits what is not committed yet, records the run and its files, then drops the journal
+/// (`None` for a publication of one table, which has none).
 /// Every step is idempotent, so this is both the normal path and the recovery path.
 pub(crate) async fn complete(
     state: &StateStore,
     publication: &Publication,
-    journal: &Path,
+    journal: Option<&Path>,
 ) -> Result<PublishedVersions> {
-    let payload: LedgerPayload = serde_json::from_value(publication.payload.clone())
-        .map_err(|e| OrchestrateError::Config(format!("journal {}: {e}", journal.display())))?;
+    let payload: LedgerPayload =
+        serde_json::from_value(publication.payload.clone()).map_err(|e| {
+            OrchestrateError::Config(match journal {
+                Some(journal) => format!("journal {}: {e}", journal.display()),
+                None => format!("the publication of run {}: {e}", publication.run_id),
+            })
+        })?;
     let asset = payload.asset.clone();
     let asset = asset.as_str();
     let mut versions = PublishedVersions {
@@ -98,7 +116,9 @@ pub(crate) async fn complete(
         )
         .await?;
     failpoint("recorded", asset);
-    weir_store::remove_journal(journal)?;
+    if let Some(journal) = journal {
+        weir_store::remove_journal(journal)?;
+    }
     Ok(versions)
 }
 
@@ -182,7 +202,7 @@ async fn recover_owned(
         }
         match weir_store::read_journal::<Publication>(&journal) {
             Ok(None) => {}
-            Ok(Some(publication)) => match complete(state, &publication, &journal).await {
+            Ok(Some(publication)) => match complete(state, &publication, Some(&journal)).await {
                 Ok(done) => recovery.messages.push(format!(
                     "run {} of `{asset}` was interrupted while publishing; completed it from its journal: {}; recorded it",
                     publication.run_id,
@@ -277,7 +297,7 @@ pub async fn abandon(project: &Project, state: &StateStore, asset: &str) -> Resu
         Ok(Some(publication)) => {
             let committed = publication.committed().await?;
             if committed.last().is_some_and(|(_, _, holds)| *holds) {
-                let done = complete(state, &publication, &journal).await?;
+                let done = complete(state, &publication, Some(&journal)).await?;
                 lines.push(format!(
                     "run {} of `{asset}` is already in its table ({}): it cannot be abandoned, so it was recorded",
                     publication.run_id,
@@ -513,16 +533,24 @@ async fn reconcile(
             let replace =
                 crate::ledger_sync::replaced(commit.info.get(crate::ledger_sync::REPLACE_KEY));
             let ended = run.map(|run| {
-                let count = |k: &str| commit.info.get(k).and_then(|n| n.as_u64()).unwrap_or(0);
-                let mut run = run.clone();
-                run.status = "success".into();
-                run.ended_at = Some(now());
-                run.table_version = Some(commit.version);
-                run.rows_in = count("weir.rowsIn");
-                run.rows_stored = count("weir.rowsStored");
-                run.rows_quarantined = count("weir.rowsQuarantined");
-                run.error = None;
-                run
+                let mut ended = match recorded_run(&commit.info, run, &files) {
+                    Some(recorded) => recorded,
+                    None => {
+                        // A commit of an older weir: its counts only.
+                        let count =
+                            |k: &str| commit.info.get(k).and_then(|n| n.as_u64()).unwrap_or(0);
+                        let mut run = run.clone();
+                        run.status = "success".into();
+                        run.ended_at = Some(now());
+                        run.rows_in = count("weir.rowsIn");
+                        run.rows_stored = count("weir.rowsStored");
+                        run.rows_quarantined = count("weir.rowsQuarantined");
+                        run.error = None;
+                        run
+                    }
+                };
+                ended.table_version = Some(commit.version);
+                ended
             });
             state
                 .record_published(asset, &run_id, v, replace, &files, ended.as_ref())
@@ -588,4 +616,20 @@ async fn reconcile(
         ));
     }
     Ok(lines)
+}
+
+/// The record a commit carries under [`RUN_KEY`] for `run` (the same run: a record of another
+/// run id is not taken), with its input files from the commit's ledger entries.
+fn recorded_run(
+    info: &BTreeMap<String, serde_json::Value>,
+    run: &RunRecord,
+    files: &[crate::state::LedgerEntry],
+) -> Option<RunRecord> {
+    let mut recorded: RunRecord = serde_json::from_value(info.get(RUN_KEY)?.clone()).ok()?;
+    if recorded.id != run.id {
+        return None;
+    }
+    let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    recorded.files = serde_json::json!(paths).to_string();
+    Some(recorded)
 }

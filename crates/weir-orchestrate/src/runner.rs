@@ -289,7 +289,8 @@ async fn run_one(
 
 /// After a run of `asset` was stopped at its timeout (its future dropped wherever it was):
 /// what it left is settled under the lease still held, as after a kill (a journalled
-/// publication is completed, its run record marked), and the files it staged are deleted.
+/// publication is completed, a commit made without one is recorded, its run record marked),
+/// and the files it staged are deleted.
 async fn timed_out(
     project: &Project,
     state: &StateStore,
@@ -314,7 +315,7 @@ async fn timed_out(
     report.status = RunStatus::Error;
     report.error = Some(if completed {
         format!(
-            "timed out after {} s (timeout_secs) while publishing; the publication it had journalled was completed: {}",
+            "timed out after {} s (timeout_secs) while publishing; what it left was settled from its journal or its tables' logs: {}",
             limit.as_secs(),
             recovery.messages.join("; ")
         )

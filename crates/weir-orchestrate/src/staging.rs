@@ -951,6 +951,12 @@ impl Staging {
             );
         }
         commit_metadata.extend(self.extra_metadata.clone());
+        let mut carried = final_record.clone();
+        carried.files = String::new();
+        commit_metadata.insert(
+            crate::recover::RUN_KEY.into(),
+            serde_json::to_value(&carried).map_err(|e| OrchestrateError::Config(e.to_string()))?,
+        );
         let payload = LedgerPayload {
             asset: asset.name.clone(),
             replace,
@@ -984,10 +990,20 @@ impl Staging {
             return Err(e);
         }
         progress.phase(&asset.name, crate::progress::Phase::Publishing);
-        let journal = journal_path(project, &asset.name);
-        weir_store::write_journal(&journal, &publication)?;
+        // Two commits (the quarantine's, then the table's) need a journal, so that a crash
+        // between them is completed rather than left half-way. One commit is atomic on its
+        // own, and the run recorded `running` with its `txn` version is reconciled from the
+        // table's log after a crash (`recover.rs`): no journal, no flush to wait for.
+        let journal = match publication.parts.as_slice() {
+            [_] => None,
+            _ => {
+                let journal = journal_path(project, &asset.name);
+                weir_store::write_journal(&journal, &publication)?;
+                Some(journal)
+            }
+        };
         failpoint("journaled", &asset.name);
-        let versions = crate::recover::complete(state, &publication, &journal).await?;
+        let versions = crate::recover::complete(state, &publication, journal.as_deref()).await?;
         tracing::debug!(asset = %asset.name, elapsed_ms = started.elapsed().as_millis() as u64, "published and recorded");
         report.quarantine_version = versions.quarantine.or(self.quarantine.version());
         report.table_version = versions.table;

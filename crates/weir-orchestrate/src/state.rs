@@ -19,8 +19,9 @@ use crate::error::{OrchestrateError, Result};
 #[derive(Clone)]
 pub struct StateStore {
     pub(crate) pool: AnyPool,
-    /// For lease renewals and runs' component figures: its commits are not waited on to
-    /// reach the disk (see [`SQLITE_LEASE_PRAGMAS`] and [`POSTGRES_LEASE_SETTING`]).
+    /// For lease renewals and runs' component figures, and on SQLite for taking and giving
+    /// back asset leases: its commits are not waited on to reach the disk (see
+    /// [`SQLITE_LEASE_PRAGMAS`], [`POSTGRES_LEASE_SETTING`] and [`Self::asset_lease_pool`]).
     pub(crate) lease_pool: AnyPool,
     backend: Backend,
     notices: Vec<String>,
@@ -326,7 +327,12 @@ impl StateStore {
     /// will roll back, holding the write lock for good. The task finishes the begin, and the
     /// guard it returns rolls the transaction back when nobody takes it.
     pub(crate) async fn begin_write(&self) -> Result<WriteTx> {
-        let pool = self.pool.clone();
+        self.begin_write_on(&self.pool).await
+    }
+
+    /// [`Self::begin_write`] on `pool`, one of this store's two.
+    pub(crate) async fn begin_write_on(&self, pool: &AnyPool) -> Result<WriteTx> {
+        let pool = pool.clone();
         let backend = self.backend;
         tokio::spawn(async move {
             match backend {
@@ -337,6 +343,23 @@ impl StateStore {
         .await
         .map_err(|e| OrchestrateError::State(format!("beginning a transaction: {e}")))?
         .map_err(state_err)
+    }
+
+    /// Where asset leases are taken and given back. On SQLite, the connection whose commits
+    /// are not flushed one by one: every holder of a SQLite store's leases is a process of
+    /// this machine, so a power cut that loses a lease's last commits has stopped every
+    /// process that could hold it (a lost take leaves a lease free or its earlier holder's,
+    /// gone; a lost give-back leaves one whose holder is gone), and a process killed any
+    /// other way loses no commit. The write-ahead log keeps commits in order, so the run
+    /// record's durable commit that follows a take flushes it too. That is two flushes fewer
+    /// per run. On PostgreSQL, whose leases are held by processes of many machines and
+    /// whose server can crash alone, they stay durable: a take the server lost while its
+    /// holder lives could let a second writer in.
+    pub(crate) fn asset_lease_pool(&self) -> &AnyPool {
+        match self.backend {
+            Backend::Sqlite => &self.lease_pool,
+            Backend::Postgres => &self.pool,
+        }
     }
 
     /// What a `SELECT` inside a write transaction appends to lock the rows it reads until the

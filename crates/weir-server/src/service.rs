@@ -372,7 +372,7 @@ async fn run_loop(
                 // Stopped where it stands, as a kill would: recovery settles it.
                 handle.abort();
                 AttemptOutcome::Failed(format!(
-                    "{worker} was stopped and the run did not finish within {} s; the next run completes a publication it had journalled and publishes nothing else it staged",
+                    "{worker} was stopped and the run did not finish within {} s; the next run completes a publication it had begun and publishes nothing else it staged",
                     grace.as_secs()
                 ))
             }

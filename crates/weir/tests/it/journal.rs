@@ -308,10 +308,12 @@ fn a_journal_that_cannot_be_completed_holds_back_only_its_asset_until_abandoned(
 }
 
 #[test]
-fn a_merge_on_a_missing_key_column_holds_back_only_the_model() {
+fn a_merge_on_a_missing_key_column_holds_back_only_its_asset() {
+    // Only a publication of two tables (here `orders` and its quarantine: the added file
+    // has one bad row) has a journal to complete.
     let (_tmp, dir) = published_demo_with_added_file();
-    kill_at(&dir, "journaled@daily_revenue");
-    let path = journal(&dir, "daily_revenue");
+    kill_at(&dir, "journaled@orders");
+    let path = journal(&dir, "orders");
     edit_journal(&path, |doc| {
         if let Some(part) = doc["parts"].as_array_mut().and_then(|p| p.last_mut()) {
             part["merge_keys"] = serde_json::json!(["no_such_column"]);
@@ -319,11 +321,15 @@ fn a_merge_on_a_missing_key_column_holds_back_only_the_model() {
     });
     let (code, doc) = run_json(&dir, &[]);
     assert_eq!(code, 1, "{doc}");
-    assert_only_held(&doc, "daily_revenue", &[]);
+    assert_only_held(
+        &doc,
+        "orders",
+        &["stg_orders", "order_details", "daily_revenue"],
+    );
     let reason = doc["held"][0]["reason"].as_str().unwrap_or("");
     assert!(reason.contains("no_such_column"), "{reason}");
 
-    let out = weir(&dir, &["recover", "--abandon", "daily_revenue"]);
+    let out = weir(&dir, &["recover", "--abandon", "orders"]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -332,6 +338,7 @@ fn a_merge_on_a_missing_key_column_holds_back_only_the_model() {
     );
     let (code, doc) = run_json(&dir, &[]);
     assert_eq!(code, 0, "{doc}");
+    assert_eq!(run_of(&doc, "orders")["rows_in"], ADDED, "{doc}");
     assert_rows_once(&dir, &expected());
     let published = crate::support::query(
         &dir.join("lake/daily_revenue"),
@@ -348,5 +355,90 @@ fn a_merge_on_a_missing_key_column_holds_back_only_the_model() {
         published[3..],
         recomputed[3..],
         "daily_revenue differs from its upstream"
+    );
+}
+
+/// What the state store holds for the last run of `asset` with rows, without what differs
+/// from one run to the next (ids, instants, versions).
+fn last_record(dir: &Path, asset: &str) -> Value {
+    let out = weir(dir, &["runs", "--asset", asset, "--json"]);
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("runs json");
+    let mut run = doc["runs"]
+        .as_array()
+        .and_then(|runs| runs.iter().find(|r| r["rows_in"].as_u64() > Some(0)))
+        .cloned()
+        .unwrap_or_else(|| panic!("no run of {asset} with rows: {doc}"));
+    for volatile in [
+        "run_id",
+        "started_at",
+        "ended_at",
+        "duration_ms",
+        "table_version",
+        "trigger",
+    ] {
+        run[volatile] = Value::Null;
+    }
+    run
+}
+
+/// A run that quarantines nothing publishes one commit, which needs no journal: killed after
+/// that commit and before its record, it is recorded from the commit, with the same record
+/// (status, counts, checks, files, null counts) as the same run uninterrupted.
+#[test]
+fn a_run_of_one_table_has_no_journal_and_is_recorded_from_its_commit() {
+    let good: Vec<String> = (0..40)
+        .map(|i| {
+            format!(
+                "{{\"order_id\":{},\"customer_id\":{},\"order_ts\":\"2026-11-04T10:00:00Z\",\"status\":\"paid\",\"amount\":7.5,\"currency\":\"EUR\"}}",
+                60_001 + i,
+                i % 2000 + 1
+            )
+        })
+        .collect();
+    let mut records = Vec::new();
+    for killed in [false, true] {
+        let (_tmp, dir) = demo_project();
+        let (code, doc) = run_json(&dir, &[]);
+        assert_eq!(code, 0, "{doc}");
+        std::fs::write(dir.join("data/orders/2026-11-04.ndjson"), good.join("\n")).expect("write");
+        if killed {
+            kill_at(&dir, "published@orders");
+            assert!(
+                !journal(&dir, "orders").exists(),
+                "a publication of one table wrote a journal"
+            );
+            let (code, doc) = run_json(&dir, &[]);
+            assert_eq!(code, 0, "{doc}");
+            let text = recovered(&doc);
+            assert!(
+                text.contains("`orders`: no journal")
+                    && text.contains("it was published; recorded it and its 1 file(s)"),
+                "{text}"
+            );
+            assert_eq!(run_of(&doc, "orders")["status"], "up_to_date", "{doc}");
+        } else {
+            let (code, doc) = run_json(&dir, &[]);
+            assert_eq!(code, 0, "{doc}");
+            assert_eq!(run_of(&doc, "orders")["rows_in"], 40, "{doc}");
+        }
+        assert_rows_once(
+            &dir,
+            &[
+                ("customers", "customer_id", 2_000),
+                ("orders", "order_id", 10_000 + 40),
+                ("payments", "payment_id", 4_000),
+            ],
+        );
+        records.push(last_record(&dir, "orders"));
+    }
+    assert_eq!(records[0]["status"], "success", "{}", records[0]);
+    assert_eq!(records[0]["rows_in"], 40, "{}", records[0]);
+    assert_eq!(
+        records[0]["files"],
+        serde_json::json!(["data/orders/2026-11-04.ndjson"])
+    );
+    assert_eq!(
+        records[1], records[0],
+        "the recovered record differs from the uninterrupted one"
     );
 }
