@@ -209,9 +209,8 @@ impl StateStore {
 }
 
 /// The fence before a publication is journalled (or committed, when it needs no journal):
-/// fails when `asset`'s lease is no longer
-/// this process's (another process took it over after this one stalled past [`LEASE_TTL`]),
-/// so that it publishes nothing.
+/// fails when `asset`'s lease is no longer this process's (another process took it over
+/// after this one stalled past [`LEASE_TTL`]), so that it publishes nothing.
 pub(crate) async fn ensure_held(state: &StateStore, asset: &str) -> Result<()> {
     if !state.holds_lease(asset).await? {
         return Err(OrchestrateError::Config(format!(
