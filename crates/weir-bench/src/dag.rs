@@ -80,7 +80,7 @@ pub async fn dag(dir: &Path, models: usize, threads: Option<usize>) -> anyhow::R
             &graph.order,
             &Default::default(),
             &options,
-            &NoProgress,
+            std::sync::Arc::new(NoProgress),
         )
         .await?;
         let secs = started.elapsed().as_secs_f64();

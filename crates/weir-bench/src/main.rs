@@ -415,7 +415,7 @@ fn ingest(dir: &Path) -> anyhow::Result<()> {
         let started = Instant::now();
         let options = RunOptions { full_refresh: false, trigger: "bench".into(), threads: 1, partition: None };
         let only_events = vec!["events".to_string()];
-        let reports = run_assets(&project, &state, &graph, &only_events, &Default::default(), &options, &NoProgress).await?;
+        let reports = run_assets(&project, &state, &graph, &only_events, &Default::default(), &options, std::sync::Arc::new(NoProgress)).await?;
         let secs = started.elapsed().as_secs_f64();
         let r = reports.first().context("no report")?;
         anyhow::ensure!(r.error.is_none(), "{:?}", r.error);
@@ -452,7 +452,7 @@ fn increment(dir: &Path, new_rows: u64) -> anyhow::Result<()> {
             let (graph, _) = weir_orchestrate::build_graph(&project);
             let options = RunOptions { full_refresh: false, trigger: "bench".into(), threads: 1, partition: None };
             let started = Instant::now();
-            let reports = run_assets(&project, &state, &graph, &["events".to_string()], &Default::default(), &options, &NoProgress).await?;
+            let reports = run_assets(&project, &state, &graph, &["events".to_string()], &Default::default(), &options, std::sync::Arc::new(NoProgress)).await?;
             let secs = started.elapsed().as_secs_f64();
             state.close().await;
             let r = reports.into_iter().next().context("no report")?;
@@ -658,7 +658,7 @@ fn models(dir: &Path, new_rows: u64) -> anyhow::Result<()> {
                 let (graph, _) = weir_orchestrate::build_graph(&project);
                 let selected = weir_orchestrate::select(&project, &graph, &[selector.to_string()]).map_err(anyhow::Error::msg)?;
                 let options = RunOptions { full_refresh, trigger: "bench".into(), threads: 1, partition: None };
-                let reports = run_assets(&project, &state, &graph, &selected, &Default::default(), &options, &NoProgress).await?;
+                let reports = run_assets(&project, &state, &graph, &selected, &Default::default(), &options, std::sync::Arc::new(NoProgress)).await?;
                 state.close().await;
                 for r in &reports {
                     anyhow::ensure!(r.error.is_none(), "{}: {:?}", r.asset, r.error);

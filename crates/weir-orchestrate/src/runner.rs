@@ -3,11 +3,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
-use futures::StreamExt;
-use futures::stream::FuturesUnordered;
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 use weir_model::{Asset, Project};
 use weir_store::QUARANTINE_DIR;
 
@@ -19,7 +19,10 @@ use crate::report::{AssetRunReport, RunStatus};
 use crate::state::{LedgerEntry, RunRecord, StateStore, now};
 
 /// How many independent assets `weir run` builds at the same time unless told otherwise.
-pub const DEFAULT_THREADS: usize = 2;
+/// Most of a small asset's run is spent waiting for files and the state store, so four at a
+/// time keep two cores busy where two left them idle about half the time (BENCHMARKS.md: the
+/// model DAG). Each asset streams its rows in batches, so four cost little more memory.
+pub const DEFAULT_THREADS: usize = 4;
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -80,7 +83,9 @@ pub(crate) fn journal_path(project: &Project, asset: &str) -> PathBuf {
 }
 
 /// Runs `selected` (asset names, in graph order), up to `options.threads` at a time: an asset
-/// starts once every selected asset upstream of it has finished. An asset whose upstream
+/// starts once every selected asset upstream of it has finished. Each asset runs as a task of
+/// its own, so independent assets plan, decode logs and commit on different cores at once;
+/// dropping the returned future stops them all where they stand, as a kill would. An asset whose upstream
 /// failed in this invocation is skipped with the reason; the others go on. Only a state-store
 /// failure stops everything. Reports come back in graph order.
 ///
@@ -94,7 +99,7 @@ pub async fn run_assets(
     selected: &[String],
     held: &BTreeMap<String, String>,
     options: &RunOptions,
-    progress: &dyn Progress,
+    progress: Arc<dyn Progress>,
 ) -> Result<Vec<AssetRunReport>> {
     // Assets without a producer are not run, so nobody waits for them.
     let mut pending: Vec<&String> = selected
@@ -120,8 +125,17 @@ pub async fn run_assets(
     // Asked once for the whole run rather than by every asset: an asset with a run left
     // `running` takes the full path, whose recovery settles it under the lease.
     let left_running = state.assets_running().await?;
-    let left_running = &left_running;
-    let mut running = FuturesUnordered::new();
+    // What every asset's task reads, shared: a task must own what it borrows.
+    let shared = Arc::new(Shared {
+        project: project.clone(),
+        state: state.clone(),
+        graph: graph.clone(),
+        left_running,
+        options: options.clone(),
+        progress: progress.clone(),
+    });
+    // Dropped with this future, the set aborts every task still running.
+    let mut running = tokio::task::JoinSet::new();
     let threads = options.threads.max(1);
     loop {
         let mut idx = 0;
@@ -154,28 +168,32 @@ pub async fn run_assets(
                     idx = 0;
                     continue;
                 }
-                running.push(async move {
-                    (
-                        name.clone(),
-                        run_one(
-                            project,
-                            state,
-                            graph,
-                            asset,
-                            left_running,
-                            options,
-                            progress,
-                        )
-                        .await,
-                    )
-                });
+                let shared = shared.clone();
+                let name = name.clone();
+                running.spawn(
+                    async move {
+                        let report = shared.run(&name).await;
+                        (name, report)
+                    }
+                    .in_current_span(),
+                );
                 pending.remove(idx);
                 continue;
             }
             idx += 1;
         }
-        let Some((name, report)) = running.next().await else {
+        let Some(joined) = running.join_next().await else {
             break;
+        };
+        let (name, report) = match joined {
+            Ok(done) => done,
+            // A panic in an asset's task is the panic it was before assets had tasks.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => {
+                return Err(OrchestrateError::Config(format!(
+                    "an asset's task was stopped: {e}"
+                )));
+            }
         };
         let report = report?;
         progress.asset_finished(&name);
@@ -185,6 +203,35 @@ pub async fn run_assets(
         finished.insert(name, report);
     }
     Ok(selected.iter().filter_map(|n| finished.remove(n)).collect())
+}
+
+/// What the tasks of one [`run_assets`] share.
+struct Shared {
+    project: Project,
+    state: StateStore,
+    graph: AssetGraph,
+    left_running: BTreeSet<String>,
+    options: RunOptions,
+    progress: Arc<dyn Progress>,
+}
+
+impl Shared {
+    async fn run(&self, name: &str) -> Result<AssetRunReport> {
+        let asset = self
+            .project
+            .asset(name)
+            .ok_or_else(|| OrchestrateError::Config(format!("unknown asset {name}")))?;
+        run_one(
+            &self.project,
+            &self.state,
+            &self.graph,
+            asset,
+            &self.left_running,
+            &self.options,
+            self.progress.as_ref(),
+        )
+        .await
+    }
 }
 
 pub(crate) fn empty_report(project: &Project, asset: &Asset) -> AssetRunReport {

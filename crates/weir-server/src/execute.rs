@@ -148,7 +148,7 @@ async fn attempt_inner(
         &selected,
         &recovery.held,
         &options,
-        &NoProgress,
+        std::sync::Arc::new(NoProgress),
     )
     .await?;
     // Incidents are opened, joined and resolved here, by whichever process ran the assets;

@@ -102,7 +102,14 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             } else if !json {
                 eprintln!("using the existing demo project in {}", dir.display());
             }
-            run::run(&dir, &[], run::Mode::default(), 2, json).await
+            run::run(
+                &dir,
+                &[],
+                run::Mode::default(),
+                weir_orchestrate::DEFAULT_THREADS,
+                json,
+            )
+            .await
         }
         Command::Check {
             deny_warnings,

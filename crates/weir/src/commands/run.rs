@@ -61,7 +61,7 @@ pub async fn run(
         ));
     }
     let (state, recovery) = super::open_and_recover(&project, json).await?;
-    let bars = Bars::new(json);
+    let bars = std::sync::Arc::new(Bars::new(json));
     let options = RunOptions {
         full_refresh: mode.full_refresh,
         trigger: "cli".into(),
@@ -75,7 +75,7 @@ pub async fn run(
         &selected,
         &recovery.held,
         &options,
-        &bars,
+        bars.clone(),
     )
     .await?;
     bars.clear();
