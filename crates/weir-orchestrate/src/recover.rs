@@ -102,6 +102,7 @@ pub(crate) async fn complete(
         }
     }
     failpoint("published", asset);
+    tracing::debug!(asset, "committed");
 
     let mut run = payload.run;
     run.table_version = versions.table;
