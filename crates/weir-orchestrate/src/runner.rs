@@ -21,7 +21,8 @@ use crate::state::{LedgerEntry, RunRecord, StateStore, now};
 /// How many independent assets `weir run` builds at the same time unless told otherwise.
 /// Most of a small asset's run is spent waiting for files and the state store, so four at a
 /// time keep two cores busy where two left them idle about half the time (BENCHMARKS.md: the
-/// model DAG). Each asset streams its rows in batches, so four cost little more memory.
+/// model DAG). Each asset streams its rows in batches: four at a time hold four assets'
+/// batches in memory, not four tables.
 pub const DEFAULT_THREADS: usize = 4;
 
 #[derive(Debug, Clone)]
@@ -83,11 +84,13 @@ pub(crate) fn journal_path(project: &Project, asset: &str) -> PathBuf {
 }
 
 /// Runs `selected` (asset names, in graph order), up to `options.threads` at a time: an asset
-/// starts once every selected asset upstream of it has finished. Each asset runs as a task of
-/// its own, so independent assets plan, decode logs and commit on different cores at once;
-/// dropping the returned future stops them all where they stand, as a kill would. An asset whose upstream
+/// starts once every selected asset upstream of it has finished. An asset whose upstream
 /// failed in this invocation is skipped with the reason; the others go on. Only a state-store
 /// failure stops everything. Reports come back in graph order.
+///
+/// Each asset runs as a task of its own, so independent assets plan, decode logs and commit on
+/// different cores at once (polled inside this future, they all ran on the one thread polling
+/// it). Dropping the returned future aborts the tasks where they stand, as a kill would.
 ///
 /// `held` (from [`crate::recover_pending`]) names assets whose pending publication could not
 /// be settled: they are not run but reported as `error` with the reason, so their downstream
