@@ -89,19 +89,25 @@ pub async fn query(
             (asset.name.clone(), table_path),
             (quarantine_name, quarantine_path),
         ] {
+            let named = referenced.contains(&name)
+                || (name == asset.name && referenced.contains(&format!("public.{name}")));
+            // Only the tables the query names are opened: the names come normalized as
+            // DataFusion resolves them (CTEs left out), so no other table could be read, and a
+            // project of many assets is not opened whole for one query.
+            if !named {
+                continue;
+            }
             let pinned = pins.get(&name).filter(|_| from_production);
             let opened = match pinned {
                 Some(Some(version)) => LakeTable::open_at(&path, *version).await?,
                 Some(None) => None,
                 None => LakeTable::open(&path).await?,
             };
-            let named = referenced.contains(&name)
-                || (name == asset.name && referenced.contains(&format!("public.{name}")));
             let Some(mut table) = opened else {
                 // A quarantine table is created with the asset's first quarantined row: none
                 // means no row was ever set aside, which reads as an empty table.
                 if name != asset.name {
-                    if named && at.is_some() {
+                    if at.is_some() {
                         return Ok(crate::output::user_error(
                             "query",
                             format!(
@@ -115,40 +121,38 @@ pub async fn query(
                 }
                 continue;
             };
-            if named {
-                if let Some(version) = at {
-                    let latest = table.version().unwrap_or(0);
-                    if version > latest {
-                        return Ok(crate::output::user_error(
-                            "query",
-                            format!(
-                                "`{name}` has versions 0 to {latest}; there is no version {version} to read (`weir runs --asset {}` lists what each run published)",
-                                asset.name
-                            ),
-                        ));
-                    }
-                    table
-                        .table
-                        .load_version(version)
-                        .await
-                        .map_err(|e| StoreError::Delta {
-                            path: path.clone(),
-                            source: e,
-                        })?;
-                } else if let Some(instant) = as_of
-                    && let Err(e) = table.table.load_with_datetime(instant).await
-                {
+            if let Some(version) = at {
+                let latest = table.version().unwrap_or(0);
+                if version > latest {
                     return Ok(crate::output::user_error(
                         "query",
                         format!(
-                            "cannot read `{name}` as of {instant}: {} (it may not have existed yet then)",
-                            StoreError::Delta {
-                                path: path.clone(),
-                                source: e,
-                            }
+                            "`{name}` has versions 0 to {latest}; there is no version {version} to read (`weir runs --asset {}` lists what each run published)",
+                            asset.name
                         ),
                     ));
                 }
+                table
+                    .table
+                    .load_version(version)
+                    .await
+                    .map_err(|e| StoreError::Delta {
+                        path: path.clone(),
+                        source: e,
+                    })?;
+            } else if let Some(instant) = as_of
+                && let Err(e) = table.table.load_with_datetime(instant).await
+            {
+                return Ok(crate::output::user_error(
+                    "query",
+                    format!(
+                        "cannot read `{name}` as of {instant}: {} (it may not have existed yet then)",
+                        StoreError::Delta {
+                            path: path.clone(),
+                            source: e,
+                        }
+                    ),
+                ));
             }
             register_delta(&ctx, &name, &table).await?;
         }

@@ -351,6 +351,37 @@ fn query_reads_assets_and_travels_in_time() {
 }
 
 #[test]
+fn a_query_opens_only_the_tables_it_names() {
+    let (_tmp, dir) = demo_project();
+    assert_eq!(run_json(&dir, &["orders", "payments"]).0, 0);
+    // The payments table's log made unreadable: a query of it fails, one of orders does not.
+    let log = dir.join("lake/payments/_delta_log");
+    std::fs::write(log.join("00000000000000000001.json"), "not a delta log\n").expect("write");
+    let count = |sql: &str| -> Option<u64> {
+        let out = weir(&dir, &["query", sql, "--json"]);
+        if !out.status.success() {
+            return None;
+        }
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        doc["rows"][0]["n"].as_u64()
+    };
+    let orders = count("SELECT COUNT(*) AS n FROM orders");
+    assert_eq!(orders, Some(9666));
+    // Names as DataFusion resolves them: unquoted identifiers fold to lower case, `public.`
+    // is the default schema, a CTE is no table.
+    assert_eq!(count("SELECT COUNT(*) AS n FROM Public.ORDERS"), orders);
+    assert_eq!(
+        count("WITH payments AS (SELECT * FROM orders) SELECT COUNT(*) AS n FROM payments"),
+        orders
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) AS n FROM quarantine.orders"),
+        Some(334)
+    );
+    assert_eq!(count("SELECT COUNT(*) AS n FROM payments"), None);
+}
+
+#[test]
 fn lineage_traces_daily_revenue_to_source_columns() {
     let (_tmp, dir) = demo_project();
     let out = weir(&dir, &["lineage", "+daily_revenue", "--format", "json"]);
